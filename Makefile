@@ -1,0 +1,52 @@
+# Everything a user needs goes through these targets; each one bootstraps ./.venv when it is missing.
+# Two commands on a fresh clone:  make study   and   make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+DATA ?=
+STUDY ?= $(PROFILE)
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help study test figures lab notebooks bench clean clean-runs
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@echo "  variables: PROFILE=cpu|paper|smoke  DATA=/path/to/fer2013.csv-or-folder  STUDY=name  ARGS='-p epochs 3'"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (>= 3.10) on PATH"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "need Python >= 3.10, $(PYTHON) is older"; exit 1; }
+	@echo "bootstrapping $(VENV) (first time only: torch + jupyter, a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+study: $(STAMP)  ## run notebooks 00-05 on a profile (default: cpu, synthetic faces)
+	$(PY) -m perturb_lib.study --profile $(PROFILE) --study $(STUDY) $(if $(DATA),--data $(DATA)) $(ARGS)
+
+test: $(STAMP)  ## run the test suite
+	$(PY) -m pytest -q $(ARGS)
+
+figures: $(STAMP)  ## regenerate figures and tables from run records only (notebook 05)
+	$(PY) -m perturb_lib.study --profile $(PROFILE) --study $(STUDY) --only 05_figures --force $(ARGS)
+
+lab: $(STAMP)  ## open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+notebooks: $(STAMP)  ## rebuild the .ipynb notebooks from their py:percent twins
+	$(PY) -m perturb_lib.notebook_sync --write
+
+bench: $(STAMP)  ## print training and data-path throughput on this machine
+	$(PY) benchmarks/bench_train.py $(ARGS)
+
+clean:  ## remove caches and the virtual environment; keeps runs/ and figures/
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-runs:  ## delete ALL run records and figures (asks first)
+	@read -r -p "delete everything under runs/ and figures/? [y/N] " a; [[ $$a == y ]] && \
+	  find runs figures -mindepth 1 ! -name README.md -delete && echo deleted || echo kept

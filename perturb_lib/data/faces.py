@@ -1,0 +1,172 @@
+"""The one in-memory representation of a face dataset used everywhere in the study.
+
+A :class:`FaceSet` holds 48x48 uint8 grayscale faces, FER2013 label ids, the split of each face, a stable
+per-image id and, where known, 68-point landmarks and other per-image ground truth (synthetic faces carry
+region maps and action-unit intensities). Loaders (:mod:`perturb_lib.fer2013`, :mod:`perturb_lib.synthetic`)
+produce it; training, perturbation and saliency code consume it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SIZE = 48
+EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")  # FER2013 ids 0..6
+EMOTION_FOLDERS = tuple(e.lower() for e in EMOTIONS)  # image-folder names; NOT alphabetical order
+SPLITS = ("Training", "PublicTest", "PrivateTest")
+NUM_CLASSES = len(EMOTIONS)
+# FER2013's Training counts per class; synthetic data copies these proportions.
+FER2013_TRAIN_COUNTS = (3995, 436, 4097, 7215, 4830, 3171, 4965)
+FER2013_SPLIT_SIZES = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file and the row, image path or field at fault."""
+
+
+@dataclass
+class FaceSet:
+    """Faces with labels, splits, ids and optional per-image ground truth.
+
+    Args:
+        images: (N, 48, 48) uint8 grayscale faces.
+        labels: (N,) int64 FER2013 label ids (0 Angry ... 6 Neutral).
+        splits: (N,) int8 index into :data:`SPLITS`.
+        ids: (N,) str, stable per-image ids (e.g. ``Training_10120469`` or ``row00042``).
+        landmarks: optional (N, 68, 2) float32 (x, y) pixel coordinates, iBUG 68-point order.
+        extras: optional per-image arrays whose first axis is N (e.g. ``regions``, ``aus``).
+        name: short dataset name, used in run records.
+        source: where the data came from (path or generator description).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    ids: np.ndarray
+    landmarks: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    name: str = "faces"
+    source: str = ""
+
+    def __post_init__(self):
+        self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.splits = np.asarray(self.splits, dtype=np.int8)
+        self.ids = np.asarray(self.ids).astype(str)
+        n = len(self.images)
+        if self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            raise DataError(f"{self.name}: images must be (N, 48, 48), got {self.images.shape}")
+        for what, arr in (("labels", self.labels), ("splits", self.splits), ("ids", self.ids)):
+            if arr.shape != (n,):
+                raise DataError(f"{self.name}: {what} must have shape ({n},), got {arr.shape}")
+        if self.landmarks is not None:
+            self.landmarks = np.asarray(self.landmarks, dtype=np.float32)
+            if self.landmarks.shape != (n, 68, 2):
+                raise DataError(f"{self.name}: landmarks must be ({n}, 68, 2), got {self.landmarks.shape}")
+        for key, arr in self.extras.items():
+            if len(arr) != n:
+                raise DataError(f"{self.name}: extras[{key!r}] has {len(arr)} rows, expected {n}")
+        if n and (self.labels.min() < 0 or self.labels.max() >= NUM_CLASSES):
+            raise DataError(f"{self.name}: labels must lie in 0..{NUM_CLASSES - 1}")
+        self._fingerprint: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        per_split = ", ".join(f"{s} {int((self.splits == i).sum())}" for i, s in enumerate(SPLITS))
+        marks = " +landmarks" if self.landmarks is not None else ""
+        return f"FaceSet({self.name!r}: {len(self)} faces; {per_split}{marks})"
+
+    def subset(self, index) -> "FaceSet":
+        """The faces selected by a boolean mask or an index array, with all their ground truth."""
+        index = np.asarray(index)
+        return FaceSet(
+            images=self.images[index], labels=self.labels[index], splits=self.splits[index],
+            ids=self.ids[index], landmarks=None if self.landmarks is None else self.landmarks[index],
+            extras={k: v[index] for k, v in self.extras.items()}, name=self.name, source=self.source,
+        )
+
+    def split(self, name: str) -> "FaceSet":
+        """The faces of one split (``Training``, ``PublicTest`` or ``PrivateTest``)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return self.subset(self.splits == SPLITS.index(name))
+
+    def class_counts(self) -> dict[str, dict[str, int]]:
+        """Counts per split and emotion: ``{split: {emotion: n}}``."""
+        return {
+            s: {e: int(((self.splits == i) & (self.labels == c)).sum()) for c, e in enumerate(EMOTIONS)}
+            for i, s in enumerate(SPLITS)
+        }
+
+    def fingerprint(self) -> str:
+        """A short content hash (images, labels, splits, ids) that names this data in run configs."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for arr in (self.images, self.labels, self.splits):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            h.update("\n".join(self.ids.tolist()).encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def save_npz(self, path: str | os.PathLike) -> Path:
+        """Write the set to ``path`` atomically (a killed write never leaves a truncated file)."""
+        arrays = {"images": self.images, "labels": self.labels, "splits": self.splits, "ids": self.ids,
+                  "name": np.array(self.name), "source": np.array(self.source)}
+        if self.landmarks is not None:
+            arrays["landmarks"] = self.landmarks
+        arrays.update({f"extra__{k}": v for k, v in self.extras.items()})
+        return atomic_save_npz(path, arrays)
+
+    @classmethod
+    def load_npz(cls, path: str | os.PathLike) -> "FaceSet":
+        """Read a set written by :meth:`save_npz`; errors name the file and the missing field."""
+        path = Path(path)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except Exception as exc:  # zip errors, truncated files ...
+            raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
+        with data:
+            missing = [k for k in ("images", "labels", "splits", "ids") if k not in data.files]
+            if missing:
+                raise DataError(f"{path}: missing field(s) {', '.join(missing)}")
+            ids = data["ids"].astype(str)
+            check_unique_ids(ids, str(path))
+            return cls(
+                images=data["images"], labels=data["labels"], splits=data["splits"], ids=ids,
+                landmarks=data["landmarks"] if "landmarks" in data.files else None,
+                extras={k[len("extra__"):]: data[k] for k in data.files if k.startswith("extra__")},
+                name=str(data["name"]) if "name" in data.files else path.stem,
+                source=str(data["source"]) if "source" in data.files else str(path),
+            )
+
+
+def check_unique_ids(ids: np.ndarray, where: str) -> None:
+    """Raise :class:`DataError` naming the first repeated id and its two positions."""
+    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        dup = str(uniq[counts > 1][0])
+        rows = np.flatnonzero(ids == dup)[:2]
+        raise DataError(f"{where}: duplicate id {dup!r} at rows {rows[0]} and {rows[1]} "
+                        f"({int((counts > 1).sum())} ids repeated)")
+
+
+def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """``np.savez`` to a temporary file in the same folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

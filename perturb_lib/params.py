@@ -1,0 +1,220 @@
+"""Notebook parameters: one spec per notebook, validated by the library (papermill itself only warns).
+
+Each notebook's ``parameters`` cell repeats the defaults declared here (a test keeps them equal), and its next
+cell calls :func:`check_parameters`, which stops the run at once when a name is unknown, a value has the wrong
+type, a model, dataset or choice is not one of the valid ones, or a data path does not exist. Messages name
+the parameter and list what is valid.
+"""
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from .paths import resolve
+
+
+class ParameterError(ValueError):
+    """A notebook parameter is unknown, mistyped or out of its valid choices."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One notebook parameter.
+
+    Args:
+        name: the variable name in the notebook.
+        default: the value in the notebook's parameters cell (the CPU default).
+        kind: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, ``list[int]``, ``list[float]`` or ``path``
+            (a string path or None; must exist when given).
+        help: one line for the parameters cell and error messages.
+        choices: valid values (for lists: valid items), or a callable returning them.
+        optional: ``None`` is allowed.
+    """
+
+    name: str
+    default: Any
+    kind: str
+    help: str
+    choices: Any = None
+    optional: bool = False
+
+    def valid_choices(self):
+        return self.choices() if callable(self.choices) else self.choices
+
+
+def _models():
+    from .models import MODELS
+    return tuple(MODELS)
+
+
+def _datasets():
+    from .data import DATASETS
+    return DATASETS
+
+
+def _regions():
+    from .perturb import REMOVAL_REGIONS
+    return REMOVAL_REGIONS
+
+
+def _methods():
+    from .saliency import METHODS
+    return tuple(METHODS)
+
+
+# ------------------------------------------------------------------------------------------ the specs
+_DATA = [
+    Param("dataset", "synthetic", "str", "synthetic | fer2013 | ferplus", _datasets),
+    Param("data_path", None, "path", "FER2013 CSV, image-folder root or .npz (not for synthetic)", optional=True),
+    Param("size", 0.1, "float", "synthetic only: fraction of FER2013's size"),
+    Param("data_seed", 0, "int", "synthetic only: generator seed"),
+]
+_OUT = [
+    Param("study_dir", "runs/cpu", "str", "run records and executed notebooks of this study"),
+    Param("figures_dir", "figures/cpu", "str", "where figures and tables are written"),
+]
+_LANDMARKS = [
+    Param("landmark_source", "auto", "str", "auto | ground_truth | template | file",
+          ("auto", "ground_truth", "template", "file")),
+    Param("landmark_file", None, "path", "CSV/NPZ of landmarks keyed by image id (landmark_source='file')",
+          optional=True),
+]
+_TRAIN = [
+    Param("width", 0.25, "float", "channel-width multiplier of every model (1.0 = paper size)"),
+    Param("epochs", 12, "int", "training epochs (paper: 200)"),
+    Param("batch_size", 64, "int", "training batch size"),
+    Param("lr", 0.01, "float", "initial SGD learning rate (paper: 0.01)"),
+    Param("seeds", [0, 1], "list[int]", "training seeds; tables report mean and 95% interval over them"),
+    Param("val_split", "PublicTest", "str", "split that selects checkpoints", ("PublicTest", "PrivateTest")),
+    Param("test_split", "PrivateTest", "str", "split that is only ever tested on", ("PublicTest", "PrivateTest")),
+    Param("tta", "none", "str", "test-time augmentation: none | tencrop", ("none", "tencrop")),
+    Param("device", "auto", "str", "auto | cpu | cuda", ("auto", "cpu", "cuda")),
+    Param("backend", "sequential", "str", "grid backend: sequential | ray", ("sequential", "ray")),
+    Param("ray_address", None, "str", "Ray cluster address (backend='ray'); None starts Ray locally",
+          optional=True),
+]
+
+NOTEBOOK_PARAMS: dict[str, list[Param]] = {
+    "00_data": _DATA + _OUT + _LANDMARKS + [
+        Param("samples_per_emotion", 6, "int", "faces shown per emotion in the sample grid"),
+    ],
+}
+
+
+def study_parameter_names() -> set[str]:
+    """Every parameter name any notebook of the study knows."""
+    return {p.name for spec in NOTEBOOK_PARAMS.values() for p in spec}
+
+
+def defaults(notebook: str) -> dict[str, Any]:
+    """The default value of each parameter of a notebook."""
+    return {p.name: p.default for p in _spec(notebook)}
+
+
+def _spec(notebook: str) -> list[Param]:
+    if notebook not in NOTEBOOK_PARAMS:
+        raise ParameterError(f"unknown notebook {notebook!r}; known: {', '.join(NOTEBOOK_PARAMS)}")
+    return NOTEBOOK_PARAMS[notebook]
+
+
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def check_parameters(notebook: str, namespace: dict[str, Any]) -> types.SimpleNamespace:
+    """Validate a notebook's parameters and return them (coerced) as attributes.
+
+    Args:
+        notebook: the notebook's name, e.g. ``"01_maskfer_degradation"``.
+        namespace: the notebook's ``globals()`` after the parameters cell (and papermill's injected cell).
+
+    Returns:
+        A namespace with one attribute per parameter of the notebook.
+
+    Raises:
+        ParameterError: naming the parameter and listing what is valid.
+    """
+    spec = {p.name: p for p in _spec(notebook)}
+    given = {k: v for k, v in namespace.items()
+             if not k.startswith("_") and k not in _IPYTHON_NAMES
+             and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))}
+    unknown = sorted(set(given) - set(spec) - study_parameter_names())
+    if unknown:
+        raise ParameterError(f"{notebook}: unknown parameter(s) {', '.join(unknown)}; "
+                             f"this notebook takes: {', '.join(spec)}")
+    missing = [n for n in spec if n not in given]
+    if missing:
+        raise ParameterError(f"{notebook}: parameter(s) {', '.join(missing)} not set; "
+                             "the parameters cell must define every parameter")
+    out = {name: _coerce(notebook, spec[name], given[name]) for name in spec}
+    _check_paths(notebook, out)
+    return types.SimpleNamespace(**out)
+
+
+def _coerce(notebook: str, p: Param, value: Any) -> Any:
+    where = f"{notebook}: parameter {p.name!r}"
+    if value is None:
+        if p.optional:
+            return None
+        raise ParameterError(f"{where} must not be None ({p.help})")
+    kind = p.kind
+    if kind == "path":
+        if not isinstance(value, str):
+            raise ParameterError(f"{where} must be a path string, got {type(value).__name__} {value!r}")
+        return value
+    if kind.startswith("list["):
+        item_kind = kind[5:-1]
+        if isinstance(value, str):  # `-p models vgg16,resnet18` on papermill's command line
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and item_kind != "str":
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"{where} must be a list of {item_kind}, got {type(value).__name__} {value!r}")
+        items = [_scalar(where, item_kind, v) for v in value]
+        choices = p.valid_choices()
+        bad = [v for v in items if choices is not None and v not in choices]
+        if bad:
+            raise ParameterError(f"{where}: {bad[0]!r} is not valid; choose from {', '.join(map(str, choices))}")
+        return items
+    out = _scalar(where, kind, value)
+    choices = p.valid_choices()
+    if choices is not None and out not in choices:
+        raise ParameterError(f"{where}: {out!r} is not valid; choose from {', '.join(map(str, choices))}")
+    return out
+
+
+def _scalar(where: str, kind: str, value: Any) -> Any:
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    raise ParameterError(f"{where} must be {kind}, got {type(value).__name__} {value!r}")
+
+
+def _check_paths(notebook: str, values: dict[str, Any]) -> None:
+    if values.get("dataset") not in (None, "synthetic"):
+        if not values.get("data_path"):
+            raise ParameterError(f"{notebook}: parameter 'data_path' is required for dataset={values['dataset']!r}")
+    for name in ("data_path", "landmark_file"):
+        if values.get(name) and not resolve(values[name]).exists():
+            raise ParameterError(f"{notebook}: parameter {name!r}: {resolve(values[name])} does not exist")
+    if values.get("landmark_source") == "file" and not values.get("landmark_file"):
+        raise ParameterError(f"{notebook}: parameter 'landmark_file' is required for landmark_source='file'")
+    if values.get("val_split") is not None and values.get("val_split") == values.get("test_split"):
+        raise ParameterError(f"{notebook}: parameters 'val_split' and 'test_split' must differ "
+                             "(checkpoints are never chosen on the test split)")

@@ -1,0 +1,219 @@
+"""Run the whole study: notebooks 00 -> 05 in order with papermill, on a profile.
+
+    python -m perturb_lib.study                       # the cpu profile: synthetic faces, minutes on 2 cores
+    python -m perturb_lib.study --profile paper --data /data/fer2013.csv
+    python -m perturb_lib.study -p epochs 3 -p seeds '[0]' --only 01_maskfer_degradation
+
+Executed notebooks land in ``runs/<study>/notebooks/`` with their results JSON. A notebook whose source,
+parameters, library code and upstream results are unchanged since its last successful run is skipped; a
+failed notebook is kept (with the error in it) and the runner says which cell failed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from . import params as params_mod
+from .paths import PROJECT_ROOT, resolve
+from .runs import read_json, write_json
+
+NOTEBOOKS = ("00_data",)  # grows as notebooks land: 01_maskfer_degradation, 02_saliency, ...
+PROFILES_DIR = PROJECT_ROOT / "profiles"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+class StudyError(RuntimeError):
+    """A notebook of the study failed or could not start."""
+
+
+def load_profile(profile: str) -> dict:
+    """Parameters of a profile: a name from ``profiles/`` (cpu, paper, smoke) or a path to a YAML file."""
+    path = Path(profile) if profile.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{profile}.yaml"
+    path = resolve(path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
+        raise StudyError(f"no profile {profile!r} ({path} not found); known profiles: {known}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise StudyError(f"{path}: a profile is a mapping of parameter names to values")
+    unknown = sorted(set(values) - params_mod.study_parameter_names())
+    if unknown:
+        raise StudyError(f"{path}: unknown parameter(s) {', '.join(unknown)}")
+    return values
+
+
+def notebook_parameters(notebook: str, values: dict) -> dict:
+    """The subset of study parameters this notebook takes (the rest would only draw papermill warnings)."""
+    names = {p.name for p in params_mod.NOTEBOOK_PARAMS[notebook]}
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _library_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted((PROJECT_ROOT / "perturb_lib").rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _input_hash(notebook: str, parameters: dict, upstream: list[str]) -> str:
+    h = hashlib.sha256()
+    h.update((NOTEBOOK_DIR / f"{notebook}.ipynb").read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    h.update(_library_hash().encode())
+    for u in upstream:
+        h.update(u.encode())
+    return h.hexdigest()[:16]
+
+
+def _ensure_python3_kernel() -> None:
+    """Make the kernel named ``python3`` this interpreter, even if a user-wide kernelspec points elsewhere."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        exe = spec.argv[0]
+        same = exe in ("python", "python3", "{python}") or Path(exe).resolve() == Path(sys.executable).resolve()
+    except NoSuchKernel:
+        same = False
+    if same:
+        return
+    kdir = resolve("runs/.jupyter/kernels/python3")
+    kdir.mkdir(parents=True, exist_ok=True)
+    (kdir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (perturb_lib)", "language": "python"}))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kdir.parent.parent),
+                                                                os.environ.get("JUPYTER_PATH")]))
+
+
+def _fmt(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s" if seconds >= 60 else f"{seconds:.1f}s"
+
+
+def run_study(profile: str = "cpu", study: str | None = None, data: str | None = None,
+              overrides: dict | None = None, only: list[str] | None = None, force: bool = False,
+              timeout: int | None = None, log_output: bool = True, out=print) -> dict:
+    """Execute the study's notebooks in order.
+
+    Args:
+        profile: profile name (``cpu``, ``paper``, ``smoke``) or a YAML path.
+        study: study name; results go to ``runs/<study>/`` and figures to ``figures/<study>/``
+            (default: the profile's name).
+        data: a FER2013 path; sets ``data_path`` (and ``dataset='fer2013'`` when the profile is synthetic).
+        overrides: parameter values that replace the profile's.
+        only: run only these notebooks (by name); the others are neither run nor checked.
+        force: run even when nothing changed.
+        timeout: per-cell execution timeout in seconds (None: no limit).
+        log_output: stream the notebooks' output to this terminal while they run.
+        out: where progress lines go.
+
+    Returns:
+        ``{notebook: {"status": "ran"|"skipped", "seconds": float}}``.
+    """
+    import papermill as pm
+
+    values = load_profile(profile)
+    study = study or Path(profile).stem
+    values.setdefault("study_dir", f"runs/{study}")
+    values.setdefault("figures_dir", f"figures/{study}")
+    if data:
+        values["data_path"] = str(Path(data).expanduser().resolve())
+        if values.get("dataset", "synthetic") == "synthetic":
+            values["dataset"] = "fer2013"
+    for k, v in (overrides or {}).items():
+        if k not in params_mod.study_parameter_names():
+            raise StudyError(f"unknown parameter {k!r}; the study's parameters are: "
+                             f"{', '.join(sorted(params_mod.study_parameter_names()))}")
+        values[k] = v
+    unknown = [n for n in (only or []) if n not in NOTEBOOKS]
+    if unknown:
+        raise StudyError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
+    study_dir = resolve(values["study_dir"])
+    nb_out = study_dir / "notebooks"
+    nb_out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PERTURB_PROGRESS", "summary")  # one line per training run inside notebooks
+    _ensure_python3_kernel()
+    selected = [n for n in NOTEBOOKS if not only or n in only]
+    report, upstream, t_all = {}, [], time.time()
+    for k, name in enumerate(selected, 1):
+        source = NOTEBOOK_DIR / f"{name}.ipynb"
+        if not source.is_file():
+            raise StudyError(f"{source} is missing")
+        parameters = notebook_parameters(name, values)
+        digest = _input_hash(name, parameters, upstream)
+        state_path = nb_out / f"{name}.state.json"
+        state = read_json(state_path) if state_path.is_file() else {}
+        prefix = f"[{k}/{len(selected)}] {name}"
+        if not force and state.get("input_hash") == digest and (nb_out / f"{name}.ipynb").is_file():
+            out(f"{prefix}: unchanged since {state.get('finished', '?')}, skipped")
+            report[name] = {"status": "skipped", "seconds": 0.0}
+            upstream.append(digest)
+            continue
+        out(f"{prefix}: running ...")
+        state_path.unlink(missing_ok=True)  # a notebook that fails now must not look finished
+        t0 = time.time()
+        target = nb_out / f"{name}.ipynb"
+        try:
+            pm.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
+                                cwd=str(PROJECT_ROOT), log_output=log_output, progress_bar=False,
+                                execution_timeout=timeout, stdout_file=None)
+        except pm.PapermillExecutionError as exc:
+            raise StudyError(f"{prefix} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                             f"{exc.ename}: {exc.evalue}\n  the executed notebook with the error: {target}") from None
+        seconds = time.time() - t0
+        write_json(state_path, {"input_hash": digest, "parameters": parameters, "seconds": round(seconds, 1),
+                                "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+        out(f"{prefix}: done in {_fmt(seconds)}")
+        report[name] = {"status": "ran", "seconds": round(seconds, 1)}
+        upstream.append(digest)
+    total = time.time() - t_all
+    out(f"study {study!r}: {len(selected)} notebook(s) in {_fmt(total)}; executed notebooks in {nb_out}")
+    write_json(study_dir / "timings.json", {"total_seconds": round(total, 1), "notebooks": report})
+    return report
+
+
+def _parse_value(text: str):
+    """A command-line value as YAML (numbers, lists, null), like papermill's -y."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m perturb_lib.study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="cpu", help="cpu | paper | smoke | path/to/profile.yaml")
+    ap.add_argument("--study", help="study name (default: the profile's name)")
+    ap.add_argument("--data", help="path to FER2013 (CSV, image folders or .npz)")
+    ap.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                    help="override a parameter (value parsed as YAML)")
+    ap.add_argument("--only", action="append", help="run only this notebook (repeatable)")
+    ap.add_argument("--force", action="store_true", help="run notebooks even when unchanged")
+    ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    ap.add_argument("--quiet", action="store_true", help="do not stream notebook output")
+    ap.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
+    a = ap.parse_args(argv)
+    if a.list:
+        for nb in NOTEBOOKS:
+            print(nb)
+            for p in params_mod.NOTEBOOK_PARAMS.get(nb, []):
+                print(f"    {p.name:<22} {p.default!r:<24} {p.help}")
+        return 0
+    try:
+        run_study(a.profile, a.study, a.data, {k: _parse_value(v) for k, v in a.param}, a.only, a.force,
+                  a.timeout, log_output=not a.quiet)
+    except (StudyError, params_mod.ParameterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
