@@ -86,3 +86,141 @@ def load_notebook_results(study_dir: str | os.PathLike, notebook: str) -> dict |
     """The results a notebook recorded, or ``None`` when it has not run in this study."""
     path = notebook_results_path(study_dir, notebook)
     return read_json(path) if path.is_file() else None
+
+
+# ------------------------------------------------------------------------------------- training runs
+RECORD_VERSION = 1  # bump when a change makes old training records incomparable
+
+
+def records_dir(study_dir: str | os.PathLike) -> Path:
+    return resolve(study_dir) / "records"
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save`` to a temporary file, then rename: a killed process never leaves a torn checkpoint."""
+    import torch
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class RunBusyError(RuntimeError):
+    """Another live process is training the same run."""
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``.lock`` holding the owner's pid); stale locks are taken over."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise RunBusyError(f"{self.path.parent} is being trained by process {pid}") from None
+                self.path.unlink(missing_ok=True)  # the owner died: take over
+        raise RunBusyError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Run:
+    """A finished (or partial) training run read from its folder.
+
+    Attributes:
+        dir: the run folder.
+        config: the full config it was trained with (dict).
+        metrics: final metrics (``{"val": {...}, "test": {...}, ...}``) or ``None`` if unfinished.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.dir = Path(run_dir)
+        if not (self.dir / "config.json").is_file():
+            raise FileNotFoundError(f"{self.dir}: not a run folder (no config.json)")
+        self.config = read_json(self.dir / "config.json")
+        self.metrics = read_json(self.dir / "metrics.json") if (self.dir / "metrics.json").is_file() else None
+        self._model = None
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics is not None
+
+    @property
+    def history(self):
+        import pandas as pd
+        path = self.dir / "history.csv"
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+    @property
+    def env(self) -> dict:
+        path = self.dir / "env.json"
+        return read_json(path) if path.is_file() else {}
+
+    def model(self, device: str = "cpu", which: str = "best"):
+        """The trained model (``best``: the checkpoint kept on validation; ``last``: the final epoch), in eval mode."""
+        import torch
+        from .models import build_model
+        c = self.config
+        model = build_model(c["model"], width=c["width"], attention=c["attention"], dropout=c.get("dropout"))
+        state = torch.load(self.dir / f"{which}.pt", map_location=device, weights_only=False)
+        model.load_state_dict(state["model"] if "model" in state else state)
+        return model.to(device).eval()
+
+    def __repr__(self) -> str:
+        acc = self.metrics["test"]["accuracy"] if self.metrics else None
+        return f"Run({self.name}, {'test acc %.3f' % acc if acc is not None else 'unfinished'})"
+
+
+def load_run(run: str | os.PathLike, study_dir: str | os.PathLike | None = None) -> Run:
+    """A run by folder path, or by name inside ``<study_dir>/records``."""
+    path = Path(run)
+    if not path.is_dir() and study_dir is not None:
+        path = records_dir(study_dir) / str(run)
+    return Run(path)
+
+
+def find_runs(study_dir: str | os.PathLike, finished: bool = True, **match) -> list[Run]:
+    """Runs of a study whose config matches every ``key=value`` given (e.g. ``model="vgg16"``)."""
+    root = records_dir(study_dir)
+    out = []
+    for d in sorted(root.glob("*/config.json")) if root.is_dir() else []:
+        r = Run(d.parent)
+        if finished and not r.finished:
+            continue
+        if all(r.config.get(k) == v for k, v in match.items()):
+            out.append(r)
+    return out
