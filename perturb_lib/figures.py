@@ -141,3 +141,182 @@ def plot_region_maps(faces: FaceSet, landmarks: np.ndarray, n: int = 6, seed: in
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+# ------------------------------------------------------------------------------------------ tables
+def plot_change_heatmaps(panels: dict[str, pd.DataFrame], title: str, vmax: float = 100.0, fmt: str = ".0f",
+                         noise: dict[str, pd.DataFrame] | None = None):
+    """Side-by-side heatmaps of percent changes (rows x columns), red for losses, blue for gains.
+
+    Args:
+        panels: ``{panel title: wide table of mean changes}`` (e.g. ours and the paper's Table 1).
+        title: the figure's title.
+        vmax: colour scale limit in percent.
+        fmt: number format in the cells.
+        noise: per panel, a boolean table; cells within seed noise get a dotted frame.
+    """
+    import seaborn as sns
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 1.05 * sum(p.shape[1] for p in panels.values()) + 1.2 * len(panels), 3.8),
+                             squeeze=False)
+    for ax, (name, df) in zip(axes[0], panels.items()):
+        sns.heatmap(df.astype(float), ax=ax, cmap="RdBu", center=0, vmin=-vmax, vmax=vmax, annot=True, fmt=fmt,
+                    cbar=ax is axes[0][-1], linewidths=0.5, annot_kws={"fontsize": 8})
+        if noise and name in noise:
+            for (i, j), flag in np.ndenumerate(noise[name].reindex_like(df).fillna(False).values):
+                if flag:
+                    ax.add_patch(plt.Rectangle((j + 0.05, i + 0.05), 0.9, 0.9, fill=False, ls=":", lw=1, ec="k"))
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cross_conditions(cross: pd.DataFrame):
+    """Test accuracy per model for each train -> test condition, with 95% intervals over seeds."""
+    conditions = list(dict.fromkeys(cross["condition"]))
+    models = list(dict.fromkeys(cross["model"]))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(models), 3.4))
+    width = 0.8 / len(conditions)
+    for k, cond in enumerate(conditions):
+        sub = cross[cross["condition"] == cond].set_index("model").reindex(models)
+        ax.bar(np.arange(len(models)) + (k - (len(conditions) - 1) / 2) * width, sub["mean"], width,
+               yerr=sub["ci"].fillna(0), capsize=2, label=cond)
+    ax.set_xticks(np.arange(len(models)), models)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(frameon=False, fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Trained on one condition, tested on each", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_perturbation_examples(faces: FaceSet, landmarks: np.ndarray, specs: list[dict], per_emotion: int = 1,
+                               seed: int = 0):
+    """One face per emotion (rows), clean and under each perturbation spec (columns)."""
+    from .perturb import perturbed_images
+    from .policy import make_policy
+    rng = np.random.default_rng(seed)
+    pick = []
+    for c in range(len(EMOTIONS)):
+        idx = np.flatnonzero(faces.labels == c)
+        pick += list(rng.choice(idx, size=min(per_emotion, len(idx)), replace=False)) if len(idx) else []
+    pick = np.asarray(pick)
+    columns = [("clean", faces.images[pick])]
+    for spec in specs:
+        columns.append((make_policy(spec).tag(), perturbed_images(faces.images[pick], landmarks[pick], faces.ids[pick], spec)))
+    fig, axes = plt.subplots(len(pick), len(columns), figsize=(1.05 * len(columns), 1.1 * len(pick)), squeeze=False)
+    for j, (name, imgs) in enumerate(columns):
+        for i in range(len(pick)):
+            ax = axes[i, j]
+            ax.imshow(imgs[i], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(EMOTIONS[faces.labels[pick[i]]], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ saliency
+def plot_saliency_comparison(panels: dict[str, dict[str, np.ndarray]], labels: np.ndarray, title: str,
+                             show_inputs: bool = True):
+    """The paper's Figures 1 and 6: per face (columns), its image, then one saliency map per model (rows).
+
+    Args:
+        panels: ``{model label: {"inputs": (B, 48, 48), "maps": (B, 48, 48)}}`` (see
+            :func:`perturb_lib.saliency.comparison_maps`).
+        labels: (B,) emotion of each face.
+        title: figure title.
+        show_inputs: add each model's own input row when it differs from the first (e.g. masked faces).
+    """
+    names = list(panels)
+    rows = [("image", panels[names[0]]["inputs"], "gray")]
+    for name in names:
+        if show_inputs and name != names[0] and not np.array_equal(panels[name]["inputs"], panels[names[0]]["inputs"]):
+            rows.append((f"{name} input", panels[name]["inputs"], "gray"))
+        rows.append((name, np.abs(panels[name]["maps"]), "inferno"))
+    b = len(labels)
+    fig, axes = plt.subplots(len(rows), b, figsize=(1.15 * b, 1.2 * len(rows) + 0.4), squeeze=False)
+    for i, (name, arr, cmap) in enumerate(rows):
+        for j in range(b):
+            ax = axes[i, j]
+            img = arr[j]
+            if cmap == "gray":
+                ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+            else:
+                ax.imshow(img / max(img.max(), 1e-12), cmap=cmap, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(EMOTIONS[labels[j]], fontsize=8)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mean_maps(mean_maps: dict[str, np.ndarray], mean_face: np.ndarray | None = None, title: str = ""):
+    """Per-emotion mean maps (columns) for each model (rows), over a mean face when given."""
+    names = list(mean_maps)
+    fig, axes = plt.subplots(len(names), len(EMOTIONS), figsize=(1.15 * len(EMOTIONS), 1.25 * len(names) + 0.4),
+                             squeeze=False)
+    for i, name in enumerate(names):
+        for c, emo in enumerate(EMOTIONS):
+            ax = axes[i, c]
+            if mean_face is not None:
+                ax.imshow(mean_face, cmap="gray")
+            m = mean_maps[name][c]
+            ax.imshow(m / max(m.max(), 1e-12), cmap="inferno", alpha=0.75 if mean_face is not None else 1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(emo, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_region_heatmaps(shares: dict[str, pd.DataFrame], value: str = "ratio", title: str = ""):
+    """Emotion x region heatmaps of attribution (``ratio`` = share / area; 1 means 'as much as its area')."""
+    import seaborn as sns
+    from .landmarks import MAP_REGIONS
+    fig, axes = plt.subplots(1, len(shares), figsize=(3.6 * len(shares) + 0.6, 3.4), squeeze=False)
+    for ax, (name, df) in zip(axes[0], shares.items()):
+        table = df.pivot(index="emotion", columns="region", values=value).reindex(
+            index=[e for e in EMOTIONS if e in set(df["emotion"])], columns=list(MAP_REGIONS))
+        sns.heatmap(table, ax=ax, cmap="viridis", annot=True, fmt=".2f", cbar=False, annot_kws={"fontsize": 7})
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sanity(randomization: pd.DataFrame, deletion: pd.DataFrame, method: str):
+    """Left: rank correlation under cascading weight randomisation. Right: deletion and insertion curves."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.3))
+    for m, df in randomization.groupby("method", sort=False):
+        a.plot(df["step"], df["spearman"], marker="o", label=m)
+    a.set_xlabel("blocks re-initialised (output first)")
+    a.set_ylabel("rank correlation with trained maps")
+    a.set_ylim(-0.1, 1.05)
+    a.axhline(0, color="k", lw=0.5)
+    a.legend(fontsize=7, frameon=False)
+    a.set_title("model-parameter randomisation", fontsize=9)
+    for col, style in (("deletion", "-"), ("deletion_random", ":"), ("insertion", "--"), ("insertion_random", "-.")):
+        b.plot(deletion["fraction"], deletion[col], style, marker=".", label=col.replace("_", " "))
+    b.set_xlabel("fraction of pixels deleted / inserted")
+    b.set_ylabel("accuracy")
+    b.legend(fontsize=7, frameon=False)
+    b.set_title(f"deletion / insertion ({method})", fontsize=9)
+    fig.tight_layout()
+    return fig

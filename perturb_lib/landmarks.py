@@ -39,7 +39,7 @@ MAP_REGIONS = ("rest", "brows", "eyes", "nose", "mouth")
 PROVIDERS = ("ground_truth", "template", "file")
 
 # Sizes of regions around their landmarks, in pixels of a face whose eyes are TEMPLATE_EYE_DISTANCE apart.
-_EYE_GROW, _BROW_HALF_WIDTH, _NOSE_GROW, _MOUTH_GROW, _JAW_HALF_WIDTH, _FOREHEAD = 1.2, 1.6, 0.8, 1.0, 2.0, 7.0
+_EYE_GROW, _BROW_HALF_WIDTH, _NOSE_GROW, _MOUTH_GROW, _JAW_HALF_WIDTH, _FOREHEAD = 1.2, 1.6, 1.3, 1.0, 2.0, 7.0
 
 
 def mean_face() -> np.ndarray:
@@ -374,6 +374,10 @@ def _fit_to_mean_image(mean_img: np.ndarray) -> np.ndarray:
     return _similarity(TEMPLATE - c_t + 23.5, scale, angle, c_i - 23.5).astype(np.float32)
 
 
+# the inner face: hair, background and the face's outline vary more between people than its features do
+_INNER = slice(10, 40)
+
+
 def fit_template(images: np.ndarray, refine: bool = True, batch: int = 4096, shifts: int = 3,
                  scales=(0.92, 0.96, 1.0, 1.04, 1.08), angles_deg=(-10, -5, 0, 5, 10)) -> np.ndarray:
     """Fit the mean-face template to registered 48x48 crops.
@@ -402,12 +406,12 @@ def fit_template(images: np.ndarray, refine: bool = True, batch: int = 4096, shi
     mean_t = _blur(torch.as_tensor(mean_img)[None, None], 1.0)
     # templates[i, j]: the mean image under shift i and pose j, centre crop, normalised
     params = [(s, a, sh) for sh in shift_list for s, a in pose_list]
-    templates = _normalise(_warp_many(mean_t, params)[:, 6:42, 6:42]).reshape(len(shift_list), len(pose_list), -1)
+    templates = _normalise(_warp_many(mean_t, params)[:, _INNER, _INNER]).reshape(len(shift_list), len(pose_list), -1)
     plain = pose_list.index((1.0, 0.0)) if (1.0, 0.0) in pose_list else 0
     out = np.empty((len(images), 68, 2), dtype=np.float32)
     for start in range(0, len(images), batch):
         x = _blur(torch.as_tensor(images[start:start + batch], dtype=torch.float32)[:, None], 1.0)
-        x = _normalise(x[:, 0, 6:42, 6:42]).flatten(1)
+        x = _normalise(x[:, 0, _INNER, _INNER]).flatten(1)
         best_shift = (x @ templates[:, plain].T).argmax(1)
         best_pose = torch.einsum("np,nkp->nk", x, templates[best_shift]).argmax(1)
         for i, (si, pj) in enumerate(zip(best_shift.tolist(), best_pose.tolist())):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from .paths import resolve
@@ -81,11 +82,14 @@ _LANDMARKS = [
           optional=True),
 ]
 _TRAIN = [
-    Param("width", 0.25, "float", "channel-width multiplier of every model (1.0 = paper size)"),
-    Param("epochs", 12, "int", "training epochs (paper: 200)"),
+    Param("width", 0.125, "float", "channel-width multiplier of every model (paper: 1.0)"),
+    Param("dropout", 0.0, "float", "dropout of VGG16/ResMasking (paper: 0.4; narrow CPU models need 0)",
+          optional=True),
+    Param("epochs", 10, "int", "training epochs (paper: 200)"),
     Param("batch_size", 64, "int", "training batch size"),
-    Param("lr", 0.01, "float", "initial SGD learning rate (paper: 0.01)"),
-    Param("seeds", [0, 1], "list[int]", "training seeds; tables report mean and 95% interval over them"),
+    Param("lr", 0.02, "float", "initial SGD learning rate (paper: 0.01; 10 CPU epochs need more)"),
+    Param("warmup_epochs", 1.0, "float", "linear LR warm-up epochs (paper: none; narrow nets need it)"),
+    Param("seeds", [0, 1, 2], "list[int]", "training seeds; tables report mean and 95% interval over them"),
     Param("val_split", "PublicTest", "str", "split that selects checkpoints", ("PublicTest", "PrivateTest")),
     Param("test_split", "PrivateTest", "str", "split that is only ever tested on", ("PublicTest", "PrivateTest")),
     Param("tta", "none", "str", "test-time augmentation: none | tencrop", ("none", "tencrop")),
@@ -95,9 +99,45 @@ _TRAIN = [
           optional=True),
 ]
 
+def _styles():
+    from .perturb import MASK_STYLES
+    return MASK_STYLES
+
+
+def _fills():
+    from .perturb import FILLS
+    return FILLS
+
+
 NOTEBOOK_PARAMS: dict[str, list[Param]] = {
     "00_data": _DATA + _OUT + _LANDMARKS + [
         Param("samples_per_emotion", 6, "int", "faces shown per emotion in the sample grid"),
+    ],
+    "01_maskfer_degradation": _DATA + _OUT + _LANDMARKS + [
+        Param("models", ["vgg16"], "list[str]", "models for Table 1; several add an ensemble (paper: five)",
+              _models),
+    ] + _TRAIN + [
+        Param("mask_style", "n95", "str", "generated mask style: n95 | surgical | cloth", _styles),
+        Param("maskfer_path", None, "path", "published MaskFer image folders (None: masks drawn from landmarks)",
+              optional=True),
+        Param("removal_regions", ["eyes", "brows", "nose", "mouth", "upper_face", "lower_face"], "list[str]",
+              "regions removed at test time from clean-trained models", _regions),
+        Param("removal_fill", "mean", "str", "what replaces a removed region: mean | blur | noise", _fills),
+        Param("removal_model", "vgg16", "str", "model trained with a region removed", _models),
+        Param("removal_train_regions", ["eyes", "mouth"], "list[str]", "regions removed in training and test",
+              _regions),
+        Param("removal_train_seeds", [0], "list[int]", "seeds of the removal-trained runs"),
+    ],
+    "02_saliency": _DATA + _OUT + _LANDMARKS + [
+        Param("saliency_model", "vgg16", "str", "which of notebook 01's models to explain", _models),
+        Param("saliency_methods", list(("saliency", "integrated_gradients", "smoothgrad", "gradcam",
+                                        "guided_gradcam", "occlusion")), "list[str]", "Captum methods compared",
+              _methods),
+        Param("figure_method", "saliency", "str", "method drawn in Figures 1 and 6", _methods),
+        Param("per_emotion", 10, "int", "test faces per emotion for mean maps and region tables"),
+        Param("saliency_target", "true", "str", "explain the true or the predicted class", ("true", "pred")),
+        Param("sanity_images", 32, "int", "faces used by the randomisation and deletion checks"),
+        Param("device", "auto", "str", "auto | cpu | cuda", ("auto", "cpu", "cuda")),
     ],
 }
 
@@ -159,6 +199,8 @@ def _coerce(notebook: str, p: Param, value: Any) -> Any:
         raise ParameterError(f"{where} must not be None ({p.help})")
     kind = p.kind
     if kind == "path":
+        if isinstance(value, PurePath):
+            value = str(value)
         if not isinstance(value, str):
             raise ParameterError(f"{where} must be a path string, got {type(value).__name__} {value!r}")
         return value
@@ -210,7 +252,7 @@ def _check_paths(notebook: str, values: dict[str, Any]) -> None:
     if values.get("dataset") not in (None, "synthetic"):
         if not values.get("data_path"):
             raise ParameterError(f"{notebook}: parameter 'data_path' is required for dataset={values['dataset']!r}")
-    for name in ("data_path", "landmark_file"):
+    for name in ("data_path", "landmark_file", "maskfer_path"):
         if values.get(name) and not resolve(values[name]).exists():
             raise ParameterError(f"{notebook}: parameter {name!r}: {resolve(values[name])} does not exist")
     if values.get("landmark_source") == "file" and not values.get("landmark_file"):

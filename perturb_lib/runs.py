@@ -224,3 +224,46 @@ def find_runs(study_dir: str | os.PathLike, finished: bool = True, **match) -> l
         if all(r.config.get(k) == v for k, v in match.items()):
             out.append(r)
     return out
+
+
+# ---------------------------------------------------------------------------- runs the notebooks share
+class MissingRunsError(FileNotFoundError):
+    """Run records a notebook needs are absent; the message lists them and says which notebook makes them."""
+
+
+class ExplainedRuns:
+    """The runs behind the saliency figures: Figure 1 (clean- vs mask-trained) and Figure 6 (baseline vs
+    Perturb Scheme, empty until notebook 03 has run)."""
+
+    def __init__(self, figure1: dict, figure6: dict, test_split: str):
+        self.figure1, self.figure6, self.test_split = figure1, figure6, test_split
+
+
+def runs_for_saliency(study_dir, model: str = "vgg16") -> ExplainedRuns:
+    """Find the runs notebooks 02 and 05 explain, from the results notebooks 01 and 03 recorded.
+
+    Raises:
+        MissingRunsError: naming what is missing and the notebook that produces it.
+    """
+    r01 = load_notebook_results(study_dir, "01_maskfer_degradation")
+    if r01 is None:
+        raise MissingRunsError(f"{notebook_results_path(study_dir, '01_maskfer_degradation')} is missing: "
+                               "run notebook 01 (MaskFer degradation) in this study first")
+    seed = r01["seeds"][0]
+    missing, figure1 = [], {}
+    for label, cond in (("trained clean", "clean"), ("trained masked", "masked")):
+        key = f"maskfer/{model}/{seed}/{cond}"
+        if key not in r01["runs"]:
+            missing.append(f"{key} (notebook 01 trained models {r01['models']})")
+            continue
+        figure1[label] = load_run(r01["runs"][key], study_dir)
+    if missing:
+        raise MissingRunsError("missing runs: " + "; ".join(missing))
+    figure6 = {}
+    r03 = load_notebook_results(study_dir, "03_perturb_scheme")
+    if r03 is not None:
+        for label, key in (("baseline", "baseline"), ("Perturb Scheme", "perturb")):
+            name = r03.get("figure6_runs", {}).get(key)
+            if name and (records_dir(study_dir) / name / "metrics.json").is_file():
+                figure6[label] = load_run(name, study_dir)
+    return ExplainedRuns(figure1, figure6, figure1["trained clean"].config["test_split"])

@@ -24,7 +24,7 @@ from . import params as params_mod
 from .paths import PROJECT_ROOT, resolve
 from .runs import read_json, write_json
 
-NOTEBOOKS = ("00_data",)  # grows as notebooks land: 01_maskfer_degradation, 02_saliency, ...
+NOTEBOOKS = ("00_data", "01_maskfer_degradation")  # grows as notebooks land
 PROFILES_DIR = PROJECT_ROOT / "profiles"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 

@@ -44,6 +44,7 @@ class TrainConfig:
         batch_size: training batch size.
         lr, momentum, nesterov, weight_decay: SGD.
         plateau_factor, plateau_patience: ReduceLROnPlateau on the validation metric.
+        warmup_epochs: linear learning-rate warm-up from 0 over this many epochs (0: none, as in the paper).
         label_smoothing: cross-entropy label smoothing (0: the paper's plain cross-entropy).
         input_size: network input (48, or 40 for crops as in the authors' ten-crop setup).
         crop: ``pad`` (padded random crop), ``resized`` (zoom/shift/rotation) or ``none``.
@@ -69,6 +70,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     plateau_factor: float = 0.75
     plateau_patience: int = 5
+    warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     input_size: int = 48
     crop: str = "pad"
@@ -129,11 +131,16 @@ class Settings:
     eval_batch_size: int = 1024
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device='cuda' but no CUDA device is available; use device='auto' or 'cpu'")
-        return torch.device(self.device)
+        return torch.device(resolve_device(self.device))
+
+
+def resolve_device(name: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but no CUDA device is available; use device='auto' or 'cpu'")
+    return name
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -291,6 +298,10 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
             order = torch.randperm(n, generator=generator, device=device)
             bar = _bar(mode, steps, f"{run_dir.name} {epoch + 1}/{config.epochs}")
             for step in range(steps):
+                if epoch < config.warmup_epochs:  # a function of the global step: resumes identically
+                    frac = min(1.0, (epoch * steps + step + 1) / (config.warmup_epochs * steps))
+                    for group in optimizer.param_groups:
+                        group["lr"] = config.lr * frac
                 idx = order[step * config.batch_size:(step + 1) * config.batch_size]
                 x, y = policy.train_inputs(train_split.batch(idx), train_split.labels[idx], train_split, idx, generator)
                 x = normalize(train_augment(x, generator, config.input_size, config.crop, config.pad, config.flip,
@@ -380,36 +391,56 @@ def environment(device: torch.device, settings: Settings, amp: bool, channels_la
 
 
 # ------------------------------------------------------------------------------- cross-condition tests
-def evaluate_run(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
-                 landmarks: np.ndarray | None = None, settings: Settings | None = None, study_dir=None) -> dict:
-    """Metrics of a finished run on some version of some split (e.g. a clean-trained model on masked faces).
+def _as_config(run: Run) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in run.config.items() if k in names})
 
-    Results are cached in ``<run>/evals/`` keyed by policy, split and data, so re-executing a notebook is cheap.
+
+def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
+               landmarks: np.ndarray | None = None, settings: Settings | None = None, study_dir=None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of a finished run on some version of some split (e.g. a clean-trained model on masked faces).
+
+    Cached in ``<run>/evals/`` keyed by policy, split and data, so re-executing a notebook costs nothing.
 
     Args:
         run: the finished run.
         faces: the dataset.
         policy: the test-time policy spec (default: the run's own).
         split: the split (default: the run's test split).
-        landmarks: landmarks for policies that need them.
+        landmarks: landmarks for policies that need them (default: ``faces.landmarks``).
         settings: execution settings.
         study_dir: where runs referred to by the policy live.
+
+    Returns:
+        ``(logits (N, C), labels (N,))``.
     """
     settings = settings or Settings()
-    config = TrainConfig(**{k: v for k, v in run.config.items() if k in {f.name for f in fields(TrainConfig)}})
+    config = _as_config(run)
     policy_spec = policy if policy is not None else config.policy
     split = split or config.test_split
     pol = make_policy(policy_spec, study_dir)
     lm = landmarks if landmarks is not None else faces.landmarks
     key = {"policy": policy_spec, "split": split, "data": faces.fingerprint(), "tta": config.tta,
            "landmarks": _array_fingerprint(lm) if (pol.needs_landmarks() and lm is not None) else None}
-    path = run.dir / "evals" / f"{config_hash(key)}.json"
+    path = run.dir / "evals" / f"{config_hash(key)}.npz"
     if path.is_file():
-        return read_json(path)["metrics"]
+        with np.load(path) as cached:
+            return cached["logits"], cached["labels"]
     device = settings.resolved_device()
     data = split_tensors(faces, split, device, landmarks)
     pol.prepare(data)
-    model = run.model(device=str(device))
-    metrics = evaluate(model, data, pol, config, settings, device)
-    write_json(path, {"key": key, "metrics": metrics})
-    return metrics
+    best = torch.load(run.dir / "best.pt", map_location=device, weights_only=False)
+    pol.load_state_dict(best.get("policy", {}) if policy is None else {})
+    logits = predict(run.model(device=str(device)), data, pol, config, settings, device).cpu().numpy()
+    labels = data.labels.cpu().numpy()
+    from .data.faces import atomic_save_npz
+    atomic_save_npz(path, {"logits": logits, "labels": labels})
+    return logits, labels
+
+
+def evaluate_run(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
+                 landmarks: np.ndarray | None = None, settings: Settings | None = None, study_dir=None) -> dict:
+    """Metrics of a finished run on some version of some split (arguments as :func:`run_logits`)."""
+    logits, labels = run_logits(run, faces, policy, split, landmarks, settings, study_dir)
+    return classification_metrics(labels, logits.argmax(1))

@@ -132,7 +132,7 @@ def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
     assert back.config == json.loads((run.dir / "config.json").read_text())
     val = evaluate_run(back, tiny_faces, split="PublicTest", settings=CPU)
     assert val["accuracy"] == pytest.approx(run.metrics["val"]["accuracy"])
-    assert len(list((run.dir / "evals").glob("*.json"))) == 1
+    assert len(list((run.dir / "evals").glob("*.npz"))) == 1
 
 
 def test_config_rejects_testing_on_the_validation_split():

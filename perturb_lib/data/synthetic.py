@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from ..landmarks import TEMPLATE, eye_points, mouth_points, pixel_grid, region_map
+from .. import landmarks as lmk  # a module reference: landmarks imports this package too
 from .faces import EMOTIONS, FER2013_SPLIT_SIZES, FER2013_TRAIN_COUNTS, IMAGE_SIZE, SPLITS, FaceSet
 
 AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU20", "AU23", "AU25", "AU26")
@@ -106,7 +106,7 @@ def make_synthetic_faces(size: float = 0.1, seed: int = 0, label_noise: float = 
     observed[noisy] = (labels[noisy] + rng.integers(1, len(EMOTIONS), noisy.sum())) % len(EMOTIONS)
     ids = np.array([f"{SPLITS[s]}_syn{seed}_{i:06d}" for i, s in enumerate(splits)])
     extras = {
-        "regions": region_map(landmarks), "aus": aus.astype(np.float32), "identity": identity,
+        "regions": lmk.region_map(landmarks), "aus": aus.astype(np.float32), "identity": identity,
         "neutral_landmarks": neutral.astype(np.float32), "label_clean": labels,
         "intensity": intensity.astype(np.float32), "occluded": style["occluded"],
     }
@@ -190,7 +190,7 @@ def _local_landmarks(ident, identity, aus) -> np.ndarray:
     p = {k: v[identity] for k, v in ident.items()}
     a = {au: aus[:, i] for i, au in enumerate(AUS)}
     n, cx = len(identity), 24.0
-    t = TEMPLATE.astype(np.float64)
+    t = lmk.TEMPLATE.astype(np.float64)
     # jaw: the template's shape stretched to this identity; the chin drops with the jaw (AU26)
     jaw = np.repeat(t[None, 0:17], n, 0)
     jaw[..., 0] = cx + (jaw[..., 0] - cx) * (p["face_rx"] / 19.0)[:, None]
@@ -209,8 +209,8 @@ def _local_landmarks(ident, identity, aus) -> np.ndarray:
     # eyes: AU5 widens, AU6 and AU7 narrow from below and above
     h_up = p["eye_h"] * np.clip(1 + 0.9 * a["AU5"] - 0.45 * a["AU7"] - 0.2 * a["AU6"] - 0.2 * a["AU9"], 0.25, None)
     h_low = p["eye_h"] * np.clip(1 + 0.3 * a["AU5"] - 0.6 * a["AU6"] - 0.5 * a["AU7"], 0.2, None)
-    reye = eye_points(cx - p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
-    leye = eye_points(cx + p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
+    reye = lmk.eye_points(cx - p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
+    leye = lmk.eye_points(cx + p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
     # nose: AU9 wrinkles and lifts the nostrils, AU10 lifts them a little
     base_y = p["nose_y"] - 1.1 * a["AU9"] - 0.3 * a["AU10"]
     bridge = np.stack([np.full((n, 4), cx), np.linspace(p["eye_y"], base_y - 2.4, 4).T], -1)
@@ -221,7 +221,7 @@ def _local_landmarks(ident, identity, aus) -> np.ndarray:
     gap = np.clip(1.4 * a["AU25"] + 3.4 * a["AU26"] + 0.9 * a["AU10"] - 0.3, 0, None)
     lip_scale = 1 - 0.55 * a["AU23"]
     width = p["mouth_w"] * (1 - 0.1 * a["AU23"])
-    outer, inner = mouth_points(cx, p["mouth_y"], width, p["lip_up"] * lip_scale, p["lip_lo"] * lip_scale, gap)
+    outer, inner = lmk.mouth_points(cx, p["mouth_y"], width, p["lip_up"] * lip_scale, p["lip_lo"] * lip_scale, gap)
     mouth = np.concatenate([outer, inner], 1)
     u = (mouth[..., 0] - cx) / width[:, None]  # -1 .. 1 across the mouth
     corner = np.abs(u) ** 2
@@ -270,7 +270,7 @@ def _render(ident, identity, aus, pose, local, style) -> np.ndarray:
     p = {k: T(v[identity])[:, None] for k, v in ident.items()}
     a = {au: T(aus[:, i])[:, None] for i, au in enumerate(AUS)}
     # pixel grid in each face's own frame (inverse pose), so shapes are drawn upright
-    grid = pixel_grid()
+    grid = lmk.pixel_grid()
     c = (IMAGE_SIZE - 1) / 2
     cos, sin = T(np.cos(pose["roll"]))[:, None], T(np.sin(pose["roll"]))[:, None]
     gx = (grid[None, :, 0] - c - T(pose["dx"])[:, None]) / T(pose["scale"])[:, None]

@@ -1,0 +1,60 @@
+"""The numbers the paper reports, as data, so our results can be set beside them (never used as results).
+
+Columns of the paper's tables cite architectures by reference: [5] DenseNet, [1] DPN, [9] ResMasking,
+[4] ResNet, [12] VGG16. The authors' code uses ResNet50 and DPN26 for "ResNet" and "DPN".
+"""
+from __future__ import annotations
+
+from .data.faces import EMOTIONS
+
+PAPER_COLUMNS = ("DenseNet", "DPN", "ResMasking", "ResNet", "VGG16", "Ensemble")
+
+# Table 1: percent change of per-class accuracy, models trained and tested on MaskFer vs on FER2013.
+# (The authors' code copy of this table repeats the ResMasking column as "Ensemble"; the paper's text is used.)
+TABLE1 = {
+    "Angry": (-39, -35, -32, -20, -23, -32),
+    "Happy": (-49, -63, -42, -55, -35, -42),
+    "Sad": (-12, -24, -4, -16, -8, -4),
+    "Neutral": (-51, -60, -53, -60, -43, -53),
+    "Surprise": (-19, -26, -35, -19, -20, -35),
+    "Disgust": (-49, -59, -39, -49, -49, -39),
+    "Fear": (-20, -23, -13, -18, -17, -13),
+}
+
+# Table 2: test accuracy (%) and macro F1, baseline and with the Perturb Scheme (None: not reported).
+TABLE2_BASELINE = {"DenseNet": (72.6, 0.70), "DPN": (71.2, 0.68), "ResMasking": (66.0, 0.63),
+                   "ResNet": (69.2, 0.685), "VGG16": (66.5, 0.653), "Ensemble": (73.4, 0.71)}
+TABLE2_PERTURB = {"DenseNet": None, "DPN": (71.9, 0.69), "ResMasking": None, "ResNet": (72.3, 0.70),
+                  "VGG16": (69.5, 0.66), "Ensemble": None}
+
+# Table 3: change of per-class accuracy with the Perturb Scheme (percent; None: not reported).
+TABLE3 = {
+    "Angry": {"DPN": 0.8, "ResNet": 3.5, "VGG16": 12.0},
+    "Happy": {"DPN": 2.0, "ResNet": 1.0, "VGG16": -1.0},
+    "Sad": {"DPN": 1.5, "ResNet": 1.5, "VGG16": -17.0},
+    "Neutral": {"DPN": 1.4, "ResNet": -0.6, "VGG16": 2.2},
+    "Surprise": {"DPN": -0.5, "ResNet": 2.1, "VGG16": 1.6},
+    "Disgust": {"DPN": -3.6, "ResNet": 5.6, "VGG16": 5.0},
+    "Fear": {"DPN": 3.0, "ResNet": 8.4, "VGG16": 18.0},
+}
+
+# Figure 5 (accuracy against the number of clusters, VGG16) is published only as a plot: three clusters
+# were best. No values are transcribed.
+FIGURE5_BEST_CLUSTERS = 3
+
+
+def paper_column(model: str) -> str:
+    """The paper's column for one of our model names (resnet18/34/50 all compare with "ResNet")."""
+    for prefix, column in (("vgg", "VGG16"), ("resnet", "ResNet"), ("densenet", "DenseNet"), ("dpn", "DPN"),
+                           ("resmasking", "ResMasking"), ("ensemble", "Ensemble")):
+        if model.lower().startswith(prefix):
+            return column
+    raise ValueError(f"no paper column for model {model!r}")
+
+
+def table1_frame():
+    """The paper's Table 1 as a DataFrame (emotions x columns), in our emotion order."""
+    import pandas as pd
+    df = pd.DataFrame({e: dict(zip(PAPER_COLUMNS, TABLE1[e])) for e in EMOTIONS}).T
+    df.index.name = "emotion"
+    return df.astype(float)
