@@ -91,14 +91,9 @@ class MaskFerStudy:
         self.runs: dict[tuple, Run] = {}
 
     # ------------------------------------------------------------------------------------- the grid
-    def base_config(self) -> TrainConfig:
-        P = self.P
-        return TrainConfig(width=P.width, dropout=P.dropout, epochs=P.epochs, batch_size=P.batch_size, lr=P.lr,
-                           warmup_epochs=P.warmup_epochs, val_split=P.val_split, test_split=P.test_split, tta=P.tta)
-
     def configs(self) -> dict[tuple, TrainConfig]:
         """``{(kind, model, seed, condition): config}`` for every run of the notebook."""
-        base, P = self.base_config(), self.P
+        base, P = TrainConfig.from_params(self.P), self.P
         out = {}
         for model in P.models:
             for seed in P.seeds:

@@ -320,3 +320,96 @@ def plot_sanity(randomization: pd.DataFrame, deletion: pd.DataFrame, method: str
     b.set_title(f"deletion / insertion ({method})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------- the scheme
+def plot_clusters(images: np.ndarray, labels: np.ndarray, attention: np.ndarray, shared: np.ndarray,
+                  per_image: np.ndarray, title: str = "Figure 4: clusters of the highest-attention pixels"):
+    """The paper's Figure 4: one face per emotion (columns); rows: face, phase-1 attention, the shared
+    cluster map over the face, the face's own clusters."""
+    colors = matplotlib.colors.ListedColormap(["#ff2d55", "#34c759", "#007aff", "#ff9500", "#af52de", "#5ac8fa",
+                                               "#ffcc00", "#8e8e93"])
+    rows = ("face", "attention", "shared clusters", "own clusters")
+    fig, axes = plt.subplots(len(rows), len(images), figsize=(1.15 * len(images), 1.2 * len(rows) + 0.5), squeeze=False)
+    for j in range(len(images)):
+        for i, name in enumerate(rows):
+            ax = axes[i, j]
+            ax.imshow(images[j], cmap="gray", vmin=0, vmax=255)
+            if name == "attention":
+                ax.imshow(attention[j], cmap="inferno", alpha=0.7)
+            elif name != "face":
+                m = (shared if name == "shared clusters" else per_image[j]).astype(float)
+                ax.imshow(np.ma.masked_less(m, 0), cmap=colors, vmin=0, vmax=7, alpha=0.6, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(EMOTIONS[labels[j]], fontsize=8)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cluster_sweep(sweep: pd.DataFrame, model: str = "VGG16", paper_best: int | None = 3):
+    """The paper's Figure 5: accuracy and macro F1 against the number of clusters (0 = the baseline)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, col, label in ((a, "accuracy", "test accuracy (%)"), (b, "macro_f1", "macro F1")):
+        ax.errorbar(sweep["n_clusters"], sweep[col], yerr=sweep[f"{col}_ci"].fillna(0), marker="o", capsize=3)
+        ax.set_xticks(sweep["n_clusters"], ["base" if n == 0 else str(n) for n in sweep["n_clusters"]])
+        ax.set_xlabel("clusters n")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if paper_best:
+            ax.axvline(paper_best, color="gray", ls=":", lw=1)
+    fig.suptitle(f"Figure 5: {model} with the Perturb Scheme against n (dotted: the paper's best n)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ landmarks
+def plot_landmark_relevance(relevance: pd.DataFrame, mean_face: np.ndarray, mean_landmarks: np.ndarray,
+                            kept: dict | None = None, family: str = "mlp", method: str = "ig_medoids"):
+    """Per emotion: landmark relevance drawn on the mean face (size and colour), kept landmarks ringed."""
+    emotions = [e for e in EMOTIONS if e in set(relevance["emotion"])]
+    fig, axes = plt.subplots(1, len(emotions), figsize=(1.7 * len(emotions), 2.1), squeeze=False)
+    for ax, emo in zip(axes[0], emotions):
+        r = relevance[(relevance["emotion"] == emo) & (relevance["family"] == family) & (relevance["method"] == method)]
+        v = r.sort_values("landmark")["relevance"].to_numpy()
+        v = v / max(v.max(), 1e-12)
+        ax.imshow(mean_face, cmap="gray")
+        ax.scatter(mean_landmarks[:, 0], mean_landmarks[:, 1], s=4 + 60 * v, c=v, cmap="plasma", vmin=0, vmax=1)
+        if kept is not None and (emo, family) in kept:
+            k = kept[(emo, family)]
+            ax.scatter(mean_landmarks[k, 0], mean_landmarks[k, 1], s=70, facecolors="none", edgecolors="#34c759", lw=0.8)
+        ax.set_title(emo, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlim(-0.5, 47.5)
+        ax.set_ylim(47.5, -0.5)
+    fig.suptitle(f"landmark relevance ({method}, {family}); green rings: the kept set", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reduction(reduction: pd.DataFrame, metric: str = "val_balanced_accuracy"):
+    """Score and inference cost against the number of landmarks kept, per emotion and family."""
+    fams = list(dict.fromkeys(reduction["family"]))
+    fig, axes = plt.subplots(2, len(fams), figsize=(4.2 * len(fams), 5.4), squeeze=False, sharex=True)
+    for j, fam in enumerate(fams):
+        sub = reduction[reduction["family"] == fam]
+        for emo, df in sub.groupby("emotion", sort=False):
+            color = EMOTION_COLORS.get(emo)
+            axes[0, j].plot(df["landmarks"], df[metric], marker=".", color=color, label=emo)
+            chosen = df[df["chosen"]]
+            axes[0, j].scatter(chosen["landmarks"], chosen[metric], s=60, facecolors="none", edgecolors=color)
+            axes[1, j].plot(df["landmarks"], df["inference_us"], marker=".", color=color)
+        axes[0, j].set_title(fam, fontsize=9)
+        axes[0, j].set_ylabel(metric.replace("_", " "))
+        axes[1, j].set_ylabel("inference (us / face)")
+        axes[1, j].set_xlabel("landmarks kept")
+        axes[0, j].invert_xaxis()
+    axes[0, 0].legend(fontsize=7, frameon=False, ncol=2)
+    fig.suptitle("progressive landmark reduction (circles: the chosen set)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -49,6 +49,11 @@ def _models():
     return tuple(MODELS)
 
 
+def _attention_models():
+    from .models import ATTENTION_MODELS
+    return ATTENTION_MODELS
+
+
 def _datasets():
     from .data import DATASETS
     return DATASETS
@@ -127,6 +132,51 @@ NOTEBOOK_PARAMS: dict[str, list[Param]] = {
         Param("removal_train_regions", ["eyes", "mouth"], "list[str]", "regions removed in training and test",
               _regions),
         Param("removal_train_seeds", [0], "list[int]", "seeds of the removal-trained runs"),
+    ],
+    "03_perturb_scheme": _DATA + _OUT + _LANDMARKS + _TRAIN + [
+        Param("perturb_models", ["vgg16"], "list[str]", "backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)", _models),
+        Param("attention_model", None, "str", "phase-1 model (None: the first backbone with spatial gates)",
+              _attention_models, optional=True),
+        Param("n_clusters", 3, "int", "clusters k of the scheme (paper: 3)"),
+        Param("cluster_sweep", [1, 2, 3, 4], "list[int]", "cluster counts of Figure 5"),
+        Param("sweep_model", "vgg16", "str", "backbone of the Figure 5 sweep (paper: VGG16)", _models),
+        Param("sweep_seeds", [0], "list[int]", "seeds of the Figure 5 sweep"),
+        Param("lam", 1.5, "float", "Eq. 1 weight of pixel distance (paper: 1.5)"),
+        Param("alpha", 1.2, "float", "Eq. 1 weight of intensity distance (paper: 1.2)"),
+        Param("cluster_features", "intensity", "str", "Eq. 1 third coordinate: intensity (paper) | attention (code)",
+              ("intensity", "attention")),
+        Param("cluster_selection", "top", "str", "pixels clustered: top attention (paper) | all (code)", ("top", "all")),
+        Param("top_fraction", 0.2, "float", "share of highest-attention pixels clustered"),
+        Param("cluster_scope", "shared", "str", "one map per epoch (paper) | per_image", ("shared", "per_image")),
+        Param("cluster_sample", 256, "int", "training faces behind each shared map"),
+        Param("masking", "random", "str", "random cluster per face (default) | copies (code: k+1 copies)",
+              ("random", "copies")),
+        Param("fill_value", 0.5, "float", "value of masked pixels in [0, 1] (0.5: the network's zero; 0: black)"),
+        Param("test_policy", "plain", "str", "plain (paper) | sum (code: logits summed over copies)", ("plain", "sum")),
+    ],
+    "04_landmark_explainability": _DATA + _OUT + _LANDMARKS + [
+        Param("lm_features", "auto", "str", "coords | displacement | both (auto: both when neutral faces are known)",
+              ("auto", "coords", "displacement", "both")),
+        Param("lm_task", "rest", "str", "each emotion against the rest, or against neutral only", ("rest", "neutral")),
+        Param("lm_families", ["mlp", "random"], "list[str]", "binary model families compared", ("mlp", "random")),
+        Param("lm_emotions", ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"], "list[str]",
+              "emotions explained", ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")),
+        Param("lm_hidden", 64, "int", "MLP hidden width"),
+        Param("lm_epochs", 40, "int", "MLP training epochs"),
+        Param("random_hidden", [512, 512], "list[int]", "widths of the randomised network's fixed layers"),
+        Param("ridge", 0.01, "float", "ridge penalty of the randomised network's readout"),
+        Param("ig_baselines", 5, "int", "typical negative samples used as IG baselines (medoids)"),
+        Param("ig_steps", 32, "int", "Integrated Gradients steps"),
+        Param("lm_step", 8, "int", "landmarks dropped per reduction step"),
+        Param("lm_tolerance", 0.01, "float", "kept set: smallest within this of the best validation score"),
+        Param("lm_seed", 0, "int", "seed of the landmark models"),
+        Param("val_split", "PublicTest", "str", "split that selects the landmark set", ("PublicTest", "PrivateTest")),
+        Param("test_split", "PrivateTest", "str", "split that is only ever tested on", ("PublicTest", "PrivateTest")),
+    ],
+    "05_figures": _DATA + _OUT + _LANDMARKS + [
+        Param("saliency_model", "vgg16", "str", "which of notebook 01's models Figure 1 explains", _models),
+        Param("figure_method", "saliency", "str", "method drawn in Figures 1 and 6", _methods),
+        Param("device", "auto", "str", "auto | cpu | cuda", ("auto", "cpu", "cuda")),
     ],
     "02_saliency": _DATA + _OUT + _LANDMARKS + [
         Param("saliency_model", "vgg16", "str", "which of notebook 01's models to explain", _models),

@@ -61,8 +61,8 @@ class InputPolicy:
     """The base interface: the identity (clean faces). Subclasses override what they change.
 
     The training loop calls :meth:`prepare` once per split, :meth:`on_epoch_start` before each epoch,
-    :meth:`train_inputs` on every training batch, and for evaluation :meth:`eval_views` then
-    :meth:`combine` on the resulting logits.
+    :meth:`train_inputs` on every training batch and :meth:`epoch_stats` after each epoch; evaluation calls
+    :meth:`eval_views`, then :meth:`combine` on the resulting logits.
     """
 
     #: how many inputs :meth:`eval_views` makes of each face
@@ -82,8 +82,11 @@ class InputPolicy:
     def prepare(self, split: SplitTensors) -> None:
         """Precompute what batches will need (e.g. each face's mask), into ``split.cache``."""
 
-    def on_epoch_start(self, epoch: int, train: SplitTensors, generator: torch.Generator) -> dict:
-        """Called before each training epoch; returns numbers to record in the run's history."""
+    def on_epoch_start(self, epoch: int, train: SplitTensors, generator: torch.Generator) -> None:
+        """Called before each training epoch (e.g. to recompute clusters)."""
+
+    def epoch_stats(self) -> dict:
+        """Numbers to record in the run's history at the end of each epoch (e.g. clustering seconds)."""
         return {}
 
     def train_inputs(self, x: torch.Tensor, y: torch.Tensor, split: SplitTensors, idx: torch.Tensor,

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -110,9 +110,11 @@ def attribute(model: nn.Module, images: np.ndarray | torch.Tensor, targets, meth
         layer = default_layer(model)
     fn = _attributor(model, method, layer)
     out = []
-    for s in range(0, len(x), batch_size):
-        xb = normalize(x[s:s + batch_size].to(device)).requires_grad_(True)
-        out.append(fn(xb, t[s:s + batch_size].to(device)).detach().float().sum(1).cpu())
+    with warnings.catch_warnings():  # Captum announces its temporary ReLU hooks on every call
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        for s in range(0, len(x), batch_size):
+            xb = normalize(x[s:s + batch_size].to(device)).requires_grad_(True)
+            out.append(fn(xb, t[s:s + batch_size].to(device)).detach().float().sum(1).cpu())
     return torch.cat(out).numpy()
 
 

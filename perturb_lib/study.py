@@ -24,7 +24,8 @@ from . import params as params_mod
 from .paths import PROJECT_ROOT, resolve
 from .runs import read_json, write_json
 
-NOTEBOOKS = ("00_data", "01_maskfer_degradation")  # grows as notebooks land
+NOTEBOOKS = ("00_data", "01_maskfer_degradation", "02_saliency", "03_perturb_scheme",
+             "04_landmark_explainability", "05_figures")
 PROFILES_DIR = PROJECT_ROOT / "profiles"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 

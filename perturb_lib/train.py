@@ -102,6 +102,13 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
 
+    @classmethod
+    def from_params(cls, P, **changes) -> "TrainConfig":
+        """The recipe a notebook's parameters describe (fields the notebook does not set keep their defaults)."""
+        names = {f.name for f in fields(cls)} - {"model", "seed", "policy", "attention"}
+        values = {n: getattr(P, n) for n in names if hasattr(P, n)}
+        return cls(**{**values, **changes})
+
     def replace(self, **changes) -> "TrainConfig":
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
@@ -289,9 +296,9 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
         steps = (n + config.batch_size - 1) // config.batch_size
         t_run = time.time()
         for epoch in range(start_epoch, config.epochs):
-            policy_stats = policy.on_epoch_start(epoch, train_split, generator)
+            t0 = time.time()  # the epoch's time includes the policy's per-epoch work (e.g. clustering)
+            policy.on_epoch_start(epoch, train_split, generator)
             model.train()
-            t0 = time.time()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
@@ -329,7 +336,7 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
                    "train_accuracy": correct.item() / seen, "val_accuracy": val["accuracy"],
                    "val_balanced_accuracy": val["balanced_accuracy"], "val_macro_f1": val["macro_f1"],
                    "train_seconds": round(train_seconds, 3), "images_per_s": round(seen / max(train_seconds, 1e-9), 1),
-                   **policy_stats}
+                   **policy.epoch_stats()}
             history.append(row)
             if bar is not None:
                 bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val['accuracy']:.3f}",

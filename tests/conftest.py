@@ -38,3 +38,20 @@ def small_faces():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def trained_attention(tmp_path_factory):
+    """A narrow VGG16 with spatial gates, trained briefly (6 epochs, ~30 s) on the 3,589 synthetic faces of the
+    CPU default: about 55% test accuracy, enough for its attention to find the expressive regions.
+
+    Returns:
+        ``(study_dir, run, faces)``.
+    """
+    from perturb_lib.data import make_synthetic_faces
+    from perturb_lib.train import Settings, TrainConfig, train
+    faces = make_synthetic_faces(size=0.1, seed=0)
+    study = tmp_path_factory.mktemp("study")
+    config = TrainConfig(model="vgg16", width=0.125, dropout=0.0, attention=True, epochs=6, lr=0.02,
+                         warmup_epochs=1.0, seed=0)
+    return study, train(config, faces, study, Settings(device="cpu", progress="off")), faces

@@ -1,0 +1,90 @@
+"""Landmark classifiers, dataset-level Integrated Gradients and progressive reduction."""
+import numpy as np
+import pytest
+import torch
+
+from perturb_lib import landmark_models as lmm
+from perturb_lib.data import DEFINING_REGIONS, EMOTIONS, FaceSet
+
+
+def test_per_landmark_aggregation_sums_x_and_y():
+    attr = np.arange(2 * 68 * 2, dtype=float).reshape(2, 136)
+    agg = lmm.per_landmark(attr, 68)
+    assert agg.shape == (2, 68)
+    assert agg[0, 0] == attr[0, 0] + attr[0, 1] and agg[1, 67] == attr[1, 134] + attr[1, 135]
+    both = np.ones((3, 68 * 4))
+    assert (lmm.per_landmark(both, 68) == 4).all()  # coordinates and displacement of a landmark together
+
+
+def test_features_remove_pose_and_know_the_neutral_face(tiny_faces):
+    coords = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "coords")
+    assert coords.shape == (len(tiny_faces), 68, 2)
+    np.testing.assert_allclose(coords.mean(1), 0, atol=1e-5)  # centred
+    np.testing.assert_allclose(np.sqrt((coords**2).sum(-1).mean(1)), 1, rtol=1e-5)  # unit RMS radius
+    eyes = coords[:, 42:48].mean(1) - coords[:, 36:42].mean(1)
+    np.testing.assert_allclose(eyes[:, 1], 0, atol=1e-5)  # eyes level
+    disp = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "displacement")
+    neutral = tiny_faces.extras["label_clean"] == EMOTIONS.index("Neutral")
+    happy = tiny_faces.extras["label_clean"] == EMOTIONS.index("Happy")
+    move = np.linalg.norm(disp, axis=-1)
+    assert move[happy][:, 48:68].mean() > 3 * move[neutral][:, 48:68].mean()
+    with pytest.raises(ValueError, match="needs each identity's neutral face"):
+        no_neutral = FaceSet(tiny_faces.images, tiny_faces.labels, tiny_faces.splits, tiny_faces.ids)
+        lmm.landmark_features(no_neutral, tiny_faces.landmarks, "both")
+
+
+def test_randomised_readout_matches_least_squares():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 10, generator=g)
+    y = (x[:, 0] + 0.3 * torch.randn(300, generator=g) > 0.5).float()
+    net = lmm.RandomizedNet(10, hidden=(32, 16), ridge=0.1).fit(x, y)
+    h = net.hidden_features(x).double()
+    h1 = torch.cat([h, torch.ones(300, 1, dtype=torch.float64)], 1)
+    pos = y.sum()
+    w = torch.where(y > 0.5, 0.5 / pos, 0.5 / (300 - pos)).double() * 300
+    # the same weighted ridge problem as an ordinary least-squares system
+    a = torch.cat([h1 * w.sqrt()[:, None], np.sqrt(0.1) * torch.eye(h1.shape[1], dtype=torch.float64)])
+    b = torch.cat([(2 * y - 1).double() * w.sqrt(), torch.zeros(h1.shape[1], dtype=torch.float64)])
+    beta = torch.linalg.lstsq(a, b[:, None]).solution[:, 0]
+    torch.testing.assert_close(net.readout.weight[0].double(), beta[:-1].float().double(), rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(net.readout.bias.double(), beta[-1:].float().double(), rtol=1e-3, atol=1e-4)
+    assert lmm.binary_metrics(y.numpy(), net(x).detach().numpy())["balanced_accuracy"] > 0.8
+
+
+def test_dataset_ig_is_complete(tiny_faces):
+    feats = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "coords")
+    data = lmm.emotion_data(feats, tiny_faces, EMOTIONS.index("Happy"))
+    flat = data.x["Training"].reshape(len(data.x["Training"]), -1)
+    model = lmm.MLPClassifier(136, 16).fit(torch.as_tensor(flat), torch.as_tensor(data.y["Training"]), epochs=20)
+    positives = flat[data.y["Training"] > 0.5]
+    baselines = lmm.medoid_baselines(flat[data.y["Training"] < 0.5], 3)
+    ig = lmm.dataset_ig(model, positives, baselines, 68, steps=64)
+    scale = np.abs(ig["per_sample"].sum(1)).mean()
+    assert np.abs(ig["delta"]).mean() < 0.02 * scale + 1e-3  # attributions add up to f(x) - mean f(baselines)
+    assert ig["relevance"].shape == (68,) and (ig["relevance"] >= 0).all()
+    assert baselines.shape == (3, 136) and all((flat == b).all(1).any() for b in baselines)  # real samples
+
+
+def test_reduction_keeps_a_prefix_of_the_ranking(tiny_faces):
+    feats = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "displacement")
+    data = lmm.emotion_data(feats, tiny_faces, EMOTIONS.index("Surprise"))
+    ranking = np.random.default_rng(0).permutation(68)
+    table, kept = lmm.progressive_reduction("random", data, ranking, step=16, val_split="PublicTest",
+                                            test_split="PrivateTest", random_hidden=(64,))
+    assert list(table["landmarks"]) == [68, 52, 36, 20, 4]
+    assert table["chosen"].sum() == 1
+    np.testing.assert_array_equal(kept, ranking[:len(kept)])  # never drops one ranked above one it keeps
+    best = table["val_balanced_accuracy"].max()
+    assert table.loc[table["chosen"], "val_balanced_accuracy"].iloc[0] >= best - 0.01
+    assert (table["parameters"].diff().dropna() < 0).all()  # fewer landmarks, fewer parameters
+
+
+def test_explain_emotions_finds_defining_landmarks(small_faces):
+    res = lmm.explain_emotions(small_faces, small_faces.landmarks, "both", emotions=("Happy", "Surprise"),
+                               families=("mlp",), k_baselines=3, ig_steps=16, step=16, epochs=20,
+                               progress=lambda *_: None)
+    assert set(res.summary["emotion"]) == {"Happy", "Surprise"}
+    assert set(res.relevance["method"]) == {"ig_medoids", "ig_zero", "ablation"}
+    for emo in ("Happy", "Surprise"):
+        agreement = lmm.region_agreement(res.kept[(emo, "mlp")], DEFINING_REGIONS[emo])
+        assert agreement["lift"] > 1.1, (emo, agreement)  # kept landmarks sit in the defining regions

@@ -1,0 +1,119 @@
+"""The Perturb Scheme: Eq. 1, batched k-means, clusters on synthetic faces, masking policies, phase reuse."""
+import numpy as np
+import pytest
+import torch
+
+from perturb_lib import cluster, scheme
+from perturb_lib.landmarks import MAP_REGIONS
+from perturb_lib.policy import SplitTensors, make_policy
+from perturb_lib.train import Settings, TrainConfig, train
+
+CPU = Settings(device="cpu", progress="off")
+
+
+def test_eq1_features_match_a_hand_computation():
+    intensity = torch.zeros(1, 3, 4)
+    intensity[0, 2, 1] = 0.8  # pixel at row 2, column 1
+    feats = cluster.pixel_features(intensity, lam=1.5, alpha=1.2)
+    assert feats.shape == (1, 12, 3)
+    p = feats[0, 2 * 4 + 1]  # row-major
+    torch.testing.assert_close(p, torch.tensor([1.5 * (1 / 3), 1.5 * 1.0, 1.2 * 0.8]))
+    q = feats[0, 0]  # row 0, column 0, intensity 0
+    by_hand = np.sqrt((1.5 * (1 / 3 - 0)) ** 2 + (1.5 * (1 - 0)) ** 2 + (1.2 * (0.8 - 0)) ** 2)
+    assert float((p - q).norm()) == pytest.approx(by_hand, rel=1e-6)
+    assert cluster.eq1_distance((1 / 3, 1.0, 0.8), (0, 0, 0)) == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_kmeans_recovers_planted_clusters_in_a_batch():
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[0.0, 0.0], [5.0, 5.0], [0.0, 8.0]])
+    truth = torch.arange(3).repeat_interleave(50)
+    problems = []
+    for b in range(4):  # four independent problems, shifted differently
+        pts = centers[truth] + 0.3 * torch.randn(150, 2, generator=g) + b * 10
+        problems.append(pts[torch.randperm(150, generator=g)] if b % 2 else pts)
+    x = torch.stack(problems)
+    found, labels = cluster.kmeans(x, 3, generator=torch.Generator().manual_seed(1))
+    for b in range(4):
+        ordered = x[b]
+        for c in range(3):  # every planted cluster is one found cluster
+            member = ((ordered[:, None] - (centers[c] + b * 10)).norm(dim=-1) < 2)[:, 0]
+            assert labels[b][member].unique().numel() == 1
+        assert torch.cdist(found[b], centers + b * 10).amin(0).max() < 0.3
+
+
+def test_clusters_find_eyes_and_mouth_better_than_chance(trained_attention):
+    study, run, faces = trained_attention
+    record = scheme.phase2_record(run, faces, study, {"n_clusters": 3}, CPU)
+    shared, own = record["shared_map"], record["per_image_maps"]
+    assert set(np.unique(shared)) == {-1, 0, 1, 2}
+    assert abs((shared >= 0).mean() - 0.2) < 0.01  # the top 20% of pixels are clustered
+    regions = faces.extras["regions"][faces.splits == 2][:len(record["example_index"])]
+    in_features = np.isin(regions, [MAP_REGIONS.index("eyes"), MAP_REGIONS.index("mouth")])
+    chance = in_features.mean()  # the eyes' and mouth's share of the image
+    for maps, factor in ((shared, 1.3), (own, 1.6)):
+        selected = np.broadcast_to(maps >= 0, regions.shape)
+        precision = (in_features & selected).sum() / selected.sum()
+        assert precision > factor * chance, (precision, chance, record["overlap_shared"])
+    again = scheme.phase2_record(run, faces, study, {"n_clusters": 3}, CPU)  # phase 2 is reused, not redone
+    np.testing.assert_array_equal(again["shared_map"], shared)
+
+
+def _split(faces, n=8):
+    return SplitTensors("Training", torch.as_tensor(faces.images[:n]), torch.as_tensor(faces.labels[:n]), None,
+                        faces.ids[:n])
+
+
+@pytest.mark.parametrize("masking, test, inputs_per_face, views", [("random", "plain", 1, 1), ("copies", "sum", 4, 4)])
+def test_masking_policies(trained_attention, masking, test, inputs_per_face, views):
+    study, run, small_faces = trained_attention
+    pol = make_policy({"kind": "perturb", "phase1": run.name, "n_clusters": 3, "masking": masking, "test": test,
+                       "fill": 0.25, "sample": 32}, study)
+    split = _split(small_faces)
+    pol.prepare(split)
+    g = torch.Generator().manual_seed(0)
+    pol.on_epoch_start(0, split, g)
+    idx = torch.arange(8)
+    x = split.batch(idx)
+    out, y = pol.train_inputs(x, split.labels[idx], split, idx, g)
+    assert out.shape == (8 * inputs_per_face, 1, 48, 48) and len(y) == 8 * inputs_per_face
+    shared = pol.map
+    changed = (out.reshape(inputs_per_face, 8, 48, 48) != x[:, 0][None]).numpy()
+    for k in range(inputs_per_face):
+        for i in range(8):
+            diff = changed[k, i]
+            if diff.any():  # exactly one cluster's pixels, all set to the fill value
+                hit = np.unique(shared.numpy()[diff])
+                assert len(hit) == 1 and hit[0] >= 0
+                cl = shared.numpy() == hit[0]
+                assert np.allclose(out.reshape(inputs_per_face, 8, 48, 48)[k, i].numpy()[cl], 0.25)
+    if masking == "copies":
+        assert not changed[0].any()  # the first copy is the face itself
+        assert all(changed[k].any() for k in range(1, 4))
+    assert pol.views == views
+    ev = pol.eval_views(x, split, idx)
+    assert ev.shape[0] == 8 * views
+    stats = pol.epoch_stats()
+    assert stats["cluster_seconds"] > 0 and pol.epoch_stats()["cluster_seconds"] == 0
+
+
+def test_scheme_end_to_end_reuses_finished_phases(tiny_faces, tmp_path, monkeypatch):
+    base = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=2, lr=0.02)
+    first = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", scheme={"sample": 32}, settings=CPU)
+    assert first.phase1.config["attention"] and first.perturb.config["policy"]["phase1"] == first.phase1.name
+    assert "cluster_seconds" in first.perturb.history
+    import perturb_lib.train as train_mod
+    monkeypatch.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("a finished phase was retrained"))
+    again = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", scheme={"sample": 32}, settings=CPU)
+    assert (again.phase1.dir, again.perturb.dir, again.baseline.dir) == (first.phase1.dir, first.perturb.dir,
+                                                                         first.baseline.dir)
+    assert again.perturb.metrics == first.perturb.metrics
+
+
+def test_code_variant_options_run(tiny_faces, tmp_path):
+    base = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=1, lr=0.02)
+    runs = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16",
+                                     scheme={**scheme.CODE_SCHEME, "scope": "per_image"}, settings=CPU)
+    assert runs.perturb.config["policy"]["masking"] == "copies" and runs.perturb.finished
+    with pytest.raises(ValueError, match="masking must be one of random, copies"):
+        make_policy({"kind": "perturb", "phase1": "x", "masking": "all"})

@@ -1,0 +1,64 @@
+"""The study runner: the smoke profile runs the whole chain, unchanged notebooks are skipped, failures name
+the cell, and notebook 05 lists missing records."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from perturb_lib.study import NOTEBOOKS, StudyError, load_profile, run_study
+
+
+def tmp_study(tmp_path):
+    return {"study_dir": str(tmp_path / "study"), "figures_dir": str(tmp_path / "figures")}
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_the_whole_chain_then_skips_it(tmp_path):
+    lines = []
+    report = run_study("smoke", overrides=tmp_study(tmp_path), log_output=False, out=lines.append)
+    assert [report[nb]["status"] for nb in NOTEBOOKS] == ["ran"] * len(NOTEBOOKS)
+    for nb in NOTEBOOKS:
+        assert (tmp_path / "study" / "notebooks" / f"{nb}.ipynb").is_file()
+        assert json.loads((tmp_path / "study" / "notebooks" / f"{nb}.json").read_text())
+    figs = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+    assert {"fig1_saliency", "fig3_class_distribution", "fig4_clusters", "fig5_cluster_sweep", "fig6_saliency",
+            "table1_heatmap", "landmark_reduction"} <= figs
+    tables = {p.name for p in (tmp_path / "figures" / "tables").iterdir()}
+    assert {"table1_ours.md", "table2.tex", "table3_ours.csv", "paper_vs_ours.md"} <= tables
+    assert any("[6/6] 05_figures: done in" in line for line in lines)
+    again = run_study("smoke", overrides=tmp_study(tmp_path), log_output=False, out=lines.append)
+    assert all(r["status"] == "skipped" for r in again.values())
+
+
+def test_changed_parameters_rerun_only_what_changed(tmp_path):
+    run = lambda **kw: run_study("smoke", overrides={**tmp_study(tmp_path), **kw}, only=["00_data"],  # noqa: E731
+                                 log_output=False, out=lambda *_: None)
+    assert run()["00_data"]["status"] == "ran"
+    assert run()["00_data"]["status"] == "skipped"
+    assert run(samples_per_emotion=3)["00_data"]["status"] == "ran"
+
+
+def test_missing_records_are_listed_and_the_failed_notebook_kept(tmp_path):
+    with pytest.raises(StudyError) as info:
+        run_study("smoke", overrides=tmp_study(tmp_path), only=["05_figures"], log_output=False, out=lambda *_: None)
+    msg = str(info.value)
+    assert "05_figures failed in cell" in msg and "MissingRunsError" in msg
+    assert "01_maskfer_degradation.json (run notebook 01 (MaskFer degradation))" in msg
+    kept = tmp_path / "study" / "notebooks" / "05_figures.ipynb"
+    assert kept.is_file() and "MissingRunsError" in kept.read_text()
+    assert not (tmp_path / "study" / "notebooks" / "05_figures.state.json").exists()
+
+
+def test_profiles_hold_only_known_parameters():
+    for name in ("cpu", "smoke", "paper"):
+        assert isinstance(load_profile(name), dict)
+    with pytest.raises(StudyError, match="no profile 'gpu'"):
+        load_profile("gpu")
+
+
+def test_command_line_rejects_unknown_parameters():
+    out = subprocess.run([sys.executable, "-m", "perturb_lib.study", "-p", "epoch", "3"], capture_output=True, text=True)
+    assert out.returncode == 1 and "unknown parameter 'epoch'" in out.stderr
+    listing = subprocess.run([sys.executable, "-m", "perturb_lib.study", "--list"], capture_output=True, text=True)
+    assert listing.returncode == 0 and "03_perturb_scheme" in listing.stdout and "n_clusters" in listing.stdout
