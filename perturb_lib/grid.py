@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict
-
 import numpy as np
 
 from .data.faces import FaceSet
@@ -43,8 +41,9 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
         landmarks: landmarks for policies that need them.
         backend: ``sequential`` (this process) or ``ray``.
         address: Ray cluster address (``None``: start Ray locally).
-        gpus_per_run: Ray only: GPU share per run (e.g. 0.25 packs four small runs on a GPU; default: 1 if the
-            cluster has GPUs, else 0).
+        gpus_per_run: Ray only: GPU share per run (e.g. 0.25 packs four small runs on a GPU; default:
+            ``PERTURB_RAY_GPUS_PER_RUN``, else 1 if the cluster has GPUs, else 0). CPUs per run:
+            ``PERTURB_RAY_CPUS_PER_RUN`` (default 1).
         out: where progress lines go.
 
     Returns:
@@ -80,9 +79,3 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
     return runs
 
 
-def config_from_dict(d: dict) -> TrainConfig:
-    return TrainConfig(**d)
-
-
-def config_to_dict(c: TrainConfig) -> dict:
-    return asdict(c)

@@ -113,8 +113,16 @@ def _segment_distance(grid: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
     return (dx * dx + dy * dy).sqrt()
 
 
-def polygon_sdf(points: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Signed distance (positive inside) from points (P, 2) or (N, P, 2) to closed polygons (N, K, 2): (N, P)."""
+def polygon_sdf(points: torch.Tensor, grid: torch.Tensor, chunk_elements: int = 4_000_000) -> torch.Tensor:
+    """Signed distance (positive inside) from points (P, 2) or (N, P, 2) to closed polygons (N, K, 2): (N, P).
+
+    Faces are processed in chunks so the (faces x pixels x edges) intermediates stay in cache.
+    """
+    n, p, k = points.shape[0], grid.shape[-2], points.shape[1]
+    step = max(1, chunk_elements // max(1, p * k))
+    if n > step:
+        return torch.cat([polygon_sdf(points[i:i + step], grid if grid.dim() == 2 else grid[i:i + step])
+                          for i in range(0, n, step)])
     if grid.dim() == 2:
         grid = grid[None]
     a, b = points, points.roll(-1, dims=1)

@@ -145,6 +145,17 @@ def apply_mask(images: np.ndarray, landmarks: np.ndarray, ids, style: str = "n95
     return out
 
 
+_MASK_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _split_fingerprint(split: SplitTensors) -> tuple:
+    """What a split's masks depend on: its faces, their ids and landmarks, and the device."""
+    h = hashlib.sha1(split.images.cpu().numpy().tobytes())
+    h.update(split.landmarks.cpu().numpy().tobytes())
+    h.update("\n".join(map(str, split.ids)).encode())
+    return split.name, h.hexdigest(), str(split.images.device)
+
+
 class MaskPolicy(InputPolicy):
     """MaskFer as a view: each face wears its synthetic mask in training and in test.
 
@@ -170,14 +181,19 @@ class MaskPolicy(InputPolicy):
     def prepare(self, split: SplitTensors) -> None:
         if split.landmarks is None:
             raise ValueError(f"split {split.name}: MaskFer needs landmarks")
-        keys = id_keys(split.ids, self.seed)
-        alphas, tones = [], []
-        for s in range(0, len(split), 2048):
-            idx = torch.arange(s, min(s + 2048, len(split)), device=split.images.device)
-            a, t = mask_layers(split.batch(idx)[:, 0], split.landmarks[idx], keys[s:s + len(idx)], self.style)
-            alphas.append((a * 255).round().byte())
-            tones.append((t * 255).round().byte())
-        split.cache["mask"] = (torch.cat(alphas), torch.cat(tones))
+        key = (self.style, self.seed, _split_fingerprint(split))
+        if key not in _MASK_CACHE:  # a notebook masks the same faces for several runs: draw them once
+            keys = id_keys(split.ids, self.seed)
+            alphas, tones = [], []
+            for s in range(0, len(split), 2048):
+                idx = torch.arange(s, min(s + 2048, len(split)), device=split.images.device)
+                a, t = mask_layers(split.batch(idx)[:, 0], split.landmarks[idx], keys[s:s + len(idx)], self.style)
+                alphas.append((a * 255).round().byte())
+                tones.append((t * 255).round().byte())
+            while len(_MASK_CACHE) >= 6:
+                _MASK_CACHE.pop(next(iter(_MASK_CACHE)))
+            _MASK_CACHE[key] = (torch.cat(alphas), torch.cat(tones))
+        split.cache["mask"] = _MASK_CACHE[key]
 
     def _apply(self, x, split, idx):
         alpha, tone = split.cache["mask"]

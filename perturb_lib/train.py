@@ -128,6 +128,7 @@ class Settings:
         progress: ``bar``, ``lines``, ``summary`` or ``off`` (default: env ``PERTURB_PROGRESS``, else a bar on a
             terminal and a line per epoch elsewhere).
         eval_batch_size: faces per evaluation batch.
+        threads: CPU threads for torch (None: leave torch's setting).
     """
 
     device: str = "auto"
@@ -136,6 +137,7 @@ class Settings:
     compile: bool = False
     progress: str | None = None
     eval_batch_size: int = 1024
+    threads: int | None = None
 
     def resolved_device(self) -> torch.device:
         return torch.device(resolve_device(self.device))
@@ -253,6 +255,8 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
         return Run(run_dir)
     device = settings.resolved_device()
     mode = _progress_mode(settings)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     with RunLock(run_dir):
         if not (run_dir / "config.json").is_file():
             write_json(run_dir / "config.json", cfg)

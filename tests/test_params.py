@@ -53,3 +53,16 @@ def test_every_notebook_has_a_spec_and_names_are_consistent():
     for spec in params.NOTEBOOK_PARAMS.values():
         for p in spec:  # one name, one meaning: the same name has the same kind and default everywhere
             assert kinds.setdefault(p.name, (p.kind, repr(p.default))) == (p.kind, repr(p.default)), p.name
+
+
+def test_profiles_validate_for_every_notebook(tmp_path):
+    """Every profile is a valid parameter set for every notebook; the cpu profile is the notebooks' defaults."""
+    from perturb_lib.study import NOTEBOOKS, load_profile, notebook_parameters
+    fake = tmp_path / "fer2013.csv"
+    fake.write_text("emotion,pixels,Usage\n")
+    for profile in ("cpu", "smoke", "paper"):
+        values = {**load_profile(profile), "data_path": str(fake)}
+        for nb in NOTEBOOKS:
+            check_parameters(nb, {**defaults(nb), **notebook_parameters(nb, values)})
+    for nb in NOTEBOOKS:
+        assert {**defaults(nb), **notebook_parameters(nb, load_profile("cpu"))} == defaults(nb), nb

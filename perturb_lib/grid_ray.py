@@ -1,0 +1,117 @@
+"""The Ray backend of :func:`perturb_lib.grid.run_grid`: each training run is a Ray task with its CPU/GPU share.
+
+Local by default (``ray.init()`` on this machine); give ``address`` (``ray://host:10001`` or ``host:6379``) to use
+a cluster started with Ray's own CLI (``ray start --head`` / ``ray start --address=...``). With shared storage
+(always the case locally) tasks write their records straight into ``<study>/records``; without it
+(``PERTURB_RAY_SHARED_STORAGE=0``, the default for a remote address) each task trains in a scratch folder and
+sends its record back, and the runs a task depends on (a Perturb run's phase-1 run) are sent to it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .data.faces import FaceSet
+from .runs import Run, records_dir
+from .train import Settings, TrainConfig, run_dir_for
+
+INSTALL_HINT = "Ray is not installed: `pip install -e '.[cluster]'` (the dev extra used by `make test` includes it)"
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return ray
+
+
+def _pack(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def _unpack(files: dict[str, bytes], run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(files, key=lambda n: n == "metrics.json"):  # metrics.json last: it marks "finished"
+        tmp = run_dir / f".{name}.tmp"
+        tmp.write_bytes(files[name])
+        os.replace(tmp, run_dir / name)
+
+
+def _train_task(config: dict, faces: FaceSet, study_dir: str | None, settings: dict, landmarks,
+                dependencies: dict[str, dict[str, bytes]]):
+    """Body of one Ray task: train (or reuse) a run; return its folder, or its files when storage is not shared."""
+    from .train import train
+    shipped = study_dir is None
+    root = Path(tempfile.mkdtemp(prefix="perturb-ray-")) if shipped else Path(study_dir)
+    for name, files in dependencies.items():
+        if not (records_dir(root) / name / "metrics.json").is_file():
+            _unpack(files, records_dir(root) / name)
+    run = train(TrainConfig(**config), faces, root, Settings(**settings), landmarks)
+    return _pack(run.dir) if shipped else str(run.dir)
+
+
+def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings,
+               landmarks: np.ndarray | None, address: str | None, gpus_per_run: float | None, out,
+               cpus_per_run: int | None = None, shared_storage: bool | None = None) -> list:
+    """Run every config as a Ray task; returns a :class:`Run` or a traceback text per config."""
+    ray = _import_ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                 configure_logging=False)
+    resources = ray.cluster_resources()
+    has_gpu = resources.get("GPU", 0) > 0
+    if gpus_per_run is None and os.environ.get("PERTURB_RAY_GPUS_PER_RUN"):
+        gpus_per_run = float(os.environ["PERTURB_RAY_GPUS_PER_RUN"])
+    gpus = gpus_per_run if gpus_per_run is not None else (1.0 if has_gpu else 0.0)
+    cpus = cpus_per_run or int(os.environ.get("PERTURB_RAY_CPUS_PER_RUN", 1))
+    if shared_storage is None:
+        env = os.environ.get("PERTURB_RAY_SHARED_STORAGE")
+        shared_storage = (env != "0") if env is not None else address in (None, "", "local")
+    settings_dict = asdict(settings)
+    settings_dict["device"] = "cuda" if gpus > 0 else "cpu"
+    settings_dict["progress"] = "off"
+    settings_dict["threads"] = cpus
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train_task)
+    faces_ref, lm_ref = ray.put(faces), ray.put(landmarks)
+    out(f"grid on Ray: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs; each run gets "
+        f"{cpus} CPU(s) and {gpus:g} GPU; records {'written in place' if shared_storage else 'sent back'}")
+    pending, results = {}, [None] * len(configs)
+    for i, config in enumerate(configs):
+        deps = {}
+        policy = config.policy or {}
+        if not shared_storage and policy.get("kind") == "perturb":
+            dep = records_dir(study_dir) / policy["phase1"]
+            deps[policy["phase1"]] = _pack(dep)
+        ref = task.remote(asdict(config), faces_ref, None if not shared_storage else str(Path(study_dir).resolve()),
+                          settings_dict, lm_ref, deps)
+        pending[ref] = i
+    t0, done, failed, last = time.time(), 0, 0, 0.0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+        for ref in ready:
+            i = pending.pop(ref)
+            target = run_dir_for(configs[i], faces, study_dir, landmarks)
+            try:
+                value = ray.get(ref)
+                if isinstance(value, dict):
+                    _unpack(value, target)
+                results[i] = Run(target)
+                done += 1
+            except Exception as exc:  # noqa: BLE001 - reported with its config; the other runs go on
+                cause = getattr(exc, "cause", None)
+                results[i] = "".join(traceback.format_exception(cause)) if cause is not None else str(exc)
+                failed += 1
+            out(f"grid: {done} done, {len(pending)} running or queued, {failed} failed, {time.time() - t0:.0f}s "
+                f"- {target.name}")
+            last = time.time()
+        if not ready and time.time() - last > 60:
+            out(f"grid: {done} done, {len(pending)} running or queued, {failed} failed, {time.time() - t0:.0f}s")
+            last = time.time()
+    return results
