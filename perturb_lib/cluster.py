@@ -22,15 +22,17 @@ UNSELECTED = -1
 
 
 @torch.no_grad()
-def attention_maps(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def attention_maps(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512, min_side: int = 6) -> torch.Tensor:
     """Spatial attention of a phase-1 model at input resolution.
 
-    Every :class:`~perturb_lib.models.SpatialGate`'s map is upsampled (bilinear) to the input size and the maps
-    are averaged over gates.
+    The maps of the :class:`~perturb_lib.models.SpatialGate` layers that are at least ``min_side`` pixels wide are
+    upsampled (bilinear) to the input size and averaged. A 3x3 gate (VGG16's last block at 48 px) says nothing
+    about where in the face: upsampled, its maximum lands on the image corners.
 
     Args:
         model: a model built with ``attention=True``.
         x: (B, 1, H, W) float faces in [0, 1] (or (B, H, W) uint8).
+        min_side: smallest gate resolution taken into the average.
 
     Returns:
         (B, H, W) attention in [0, 1].
@@ -51,8 +53,9 @@ def attention_maps(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 51
         for s in range(0, len(x), batch_size):
             xb = x[s:s + batch_size]
             model(normalize(xb))
+            used = [g for g in gates if g.last_map.shape[-1] >= min_side] or gates[:1]
             maps = [F.interpolate(g.last_map.float(), size=xb.shape[-2:], mode="bilinear", align_corners=False)
-                    for g in gates]
+                    for g in used]
             out.append(torch.stack(maps).mean(0)[:, 0])
     finally:
         for g in gates:

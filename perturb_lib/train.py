@@ -253,10 +253,18 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
     run_dir = records_dir(study_dir) / run_name(cfg)
     if (run_dir / "metrics.json").is_file():
         return Run(run_dir)
-    device = settings.resolved_device()
-    mode = _progress_mode(settings)
+    threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    try:
+        return _train(config, faces, study_dir, settings, landmarks, callbacks, cfg, run_dir)
+    finally:
+        torch.set_num_threads(threads)  # a run's thread count must not leak into the next one's arithmetic
+
+
+def _train(config, faces, study_dir, settings, landmarks, callbacks, cfg, run_dir) -> Run:
+    device = settings.resolved_device()
+    mode = _progress_mode(settings)
     with RunLock(run_dir):
         if not (run_dir / "config.json").is_file():
             write_json(run_dir / "config.json", cfg)
