@@ -17,6 +17,16 @@ from .paths import resolve
 EMOTION_COLORS = dict(zip(EMOTIONS, plt.get_cmap("tab10").colors))
 
 
+def _grid_cell(ax, row: int, col: int, title: str, ylabel: str) -> None:
+    """A cell of an image grid: no ticks, the column's title on the first row, the row's label in the first column."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if row == 0:
+        ax.set_title(title, fontsize=8)
+    if col == 0:
+        ax.set_ylabel(ylabel, fontsize=7)
+
+
 # ---------------------------------------------------------------------------------------------- saving
 def save_figure(fig, figures_dir: str | os.PathLike, name: str, formats=("png", "pdf")) -> list[Path]:
     """Save a figure as ``<figures_dir>/<name>.png`` and ``.pdf`` (written to a temp name, then renamed)."""
@@ -212,12 +222,7 @@ def plot_perturbation_examples(faces: FaceSet, landmarks: np.ndarray, specs: lis
         for i in range(len(pick)):
             ax = axes[i, j]
             ax.imshow(imgs[i], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=7)
-            if j == 0:
-                ax.set_ylabel(EMOTIONS[faces.labels[pick[i]]], fontsize=8)
+            _grid_cell(ax, i, j, name, EMOTIONS[faces.labels[pick[i]]])
     fig.tight_layout()
     return fig
 
@@ -250,12 +255,7 @@ def plot_saliency_comparison(panels: dict[str, dict[str, np.ndarray]], labels: n
                 ax.imshow(img, cmap="gray", vmin=0, vmax=255)
             else:
                 ax.imshow(img / max(img.max(), 1e-12), cmap=cmap, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(EMOTIONS[labels[j]], fontsize=8)
-            if j == 0:
-                ax.set_ylabel(name, fontsize=7)
+            _grid_cell(ax, i, j, EMOTIONS[labels[j]], name)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -273,12 +273,7 @@ def plot_mean_maps(mean_maps: dict[str, np.ndarray], mean_face: np.ndarray | Non
                 ax.imshow(mean_face, cmap="gray")
             m = mean_maps[name][c]
             ax.imshow(m / max(m.max(), 1e-12), cmap="inferno", alpha=0.75 if mean_face is not None else 1.0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(emo, fontsize=8)
-            if c == 0:
-                ax.set_ylabel(name, fontsize=7)
+            _grid_cell(ax, i, c, emo, name)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -340,12 +335,7 @@ def plot_clusters(images: np.ndarray, labels: np.ndarray, attention: np.ndarray,
             elif name != "face":
                 m = (shared if name == "shared clusters" else per_image[j]).astype(float)
                 ax.imshow(np.ma.masked_less(m, 0), cmap=colors, vmin=0, vmax=7, alpha=0.6, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(EMOTIONS[labels[j]], fontsize=8)
-            if j == 0:
-                ax.set_ylabel(name, fontsize=7)
+            _grid_cell(ax, i, j, EMOTIONS[labels[j]], name)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -156,7 +156,24 @@ def _split_fingerprint(split: SplitTensors) -> tuple:
     return split.name, h.hexdigest(), str(split.images.device)
 
 
-class MaskPolicy(InputPolicy):
+class FacePerturbation(InputPolicy):
+    """A perturbation every face carries, the same in training and in test: subclasses precompute per-face
+    layers in :meth:`prepare` and blend them in :meth:`apply`."""
+
+    def needs_landmarks(self) -> bool:
+        return True
+
+    def apply(self, x: torch.Tensor, split: SplitTensors, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train_inputs(self, x, y, split, idx, generator):
+        return self.apply(x, split, idx), y
+
+    def eval_views(self, x, split, idx):
+        return self.apply(x, split, idx)
+
+
+class MaskPolicy(FacePerturbation):
     """MaskFer as a view: each face wears its synthetic mask in training and in test.
 
     Args:
@@ -175,9 +192,6 @@ class MaskPolicy(InputPolicy):
     def tag(self) -> str:
         return f"mask-{self.style}"
 
-    def needs_landmarks(self) -> bool:
-        return True
-
     def prepare(self, split: SplitTensors) -> None:
         if split.landmarks is None:
             raise ValueError(f"split {split.name}: MaskFer needs landmarks")
@@ -195,20 +209,14 @@ class MaskPolicy(InputPolicy):
             _MASK_CACHE[key] = (torch.cat(alphas), torch.cat(tones))
         split.cache["mask"] = _MASK_CACHE[key]
 
-    def _apply(self, x, split, idx):
+    def apply(self, x, split, idx):
         alpha, tone = split.cache["mask"]
         a = alpha[idx].unsqueeze(1).float() / 255
         return x * (1 - a) + a * (tone[idx].unsqueeze(1).float() / 255)
 
-    def train_inputs(self, x, y, split, idx, generator):
-        return self._apply(x, split, idx), y
-
-    def eval_views(self, x, split, idx):
-        return self._apply(x, split, idx)
-
 
 # ------------------------------------------------------------------------------------------ removal
-class RemovalPolicy(InputPolicy):
+class RemovalPolicy(FacePerturbation):
     """One facial region removed from every face, in training and in test.
 
     Args:
@@ -230,9 +238,6 @@ class RemovalPolicy(InputPolicy):
     def tag(self) -> str:
         return f"no-{self.region}-{self.fill}"
 
-    def needs_landmarks(self) -> bool:
-        return True
-
     def prepare(self, split: SplitTensors) -> None:
         if split.landmarks is None:
             raise ValueError(f"split {split.name}: removing {self.region} needs landmarks")
@@ -243,16 +248,10 @@ class RemovalPolicy(InputPolicy):
             split.cache["removal_noise"] = (hash_noise(id_keys(split.ids, self.seed)).to(split.images.device)
                                             * 255).round().byte()
 
-    def _apply(self, x, split, idx):
+    def apply(self, x, split, idx):
         a = split.cache["removal"][idx].unsqueeze(1).float() / 255
         return remove(x, a, self.fill,
                       split.cache["removal_noise"][idx].unsqueeze(1).float() / 255 if self.fill == "noise" else None)
-
-    def train_inputs(self, x, y, split, idx, generator):
-        return self._apply(x, split, idx), y
-
-    def eval_views(self, x, split, idx):
-        return self._apply(x, split, idx)
 
 
 def remove(x: torch.Tensor, alpha: torch.Tensor, fill: str = "mean", noise: torch.Tensor | None = None) -> torch.Tensor:
