@@ -133,6 +133,13 @@ if explained.figure6:
     fig6 = saliency.comparison_maps(explained.figure6, test, test_lm, examples, P.figure_method, P.saliency_target, dev)
     fig = figures.plot_saliency_comparison(fig6, test.labels[examples], f"Figure 6 ({P.figure_method}, {faces.name})")
     figures.save_figure(fig, P.figures_dir, "fig6_saliency")
+    per_run6 = saliency.comparison_maps(explained.figure6, test, test_lm, pick, P.figure_method, P.saliency_target, dev)
+    means6 = {name: saliency.emotion_mean_maps(v["maps"], test.labels[pick]) for name, v in per_run6.items()}
+    fig = figures.plot_mean_maps(means6, test.images.mean(0), f"Figure 6, per-emotion mean maps ({P.figure_method})")
+    figures.save_figure(fig, P.figures_dir, "fig6_mean_maps")
+    shares6 = {name: saliency.region_shares(v["maps"], test_lm[pick], test.labels[pick]) for name, v in per_run6.items()}
+    fig = figures.plot_region_heatmaps(shares6, "ratio", f"attribution share / area share, Figure 6 ({P.figure_method})")
+    figures.save_figure(fig, P.figures_dir, "region_attribution_fig6")
 else:
     print("notebook 03 has not run in this study yet: Figure 6 is drawn by notebook 05 once it has")
 

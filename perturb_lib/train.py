@@ -351,8 +351,8 @@ def _train(config, faces, study_dir, settings, landmarks, callbacks, cfg, run_di
                    **policy.epoch_stats()}
             history.append(row)
             if bar is not None:
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val['accuracy']:.3f}",
-                                ips=f"{row['images_per_s']:.0f}")
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}",
+                                val=f"{val['accuracy']:.3f}", ips=f"{row['images_per_s']:.0f}")
                 bar.close()
             elif mode == "lines":
                 print(f"{run_dir.name} epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.3f} "

@@ -29,6 +29,10 @@ def test_smoke_profile_runs_the_whole_chain_then_skips_it(tmp_path):
     assert any("[6/6] 05_figures: done in" in line for line in lines)
     again = run_study("smoke", overrides=tmp_study(tmp_path), log_output=False, out=lines.append)
     assert all(r["status"] == "skipped" for r in again.values())
+    # once notebook 03 has run, notebook 02 draws Figure 6 and its mean maps as well
+    run_study("smoke", overrides=tmp_study(tmp_path), only=["02_saliency"], force=True, log_output=False,
+              out=lines.append)
+    assert (tmp_path / "figures" / "fig6_mean_maps.png").is_file()
 
 
 def test_changed_parameters_rerun_only_what_changed(tmp_path):
