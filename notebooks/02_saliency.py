@@ -67,9 +67,8 @@ figures.save_figure(fig, P.figures_dir, "fig1_saliency")
 # Mean maps per emotion over the selected test faces (each map normalised to sum 1 first).
 
 # %%
-per_run = saliency.comparison_maps(explained.figure1, test, test_lm, pick, P.figure_method, P.saliency_target, dev)
-means = {name: saliency.emotion_mean_maps(v["maps"], test.labels[pick]) for name, v in per_run.items()}
-fig = figures.plot_mean_maps(means, test.images.mean(0), f"Figure 1, per-emotion mean maps ({P.figure_method})")
+compared = saliency.compare_runs(explained.figure1, test, test_lm, pick, P.figure_method, P.saliency_target, dev)
+fig = figures.plot_mean_maps(compared["means"], test.images.mean(0), f"Figure 1, per-emotion mean maps ({P.figure_method})")
 figures.save_figure(fig, P.figures_dir, "fig1_mean_maps")
 
 # %% [markdown]
@@ -78,7 +77,7 @@ figures.save_figure(fig, P.figures_dir, "fig1_mean_maps")
 # size", above 1 means the model looks there more than at random.
 
 # %%
-shares = {name: saliency.region_shares(v["maps"], test_lm[pick], test.labels[pick]) for name, v in per_run.items()}
+shares = compared["shares"]
 for name, df in shares.items():
     figures.save_table(df.pivot(index="emotion", columns="region", values="ratio"), f"{P.figures_dir}/tables",
                        f"region_ratio_{name.lower().replace(' ', '_')}", floatfmt=".2f")
@@ -133,12 +132,10 @@ if explained.figure6:
     fig6 = saliency.comparison_maps(explained.figure6, test, test_lm, examples, P.figure_method, P.saliency_target, dev)
     fig = figures.plot_saliency_comparison(fig6, test.labels[examples], f"Figure 6 ({P.figure_method}, {faces.name})")
     figures.save_figure(fig, P.figures_dir, "fig6_saliency")
-    per_run6 = saliency.comparison_maps(explained.figure6, test, test_lm, pick, P.figure_method, P.saliency_target, dev)
-    means6 = {name: saliency.emotion_mean_maps(v["maps"], test.labels[pick]) for name, v in per_run6.items()}
-    fig = figures.plot_mean_maps(means6, test.images.mean(0), f"Figure 6, per-emotion mean maps ({P.figure_method})")
+    compared6 = saliency.compare_runs(explained.figure6, test, test_lm, pick, P.figure_method, P.saliency_target, dev)
+    fig = figures.plot_mean_maps(compared6["means"], test.images.mean(0), f"Figure 6, per-emotion mean maps ({P.figure_method})")
     figures.save_figure(fig, P.figures_dir, "fig6_mean_maps")
-    shares6 = {name: saliency.region_shares(v["maps"], test_lm[pick], test.labels[pick]) for name, v in per_run6.items()}
-    fig = figures.plot_region_heatmaps(shares6, "ratio", f"attribution share / area share, Figure 6 ({P.figure_method})")
+    fig = figures.plot_region_heatmaps(compared6["shares"], "ratio", f"attribution share / area share, Figure 6 ({P.figure_method})")
     figures.save_figure(fig, P.figures_dir, "region_attribution_fig6")
 else:
     print("notebook 03 has not run in this study yet: Figure 6 is drawn by notebook 05 once it has")

@@ -302,3 +302,17 @@ def comparison_maps(runs: dict, faces, landmarks: np.ndarray, index: np.ndarray,
         targets = faces.labels[index] if target == "true" else predict_classes(model, inputs, device)
         out[label] = {"inputs": inputs, "maps": attribute(model, inputs, targets, method, device=device)}
     return out
+
+
+def compare_runs(runs: dict, faces, landmarks: np.ndarray, index: np.ndarray, method: str = "saliency",
+                 target: str = "true", device="cpu") -> dict:
+    """Everything a saliency comparison figure needs for several runs on the same faces.
+
+    Returns:
+        ``{"maps": comparison_maps(...), "means": {label: (7, 48, 48)}, "shares": {label: region_shares frame}}``.
+    """
+    maps = comparison_maps(runs, faces, landmarks, index, method, target, device)
+    labels = faces.labels[index]
+    return {"maps": maps,
+            "means": {k: emotion_mean_maps(v["maps"], labels) for k, v in maps.items()},
+            "shares": {k: region_shares(v["maps"], landmarks[index], labels) for k, v in maps.items()}}
