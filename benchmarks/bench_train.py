@@ -71,7 +71,7 @@ def device_path(images: np.ndarray, batch: int, device, seconds: float) -> float
     while time.perf_counter() - t0 < seconds:
         order = torch.randperm(len(data), generator=g, device=device)
         for k in range(n_batches):
-            x = normalize(train_augment(data[order[k * batch:(k + 1) * batch]].unsqueeze(1).float().div_(255), g))
+            normalize(train_augment(data[order[k * batch:(k + 1) * batch]].unsqueeze(1).float().div_(255), g))
             n += 1
         _sync(device)
     return n / (time.perf_counter() - t0)

@@ -12,6 +12,7 @@ one shared cluster map per epoch (the paper) or one map per image (an extension)
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -172,7 +173,7 @@ def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, n: int = 3, l
     return out.reshape(b, h, w)
 
 
-def cluster_region_overlap(maps: np.ndarray, region_maps: np.ndarray, region_names) -> "pd.DataFrame":
+def cluster_region_overlap(maps: np.ndarray, region_maps: np.ndarray, region_names) -> pd.DataFrame:
     """How each cluster overlaps the true facial regions (synthetic faces know them).
 
     Args:
@@ -184,7 +185,6 @@ def cluster_region_overlap(maps: np.ndarray, region_maps: np.ndarray, region_nam
         One row per cluster: its best-matching region, the IoU with it (mean over faces), the share of the
         cluster's pixels inside that region ("precision") and that region's share of the image ("chance").
     """
-    import pandas as pd
     maps = np.broadcast_to(maps, region_maps.shape) if maps.ndim == 2 else maps
     rows = []
     for c in sorted(set(np.unique(maps)) - {UNSELECTED}):

@@ -122,27 +122,26 @@ class MaskFerStudy:
         return self.runs
 
     # ------------------------------------------------------------------------------------- Table 1
+    def _logits(self, run: Run, tested: str) -> tuple[np.ndarray, np.ndarray]:
+        """A run's test logits on the ``tested`` condition's faces."""
+        if self.masked_faces is not None:  # published MaskFer: each condition is its own image set
+            faces = self.masked_faces if tested == "masked" else self.faces
+            return run_logits(run, faces, CLEAN, settings=self.settings)
+        return run_logits(run, self.faces, self.mask if tested == "masked" else CLEAN, landmarks=self.landmarks,
+                          settings=self.settings)
+
     def _metrics(self, model: str, seed: int, trained: str, tested: str) -> dict:
         """Test metrics of the run trained on ``trained`` faces, evaluated on ``tested`` faces."""
         run = self.runs[("maskfer", model, seed, trained)]
         if trained == tested:
             return run.metrics["test"]
-        if self.masked_faces is not None:  # published MaskFer: the other condition is the other image set
-            faces = self.masked_faces if tested == "masked" else self.faces
-            return evaluate_run(run, faces, CLEAN, settings=self.settings)
-        policy = self.mask if tested == "masked" else CLEAN
-        return evaluate_run(run, self.faces, policy, landmarks=self.landmarks, settings=self.settings)
+        logits, labels = self._logits(run, tested)
+        return classification_metrics(labels, logits.argmax(1))
 
     def _ensemble_metrics(self, seed: int, trained: str, tested: str) -> dict:
         logits, labels = None, None
         for model in self.P.models:
-            run = self.runs[("maskfer", model, seed, trained)]
-            if self.masked_faces is not None:
-                faces = self.masked_faces if tested == "masked" else self.faces
-                lg, labels = run_logits(run, faces, CLEAN, settings=self.settings)
-            else:
-                lg, labels = run_logits(run, self.faces, self.mask if tested == "masked" else CLEAN,
-                                        landmarks=self.landmarks, settings=self.settings)
+            lg, labels = self._logits(self.runs[("maskfer", model, seed, trained)], tested)
             logits = lg if logits is None else logits + lg
         return classification_metrics(labels, logits.argmax(1))
 

@@ -190,13 +190,17 @@ class Run:
         path = self.dir / "env.json"
         return read_json(path) if path.is_file() else {}
 
-    def model(self, device: str = "cpu", which: str = "best"):
-        """The trained model (``best``: the checkpoint kept on validation; ``last``: the final epoch), in eval mode."""
+    def checkpoint(self, which: str = "best", device: str = "cpu") -> dict:
+        """A checkpoint's contents (``best``: kept on validation; ``last``: the final epoch, for resuming)."""
         import torch
+        return torch.load(self.dir / f"{which}.pt", map_location=device, weights_only=False)
+
+    def model(self, device: str = "cpu", which: str = "best", state: dict | None = None):
+        """The trained model from a checkpoint (or from ``state`` already read by :meth:`checkpoint`), in eval mode."""
         from .models import build_model
         c = self.config
         model = build_model(c["model"], width=c["width"], attention=c["attention"], dropout=c.get("dropout"))
-        state = torch.load(self.dir / f"{which}.pt", map_location=device, weights_only=False)
+        state = state if state is not None else self.checkpoint(which, device)
         model.load_state_dict(state["model"] if "model" in state else state)
         return model.to(device).eval()
 

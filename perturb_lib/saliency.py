@@ -20,7 +20,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .augment import normalize

@@ -103,19 +103,21 @@ class PerturbPolicy(InputPolicy):
                 raise RuntimeError("no shared cluster map yet: on_epoch_start computes it")
             return self.map.to(x.device)[None].expand(len(x), -1, -1)
         t0 = time.perf_counter()
-        att = attention_maps(self._phase1(x.device), x)
-        maps = cluster_maps(att, x[:, 0], self.n_clusters, self.lam, self.alpha, self.features, self.selection,
-                            self.top_fraction, self.threshold, self.kmeans_iters, generator)
+        maps = self.clusters_of(attention_maps(self._phase1(x.device), x), x[:, 0], generator)
         self._seconds += _elapsed(t0, x.device)
         return maps
+
+    def clusters_of(self, attention: torch.Tensor, intensity: torch.Tensor, generator) -> torch.Tensor:
+        """:func:`perturb_lib.cluster.cluster_maps` with this policy's options."""
+        return cluster_maps(attention, intensity, self.n_clusters, self.lam, self.alpha, self.features,
+                            self.selection, self.top_fraction, self.threshold, self.kmeans_iters, generator)
 
     def shared_map(self, faces: SplitTensors, generator: torch.Generator) -> torch.Tensor:
         """One cluster map from the mean attention and mean intensity of ``sample`` random faces."""
         idx = torch.randperm(len(faces), generator=generator, device=faces.images.device)[:self.sample]
         x = faces.batch(idx)
         att = attention_maps(self._phase1(x.device), x).mean(0, keepdim=True)
-        return cluster_maps(att, x[:, 0].mean(0, keepdim=True), self.n_clusters, self.lam, self.alpha, self.features,
-                            self.selection, self.top_fraction, self.threshold, self.kmeans_iters, generator)[0]
+        return self.clusters_of(att, x[:, 0].mean(0, keepdim=True), generator)[0]
 
     # ---------------------------------------------------------------------------------- the interface
     def prepare(self, split: SplitTensors) -> None:
@@ -217,10 +219,8 @@ def phase2_record(phase1: Run, faces: FaceSet, study_dir, scheme: dict, settings
     test = split_tensors(faces, test_name, device)
     pick = torch.arange(min(examples, len(test)), device=device)
     x = test.batch(pick)
-    per_image = pol._cluster(x, gen) if pol.scope == "per_image" else cluster_maps(
-        attention_maps(pol._phase1(device), x), x[:, 0], pol.n_clusters, pol.lam, pol.alpha, pol.features,
-        pol.selection, pol.top_fraction, pol.threshold, pol.kmeans_iters, gen)
     attention = attention_maps(pol._phase1(device), x)
+    per_image = pol.clusters_of(attention, x[:, 0], gen)  # each face's own map, whatever the policy's scope
     info = {"scheme": options, "seconds_shared_map": round(seconds, 4), "test_split": test_name,
             "example_ids": test.ids[:len(pick)].tolist()}
     if "regions" in faces.extras:

@@ -27,7 +27,7 @@ from .data.faces import SPLITS, FaceSet
 from .metrics import classification_metrics
 from .models import build_model
 from .policy import InputPolicy, SplitTensors, make_policy, split_tensors
-from .runs import RECORD_VERSION, Run, RunLock, config_hash, records_dir, read_json, save_torch, write_json
+from .runs import RECORD_VERSION, Run, RunLock, config_hash, records_dir, save_torch, write_json
 
 
 @dataclass
@@ -142,6 +142,12 @@ class Settings:
     def resolved_device(self) -> torch.device:
         return torch.device(resolve_device(self.device))
 
+    def use_amp(self, device: torch.device) -> bool:
+        return self.amp if self.amp is not None else device.type == "cuda"
+
+    def use_channels_last(self, device: torch.device) -> bool:
+        return self.channels_last if self.channels_last is not None else device.type == "cuda"
+
 
 def resolve_device(name: str = "auto") -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
@@ -205,7 +211,7 @@ def predict(model, split: SplitTensors, policy: InputPolicy, config: TrainConfig
             device: torch.device) -> torch.Tensor:
     """Logits (N, C) for every face of a split, through the policy's views and optional ten-crop TTA."""
     model.eval()
-    amp = settings.amp if settings.amp is not None else device.type == "cuda"
+    amp, channels_last = settings.use_amp(device), settings.use_channels_last(device)
     out = []
     for start in range(0, len(split), settings.eval_batch_size):
         idx = torch.arange(start, min(start + settings.eval_batch_size, len(split)), device=device)
@@ -215,7 +221,7 @@ def predict(model, split: SplitTensors, policy: InputPolicy, config: TrainConfig
         else:
             views = center_crop(x, config.input_size)
         views = normalize(views)
-        if settings.channels_last or (settings.channels_last is None and device.type == "cuda"):
+        if channels_last:
             views = views.contiguous(memory_format=torch.channels_last)
         with _autocast(device, amp):
             logits = model(views).float()
@@ -281,10 +287,9 @@ def _train(config, faces, study_dir, settings, landmarks, callbacks, cfg, run_di
         torch.manual_seed(config.seed)
         model = build_model(config.model, width=config.width, attention=config.attention,
                             dropout=config.dropout).to(device)
-        channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+        channels_last, amp = settings.use_channels_last(device), settings.use_amp(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        amp = settings.amp if settings.amp is not None else device.type == "cuda"
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                     nesterov=config.nesterov, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=config.plateau_factor,
@@ -449,9 +454,9 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
     device = settings.resolved_device()
     data = split_tensors(faces, split, device, landmarks)
     pol.prepare(data)
-    best = torch.load(run.dir / "best.pt", map_location=device, weights_only=False)
+    best = run.checkpoint("best", device=str(device))  # read once: the model and the policy's state
     pol.load_state_dict(best.get("policy", {}) if policy is None else {})
-    logits = predict(run.model(device=str(device)), data, pol, config, settings, device).cpu().numpy()
+    logits = predict(run.model(device=str(device), state=best), data, pol, config, settings, device).cpu().numpy()
     labels = data.labels.cpu().numpy()
     from .data.faces import atomic_save_npz
     atomic_save_npz(path, {"logits": logits, "labels": labels})

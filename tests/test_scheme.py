@@ -5,7 +5,7 @@ import torch
 
 from perturb_lib import cluster, scheme
 from perturb_lib.policy import SplitTensors, make_policy
-from perturb_lib.train import Settings, TrainConfig, train
+from perturb_lib.train import Settings, TrainConfig
 
 CPU = Settings(device="cpu", progress="off")
 

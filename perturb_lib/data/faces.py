@@ -147,6 +147,21 @@ class FaceSet:
             )
 
 
+def cached_faces(cache: Path | None, build) -> FaceSet:
+    """The FaceSet stored at ``cache``, or ``build()`` saved there (``None``: no cache). A damaged cache file
+    is rebuilt, never trusted."""
+    if cache is None:
+        return build()
+    if cache.is_file():
+        try:
+            return FaceSet.load_npz(cache)
+        except DataError:
+            cache.unlink(missing_ok=True)
+    faces = build()
+    faces.save_npz(cache)
+    return faces
+
+
 def check_unique_ids(ids: np.ndarray, where: str) -> None:
     """Raise :class:`DataError` naming the first repeated id and its two positions."""
     uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .faces import EMOTION_FOLDERS, EMOTIONS, IMAGE_SIZE, SPLITS, DataError, FaceSet, check_unique_ids
+from .faces import EMOTION_FOLDERS, EMOTIONS, IMAGE_SIZE, SPLITS, DataError, FaceSet, cached_faces
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -327,12 +327,5 @@ def _cached(kind: str, path: Path, options: dict, cache_dir, build) -> FaceSet:
         raise DataError(f"{path}: no such file or folder") from None
     key = json.dumps({"v": _CACHE_VERSION, "kind": kind, "path": str(path.resolve()), "size": st.st_size,
                       "mtime": st.st_mtime_ns, **options}, sort_keys=True)
-    cache = Path(cache_dir) / f"{kind}-{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
-    if cache.is_file():
-        try:
-            return FaceSet.load_npz(cache)
-        except DataError:
-            cache.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
-    faces = build()
-    faces.save_npz(cache)
-    return faces
+    return cached_faces(Path(cache_dir) / f"{kind}-{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz",
+                        build)

@@ -9,7 +9,7 @@ from .. import landmarks as _landmarks
 from ..paths import cache_dir as default_cache_dir
 from ..paths import resolve
 from . import synthetic as _synthetic
-from .faces import DataError, FaceSet
+from .faces import DataError, FaceSet, cached_faces
 from .fer2013 import load_fer2013, load_fer2013_csv, load_ferplus
 
 DATASETS = ("synthetic", "fer2013", "ferplus")
@@ -33,19 +33,10 @@ def load_dataset(dataset: str = "synthetic", data_path: str | None = None, size:
     """
     cdir = default_cache_dir() if cache else None
     if dataset == "synthetic":
-        if cdir is None:
-            return _synthetic.make_synthetic_faces(size=size, seed=seed)
         # the generator's own source is part of the key: a changed generator never reuses old faces
         code = hashlib.sha256(inspect.getsource(_synthetic).encode() + inspect.getsource(_landmarks).encode())
-        path = Path(cdir) / f"synthetic-{size:g}-{seed}-{code.hexdigest()[:10]}.npz"
-        if path.is_file():
-            try:
-                return FaceSet.load_npz(path)
-            except DataError:
-                path.unlink(missing_ok=True)
-        faces = _synthetic.make_synthetic_faces(size=size, seed=seed)
-        faces.save_npz(path)
-        return faces
+        path = None if cdir is None else Path(cdir) / f"synthetic-{size:g}-{seed}-{code.hexdigest()[:10]}.npz"
+        return cached_faces(path, lambda: _synthetic.make_synthetic_faces(size=size, seed=seed))
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if not data_path:

@@ -13,8 +13,6 @@ split sizes follow FER2013, scaled by ``size``. Deterministic for a seed.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
