@@ -10,7 +10,7 @@ STUDY ?= $(PROFILE)
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help study test figures lab notebooks bench clean clean-runs
+.PHONY: help study test figures lab notebooks readme bench clean clean-runs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -26,19 +26,22 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 study: $(STAMP)  ## run notebooks 00-05 on a profile (default: cpu, synthetic faces)
-	$(PY) -m perturb_lib.study --profile $(PROFILE) --study $(STUDY) $(if $(DATA),--data $(DATA)) $(ARGS)
+	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest -q $(ARGS)
 
 figures: $(STAMP)  ## regenerate figures and tables from run records only (notebook 05)
-	$(PY) -m perturb_lib.study --profile $(PROFILE) --study $(STUDY) --only 05_figures --force $(ARGS)
+	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) --only 05_figures --force $(ARGS)
 
 lab: $(STAMP)  ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
-notebooks: $(STAMP)  ## rebuild the .ipynb notebooks from their py:percent twins
+notebooks: $(STAMP)  ## regenerate the notebooks' parameters cells and rebuild the .ipynb from their .py twins
 	$(PY) -m perturb_lib.notebook_sync --write
+
+readme: $(STAMP)  ## regenerate the README's generated sections (layers, parameters, results)
+	$(PY) -m perturb_lib.readme --write
 
 bench: $(STAMP)  ## print training and data-path throughput on this machine
 	$(PY) benchmarks/bench_train.py $(ARGS)

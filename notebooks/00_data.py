@@ -13,7 +13,7 @@
 #
 # Every experiment of *Leaving Some Facial Features Behind* starts from 48×48 grayscale faces labelled with
 # one of seven emotions (FER2013). This notebook loads the study's dataset, shows its class distribution
-# (the paper's **Figure 3**), a grid of faces per emotion with their 68 landmarks, and a table of counts.
+# (the paper's **Figure 3**), a grid of faces per emotion with their landmarks, and a table of counts.
 #
 # The default is the **synthetic** dataset: procedural faces whose expressions are made of facial action
 # units, so *which facial region carries each emotion is known by construction*. It exists to see the
@@ -23,22 +23,25 @@
 # %%
 from IPython.display import display
 
-from perturb_lib import data, figures, landmarks, params, runs
+from perturb_lib import data, figures, params, report
+from perturb_lib.experiments import DataResults, load_faces
 
 # %% tags=["parameters"]
-dataset = "synthetic"  # str: synthetic | fer2013 | ferplus
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only, fraction of FER2013's size (0.1 gives 3,589 faces)
-data_seed = 0  # int: synthetic only, generator seed
-study_dir = "runs/cpu"  # str: run records and executed notebooks of this study
-figures_dir = "figures/cpu"  # str: where figures and tables are written
-landmark_source = "auto"  # str: auto | ground_truth | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id, for landmark_source file
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto | ground_truth | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
 samples_per_emotion = 6  # int: faces shown per emotion in the sample grid
 
 # %%
-P = params.check_parameters("00_data", globals())
-faces = data.load_dataset(P.dataset, P.data_path, size=P.size, seed=P.data_seed)
+P = params.from_notebook(params.DataNotebook, globals())
+faces, lm = load_faces(P)
+record = DataResults.of(faces, P.landmark_source)
+record.save(P.study_dir)
 faces
 
 # %% [markdown]
@@ -47,11 +50,8 @@ faces
 # FER2013's proportions and split sizes (scaled by `size`).
 
 # %%
-counts = figures.class_count_table(faces)
-display(counts)
-figures.save_table(counts, f"{P.figures_dir}/tables", "class_counts")
-fig = figures.plot_class_distribution(faces)
-figures.save_figure(fig, P.figures_dir, "fig3_class_distribution")
+display(record.counts.set_index("emotion"))
+report.figure3(record, P.figures_dir)
 
 # %% [markdown]
 # ## Faces and their landmarks
@@ -59,13 +59,11 @@ figures.save_figure(fig, P.figures_dir, "fig3_class_distribution")
 # crops and refined per image (no detector is downloaded), or a landmark file can be given.
 
 # %%
-lm = landmarks.landmarks_for(faces, P.landmark_source, P.landmark_file)
-fig = figures.plot_samples(faces, per_emotion=P.samples_per_emotion, landmarks=lm)
-figures.save_figure(fig, P.figures_dir, "data_samples")
+figures.save_figure(figures.plot_samples(faces, per_emotion=P.samples_per_emotion, landmarks=lm), P.figures_dir,
+                    "data_samples")
 
 # %%
-fig = figures.plot_region_maps(faces, lm)
-figures.save_figure(fig, P.figures_dir, "data_region_maps")
+figures.save_figure(figures.plot_region_maps(faces, lm), P.figures_dir, "data_region_maps")
 
 # %% [markdown]
 # ## What defines each synthetic emotion
@@ -75,10 +73,3 @@ figures.save_figure(fig, P.figures_dir, "data_region_maps")
 # %%
 if P.dataset == "synthetic":
     display(data.synthetic.defining_region_table())
-
-# %%
-runs.save_notebook_results(P.study_dir, "00_data", {
-    "dataset": faces.name, "source": faces.source, "fingerprint": faces.fingerprint(), "faces": len(faces),
-    "counts": counts.drop(index="All").drop(columns="All").to_dict(),
-    "landmark_source": P.landmark_source,
-})

@@ -18,150 +18,134 @@
 # This notebook trains (or reuses from the run records) each model on clean and on masked faces, tests each
 # on the matching test set and on the other one, then removes single regions (eyes, brows, nose, mouth,
 # upper or lower half) — at test time from clean-trained models, and in training and test for a few regions.
-# Masks and removals are drawn from 68-point landmarks on the fly; nothing is copied to disk.
+# Masks and removals are drawn from landmarks on the fly; nothing is copied to disk.
 
 # %%
 from IPython.display import Markdown, display
 
-from perturb_lib import data, degradation, figures, landmarks, paper, params, perturb, runs
+from perturb_lib import params, report
+from perturb_lib.data import load_maskfer_folders
+from perturb_lib.experiments import MaskFerExperiment, load_faces
+from perturb_lib.tables import largest_drop
 
 # %% tags=["parameters"]
-dataset = "synthetic"  # str: synthetic | fer2013 | ferplus
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only, fraction of FER2013's size
-data_seed = 0  # int: synthetic only, generator seed
-study_dir = "runs/cpu"  # str: run records and executed notebooks of this study
-figures_dir = "figures/cpu"  # str: where figures and tables are written
-landmark_source = "auto"  # str: auto | ground_truth | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id, for landmark_source file
-models = ["vgg16"]  # list[str]: models for Table 1; several add an ensemble (paper: five)
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto | ground_truth | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+val_split = 'PublicTest'  # str: split that selects checkpoints and settings
+test_split = 'PrivateTest'  # str: split that is only ever tested on
 width = 0.125  # float: channel-width multiplier of every model (paper: 1.0)
-dropout = 0.0  # float | None: dropout of VGG16/ResMasking (paper: 0.4; narrow CPU models need 0)
+dropout = 0.0  # float | None: dropout of VGG16/ResMasking (None: 0.4, the paper's; narrow CPU models need 0)
 epochs = 10  # int: training epochs (paper: 200)
-batch_size = 64  # int: training batch size
+batch_size = 64  # int: training batch size (paper: not given; the authors' code: 16)
 lr = 0.02  # float: initial SGD learning rate (paper: 0.01; 10 CPU epochs need more)
+momentum = 0.9  # float: SGD Nesterov momentum (paper: 0.9)
+nesterov = True  # bool: Nesterov momentum (paper: yes)
+weight_decay = 0.0001  # float: SGD weight decay (paper: 1e-4)
+lr_schedule = 'plateau'  # str: plateau (the paper's ReduceLROnPlateau) | onecycle | cosine (per step, from warm-up to 0 at the last step)
+plateau_factor = 0.75  # float: ReduceLROnPlateau factor on the validation metric (paper: 0.75)
+plateau_patience = 5  # int: ReduceLROnPlateau patience in epochs (paper: 5)
 warmup_epochs = 1.0  # float: linear LR warm-up epochs (paper: none; narrow nets need it)
-seeds = [0, 1, 2]  # list[int]: training seeds; tables report mean and 95% interval over them
-val_split = "PublicTest"  # str: split that selects checkpoints
-test_split = "PrivateTest"  # str: split that is only ever tested on
-tta = "none"  # str: test-time augmentation, none | tencrop
-device = "auto"  # str: auto | cpu | cuda
-backend = "sequential"  # str: grid backend, sequential | ray
-ray_address = None  # str | None: Ray cluster address; None starts Ray locally
-mask_style = "n95"  # str: generated mask style, n95 | surgical | cloth
-maskfer_path = None  # str | None: published MaskFer image folders; None draws masks from landmarks
-removal_regions = ["eyes", "brows", "nose", "mouth", "upper_face", "lower_face"]  # list[str]: removed at test time
-removal_fill = "mean"  # str: what replaces a removed region, mean | blur | noise
-removal_model = "vgg16"  # str: model trained with a region removed
-removal_train_regions = ["eyes", "mouth"]  # list[str]: regions removed in training and test
+label_smoothing = 0.0  # float: cross-entropy label smoothing (paper: none)
+input_size = 48  # int: network input: 48, or 40 for crops as in the authors' ten-crop setup
+crop = 'pad'  # str: training crop: pad (padded random crop) | resized (zoom, shift, rotation) | none
+pad = 4  # int: padding of the pad crop, and the shift of ten-crop views at 48 px
+flip = True  # bool: random horizontal flips
+erasing = 0.5  # float: probability of random erasing (Zhong et al.)
+tta = 'none'  # str: test-time augmentation: none | tencrop
+select_metric = 'accuracy'  # str: validation metric that keeps the checkpoint and drives the LR schedule
+device = 'auto'  # str: auto | cpu | cuda
+seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
+backend = 'sequential'  # str: grid backend: sequential | ray
+ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
+models = ['vgg16']  # list[str]: models for Table 1; several add an ensemble (paper: five)
+mask_style = 'n95'  # str: generated mask style: n95 | surgical | cloth
+maskfer_path = None  # str | None: published MaskFer image folders (None: masks drawn from landmarks)
+maskfer_all_clean = False  # bool: with maskfer_path: train clean runs on every face, not only those with a masked twin
+removal_regions = ['eyes', 'brows', 'nose', 'mouth', 'upper_face', 'lower_face']  # list[str]: regions removed at test time from clean-trained models
+removal_fill = 'mean'  # str: what replaces a removed region: mean | blur | noise
+removal_model = 'vgg16'  # str: model trained with a region removed
+removal_train_regions = ['eyes', 'mouth']  # list[str]: regions removed in training and test
 removal_train_seeds = [0]  # list[int]: seeds of the removal-trained runs
 
 # %%
-P = params.check_parameters("01_maskfer_degradation", globals())
-faces = data.load_dataset(P.dataset, P.data_path, size=P.size, seed=P.data_seed)
-lm = landmarks.landmarks_for(faces, P.landmark_source, P.landmark_file)
+P = params.from_notebook(params.MaskFerNotebook, globals())
+faces, lm = load_faces(P)
 masked_faces = None
 if P.maskfer_path:
-    pairs = perturb.load_maskfer_folders(P.maskfer_path, faces)
+    pairs = load_maskfer_folders(P.maskfer_path, faces)
     print(pairs.report())
     masked_faces = pairs.masked
-study = degradation.MaskFerStudy(P, faces, lm, masked_faces)
+experiment = MaskFerExperiment(P, faces, lm, masked_faces)
 faces
 
 # %% [markdown]
 # ## The masks
 # A mask outline runs from the nose bridge over the cheeks and along the jaw line to below the chin, as
-# the MaskTheFace tool builds it; its shading follows the face's own brightness.
+# the MaskTheFace tool builds it.
 
 # %%
-fig = figures.plot_perturbation_examples(faces, lm, [{"kind": "mask", "style": s, "seed": 0} for s in perturb.MASK_STYLES]
-                                         + [{"kind": "remove", "region": r, "fill": P.removal_fill, "seed": 0}
-                                            for r in P.removal_regions])
-figures.save_figure(fig, P.figures_dir, "maskfer_examples")
+report.maskfer_examples(faces, lm, [{"kind": "mask", "style": s} for s in params.MASK_STYLES]
+                        + [{"kind": "remove", "region": r, "fill": P.removal_fill} for r in P.removal_regions],
+                        P.figures_dir)
 
 # %% [markdown]
 # ## Training
 # Each model is trained on clean and on masked faces for every seed (finished runs are reused).
 
 # %%
-trained = study.train()
+experiment.train()
+results = experiment.results()
+results.save(P.study_dir)
 
 # %% [markdown]
 # ## Table 1: percent change of per-class accuracy, MaskFer vs FER2013
 # Mean over seeds ± the 95 % interval; `~` marks a change within seed noise (the interval includes 0).
 
 # %%
-table1 = study.table1()
-display(degradation.formatted(table1))
-figures.save_table(degradation.formatted(table1), f"{P.figures_dir}/tables", "table1_ours")
-beside = degradation.paper_beside(degradation.pivot(table1), paper.table1_frame())
-figures.save_table(beside, f"{P.figures_dir}/tables", "table1_vs_paper", floatfmt=".0f")
-fig = figures.plot_change_heatmaps(
-    {f"ours ({faces.name})": degradation.pivot(table1), "paper (FER2013)": paper.table1_frame()},
-    "Table 1: % change of per-class accuracy when trained and tested masked",
-    noise={f"ours ({faces.name})": degradation.pivot(table1, "noise")})
-figures.save_figure(fig, P.figures_dir, "table1_heatmap")
+report.table1(results, P.figures_dir)
 
 # %% [markdown]
 # ## Cross conditions
 # Clean-trained models tested on masked faces, and masked-trained models tested on clean faces.
 
 # %%
-cross = study.cross_conditions()
-display(cross.round(1))
-figures.save_table(cross.set_index(["model", "condition"]), f"{P.figures_dir}/tables", "cross_conditions")
-fig = figures.plot_cross_conditions(cross)
-figures.save_figure(fig, P.figures_dir, "cross_conditions")
+report.cross_conditions(results, P.figures_dir).round(1)
 
 # %% [markdown]
 # ## Removing single facial features
 # Trained on clean faces, tested with one region replaced by its fill: percent change of per-class accuracy.
+# Then trained *and* tested with the region removed: does a model that never sees the region recover?
 
 # %%
-removal = study.removal_tested()
-main = removal[removal["model"] == P.removal_model]
-display(degradation.formatted(main).T)
-figures.save_table(degradation.formatted(main).T, f"{P.figures_dir}/tables", "removal_tested")
-fig = figures.plot_change_heatmaps({f"{P.removal_model}, trained clean": degradation.pivot(main).T},
-                                   "% change of per-class accuracy when a region is removed at test time",
-                                   noise={f"{P.removal_model}, trained clean": degradation.pivot(main, "noise").T})
-figures.save_figure(fig, P.figures_dir, "removal_heatmap")
-drop = degradation.largest_drop(main)
+display(report.removal(results, P.figures_dir, P.removal_model))
+drop = largest_drop(results.removal_trained)
 if drop and drop["mean"] < 0:
-    display(Markdown(f"**Largest drop:** removing the **{drop['column']}** changes **{drop['row']}** by "
-                     f"**{drop['mean']:.0f} %** (paper: up to −85 %, for happy and surprise)."))
-else:
-    display(Markdown("No removal lowered any emotion's accuracy here."))
+    display(Markdown(f"**Largest drop when trained and tested without a feature:** removing the **{drop['column']}** "
+                     f"changes **{drop['row']}** by **{drop['mean']:.0f} %** ({drop['verdict']}; paper: up to −85 %, "
+                     "for happy and surprise, in models trained without a feature)."))
 
 # %% [markdown]
-# Trained *and* tested with the region removed: does a model that never sees the region recover?
+# ## Does the mask hide what it covers?
+# A probe (logistic regression) that sees only the pixels every mask covers tries to read the emotion from them.
+# At chance (1/7 balanced accuracy) the mask hides the face; above it, the masked model still sees through it.
 
 # %%
-removal_trained = study.removal_trained()
-if not removal_trained.empty:
-    display(degradation.formatted(removal_trained).T)
-    figures.save_table(degradation.formatted(removal_trained).T, f"{P.figures_dir}/tables", "removal_trained")
+results.mask_probe
 
 # %% [markdown]
 # ## Check against the known truth (synthetic faces only)
-# Each synthetic emotion is made of action units in known regions; removing a defining region must hurt that
-# emotion more than removing the others.
+# Which regions define each synthetic emotion is *measured* on the renderer: each face is drawn again as the
+# same person's neutral face, and the difference is shared out over the regions. Removing a defining region
+# should hurt an emotion more than removing the others; a random ranking of the four features sets the chance
+# level.
 
 # %%
-truth = None
-if P.dataset == "synthetic":
-    truth = degradation.truth_check(main, data.DEFINING_REGIONS)
-    display(truth)
-    agree = int(truth["agrees"].sum())
-    display(Markdown(f"For **{agree} of {len(truth)}** emotions the most harmful single-feature removal is one of "
-                     f"the emotion's defining regions" + (" — as constructed." if agree == len(truth) else
-                     ". Where it is not, the model relies on other cues than the generator's definition.")))
-
-# %%
-runs.save_notebook_results(P.study_dir, "01_maskfer_degradation", {
-    "dataset": faces.name, "models": P.models, "seeds": P.seeds, "columns": study.columns(),
-    "table1": table1.to_dict("records"), "cross_conditions": cross.to_dict("records"),
-    "removal_tested": removal.to_dict("records"), "removal_trained": removal_trained.to_dict("records"),
-    "largest_drop": drop, "truth_check": None if truth is None else truth.to_dict("records"),
-    "runs": {"/".join(map(str, k)): r.name for k, r in trained.items()},
-})
+if not results.truth_check.empty:
+    display(results.truth_check)
+    display(Markdown(report.truth(results, P.figures_dir)))

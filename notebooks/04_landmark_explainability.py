@@ -19,28 +19,29 @@
 # randomised network whose readout is solved in closed form.
 #
 # Synthetic faces carry exact landmarks and each identity's neutral face, so landmark *movement* is known and
-# the kept landmarks can be checked against the regions that define each emotion. On FER2013, give
-# `landmark_source="file"` with landmarks from a detector: the offline template only places a similarity-
-# transformed mean face, whose points carry almost no expression.
+# the kept landmarks can be checked against the regions that define each emotion.
 
 # %%
 from IPython.display import Markdown, display
 
-from perturb_lib import data, figures, landmark_models, landmarks, params, runs
+from perturb_lib import params, report
+from perturb_lib.experiments import explain_emotions, load_faces
 
 # %% tags=["parameters"]
-dataset = "synthetic"  # str: synthetic | fer2013 | ferplus
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only, fraction of FER2013's size
-data_seed = 0  # int: synthetic only, generator seed
-study_dir = "runs/cpu"  # str: run records and executed notebooks of this study
-figures_dir = "figures/cpu"  # str: where figures and tables are written
-landmark_source = "auto"  # str: auto | ground_truth | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id, for landmark_source file
-lm_features = "auto"  # str: coords | displacement | both; auto is both when neutral faces are known
-lm_task = "rest"  # str: each emotion against the rest, or against neutral only
-lm_families = ["mlp", "random"]  # list[str]: binary model families compared
-lm_emotions = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]  # list[str]: emotions explained
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto | ground_truth | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+val_split = 'PublicTest'  # str: split that selects checkpoints and settings
+test_split = 'PrivateTest'  # str: split that is only ever tested on
+lm_features = 'auto'  # str: coords | displacement | both (auto: both when neutral faces are known)
+lm_task = 'rest'  # str: each emotion against the rest, or against neutral only
+lm_families = ['mlp', 'random']  # list[str]: binary model families compared
+lm_emotions = ['Angry', 'Disgust', 'Fear', 'Happy', 'Sad', 'Surprise', 'Neutral']  # list[str]: emotions explained
 lm_hidden = 64  # int: MLP hidden width
 lm_epochs = 40  # int: MLP training epochs
 random_hidden = [512, 512]  # list[int]: widths of the randomised network's fixed layers
@@ -48,58 +49,35 @@ ridge = 0.01  # float: ridge penalty of the randomised network's readout
 ig_baselines = 5  # int: typical negative samples used as IG baselines (medoids)
 ig_steps = 32  # int: Integrated Gradients steps
 lm_step = 8  # int: landmarks dropped per reduction step
-lm_tolerance = 0.01  # float: kept set is the smallest within this of the best validation score
+lm_tolerance = 0.01  # float: kept set: smallest within this of the best validation score
 lm_seed = 0  # int: seed of the landmark models
-val_split = "PublicTest"  # str: split that selects the landmark set
-test_split = "PrivateTest"  # str: split that is only ever tested on
 
 # %%
-P = params.check_parameters("04_landmark_explainability", globals())
-faces = data.load_dataset(P.dataset, P.data_path, size=P.size, seed=P.data_seed)
-lm = landmarks.landmarks_for(faces, P.landmark_source, P.landmark_file)
-features = P.lm_features if P.lm_features != "auto" else ("both" if "neutral_landmarks" in faces.extras else "coords")
-print(f"{faces.name}: {len(faces)} faces, features: {features}, task: emotion vs {P.lm_task}")
-
-# %%
-results = landmark_models.explain_emotions(
-    faces, lm, features, P.lm_task, P.lm_families, P.lm_emotions, P.ig_baselines, P.ig_steps, P.lm_step,
-    P.lm_tolerance, P.val_split, P.test_split, P.lm_seed, hidden=P.lm_hidden, epochs=P.lm_epochs,
-    random_hidden=P.random_hidden, ridge=P.ridge)
+P = params.from_notebook(params.LandmarkNotebook, globals())
+faces, lm = load_faces(P)
+results = explain_emotions(faces, lm, P)
+results.save(P.study_dir)
+print(f"{faces.name}: {len(faces)} faces, features: {results.features}, task: emotion vs {results.task}")
 
 # %% [markdown]
-# ## Relevance of each landmark, per emotion
+# ## Relevance of each landmark, per emotion, and accuracy against the number of landmarks
 # Dataset-level IG with typical negative faces as baselines; rings mark the landmarks the reduction kept.
 
 # %%
-mean_face = faces.images.mean(0)
-mean_lm = lm.mean(0)
-for family in P.lm_families:
-    fig = figures.plot_landmark_relevance(results.relevance, mean_face, mean_lm, results.kept, family)
-    figures.save_figure(fig, P.figures_dir, f"landmark_relevance_{family}")
+report.landmark_figures(results, P.figures_dir).round(3)
 
 # %% [markdown]
 # IG's completeness: attributions should add up to the change of the output from the baselines to the face.
 
 # %%
-display(results.completeness.round(4))
-
-# %% [markdown]
-# ## Accuracy and cost against the number of landmarks
-
-# %%
-fig = figures.plot_reduction(results.reduction)
-figures.save_figure(fig, P.figures_dir, "landmark_reduction")
-summary = results.summary.set_index(["emotion", "family"])
-display(summary.round(3))
-figures.save_table(summary, f"{P.figures_dir}/tables", "landmark_full_vs_reduced", floatfmt=".3g")
+results.completeness.round(4)
 
 # %% [markdown]
 # ## The two model families: accuracy and speed
 
 # %%
-families = results.summary.groupby("family")[["full test_balanced_accuracy", "reduced test_balanced_accuracy",
-                                               "full train_seconds", "full inference_us", "reduced inference_us"]].mean()
-display(families.round(4))
+results.summary.groupby("family")[["full test_balanced_accuracy", "reduced test_balanced_accuracy",
+                                   "full train_seconds", "full inference_us", "reduced inference_us"]].mean().round(4)
 
 # %% [markdown]
 # ## Do the kept landmarks sit where the emotion is made? (synthetic faces)
@@ -107,23 +85,6 @@ display(families.round(4))
 # all 68 landmarks in those regions (chance); a lift above 1 means the ranking found the defining regions.
 
 # %%
-agreement = None
-if P.dataset == "synthetic":
-    import pandas as pd
-    agreement = pd.DataFrame([{"emotion": e, "family": f, "defining regions": ", ".join(data.DEFINING_REGIONS[e]),
-                               **landmark_models.region_agreement(k, data.DEFINING_REGIONS[e])}
-                              for (e, f), k in results.kept.items() if data.DEFINING_REGIONS.get(e)])
-    display(agreement.round(3))
-    lift = agreement["lift"].mean()
-    display(Markdown(f"Mean lift over emotions and families: **{lift:.2f}** "
-                     f"({(agreement['lift'] > 1).mean() * 100:.0f} % of emotion/family pairs above chance)."))
-
-# %%
-runs.save_notebook_results(P.study_dir, "04_landmark_explainability", {
-    "dataset": faces.name, "features": features, "task": P.lm_task,
-    "summary": results.summary.to_dict("records"), "reduction": results.reduction.to_dict("records"),
-    "relevance": results.relevance.to_dict("records"), "completeness": results.completeness.to_dict("records"),
-    "kept": {f"{e}/{f}": k.tolist() for (e, f), k in results.kept.items()},
-    "agreement": None if agreement is None else agreement.to_dict("records"),
-    "mean_landmarks": mean_lm.tolist(),
-})
+if not results.agreement.empty:
+    display(results.agreement.round(3))
+    display(Markdown(f"Mean lift over emotions and families: **{results.agreement['lift'].mean():.2f}**."))

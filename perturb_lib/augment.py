@@ -2,7 +2,8 @@
 the device as uint8, and crops, flips and erasing are drawn per sample but applied to the whole batch in a
 few tensor operations - no DataLoader, no workers, no per-image Python.
 
-Images here are float (B, 1, H, W) in [0, 1]; :func:`normalize` maps them to the network's input range.
+Images here are float (B, 1, H, W) in [0, 1]; :func:`perturb_lib.images.normalize` maps them to the network's
+input range.
 """
 from __future__ import annotations
 
@@ -10,13 +11,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-
-MEAN, STD = 0.5, 0.25  # fixed, so inputs do not depend on which data a run was trained on
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    return (x - MEAN) / STD
-
 
 def _rand(n: int, generator: torch.Generator, device) -> torch.Tensor:
     return torch.rand(n, generator=generator, device=device)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 import traceback
+
 import numpy as np
 
 from .data.faces import FaceSet
-from .runs import Run
-from .train import Settings, TrainConfig, run_dir_for, train
+from .execution import Settings
+from .runs import Run, run_dir_for
+from .train import TrainConfig, train
 
 BACKENDS = ("sequential", "ray")
 

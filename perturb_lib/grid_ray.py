@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from .data.faces import FaceSet
-from .runs import Run, records_dir
-from .train import Settings, TrainConfig, run_dir_for
+from .execution import Settings
+from .io import atomic_write_bytes
+from .runs import Run, records_dir, run_dir_for
+from .train import TrainConfig, train
 
 INSTALL_HINT = "Ray is not installed: `pip install -e '.[cluster]'` (the dev extra used by `make test` includes it)"
 
@@ -39,15 +41,12 @@ def _pack(run_dir: Path) -> dict[str, bytes]:
 def _unpack(files: dict[str, bytes], run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in sorted(files, key=lambda n: n == "metrics.json"):  # metrics.json last: it marks "finished"
-        tmp = run_dir / f".{name}.tmp"
-        tmp.write_bytes(files[name])
-        os.replace(tmp, run_dir / name)
+        atomic_write_bytes(run_dir / name, files[name])
 
 
 def _train_task(config: dict, faces: FaceSet, study_dir: str | None, settings: dict, landmarks,
                 dependencies: dict[str, dict[str, bytes]]):
     """Body of one Ray task: train (or reuse) a run; return its folder, or its files when storage is not shared."""
-    from .train import train
     shipped = study_dir is None
     root = Path(tempfile.mkdtemp(prefix="perturb-ray-")) if shipped else Path(study_dir)
     for name, files in dependencies.items():

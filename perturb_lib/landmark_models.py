@@ -12,6 +12,8 @@ dataset, and landmarks removed progressively while accuracy holds.
   grouped feature ablation for comparison.
 * :func:`progressive_reduction` - drop the least relevant landmarks in steps, retrain, record accuracy, F1,
   parameters and inference time, and pick the smallest set within a tolerance of the best validation score.
+
+The experiment that runs all of this per emotion is :func:`perturb_lib.experiments.landmarks.explain_emotions`.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 from .data.faces import EMOTIONS, SPLITS, FaceSet
-from .landmarks import GROUPS
+from .landmarks.layout import GROUPS
 
 FEATURE_SETS = ("coords", "displacement", "both")
 LANDMARK_REGION = np.empty(68, dtype=object)
@@ -215,14 +217,13 @@ def inference_microseconds(model: nn.Module, x: torch.Tensor, repeats: int = 20)
 
 
 # --------------------------------------------------------------------------------- attributions
-def medoid_baselines(x: np.ndarray, k: int, seed: int = 0, iters: int = 20) -> np.ndarray:
-    """``k`` typical samples: the real samples nearest to k-means centres of ``x``."""
-    from .cluster import kmeans
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    k = min(k, len(xt))
-    centers, _ = kmeans(xt[None], k, iters, generator=torch.Generator().manual_seed(seed))
-    nearest = torch.cdist(centers[0], xt).argmin(1)
-    return x[nearest.numpy()]
+def medoid_baselines(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """``k`` typical samples: the real samples nearest to the centres of scikit-learn's k-means on ``x``."""
+    from sklearn.cluster import KMeans
+    k = min(k, len(x))
+    centers = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x).cluster_centers_
+    nearest = ((centers[:, None] - x[None]) ** 2).sum(-1).argmin(1)
+    return x[nearest]
 
 
 def per_landmark(attr: np.ndarray, n_landmarks: int = 68) -> np.ndarray:
@@ -349,72 +350,3 @@ def region_agreement(kept: np.ndarray, defining: tuple[str, ...]) -> dict:
     share = float(inside.mean()) if len(kept) else float("nan")
     return {"kept": int(len(kept)), "share_in_defining": share, "chance": chance,
             "lift": share / chance if chance else float("nan")}
-
-
-# ------------------------------------------------------------------------------------ the whole study
-@dataclass
-class LandmarkResults:
-    """Everything notebook 04 reports.
-
-    Attributes:
-        relevance: long table ``emotion, family, method, landmark, relevance`` (methods: ig_medoids, ig_zero,
-            ablation).
-        reduction: long table of every reduction step (``emotion, family, landmarks, val_*, test_*, ...``).
-        summary: per emotion and family: the full and the chosen reduced set side by side.
-        kept: ``{(emotion, family): kept landmark indices}``.
-        completeness: mean absolute IG completeness gap per emotion and family.
-    """
-
-    relevance: pd.DataFrame
-    reduction: pd.DataFrame
-    summary: pd.DataFrame
-    kept: dict
-    completeness: pd.DataFrame
-
-
-def explain_emotions(faces: FaceSet, landmarks: np.ndarray, features: str = "coords", task: str = "rest",
-                     families=("mlp", "random"), emotions=EMOTIONS, k_baselines: int = 5, ig_steps: int = 32,
-                     step: int = 8, tolerance: float = 0.01, val_split: str = "PublicTest",
-                     test_split: str = "PrivateTest", seed: int = 0, progress=print, **model_kw) -> LandmarkResults:
-    """Per emotion and model family: train on all landmarks, rank them by dataset-level IG (baselines: medoids
-    of the negatives), reduce progressively, and compare with a zero baseline and grouped ablation."""
-    feats = landmark_features(faces, landmarks, features)
-    n_lm = feats.shape[1]
-    rel_rows, red_rows, sum_rows, comp_rows, kept = [], [], [], [], {}
-    for emo in emotions:
-        c = EMOTIONS.index(emo)
-        if task == "neutral" and emo == "Neutral":
-            continue
-        data = emotion_data(feats, faces, c, task)
-        xtr, ytr = data.x["Training"], data.y["Training"]
-        if ytr.sum() < 2 or (1 - ytr).sum() < 2:
-            progress(f"{emo}: too few training faces on one side of the task, skipped")
-            continue
-        flat = xtr.reshape(len(xtr), -1)
-        positives, negatives = flat[ytr > 0.5], flat[ytr < 0.5]
-        baselines = medoid_baselines(negatives, k_baselines, seed)
-        for family in families:
-            model, full = fit_and_score(family, data, np.arange(n_lm), val_split, test_split, seed, **dict(model_kw))
-            ig = dataset_ig(model, positives, baselines, n_lm, ig_steps)
-            zero = dataset_ig(model, positives, np.zeros((1, flat.shape[1]), dtype=np.float32), n_lm, ig_steps)
-            abl = ablation_relevance(model, positives, negatives.mean(0), n_lm)
-            for method, values in (("ig_medoids", ig["relevance"]), ("ig_zero", zero["relevance"]), ("ablation", abl)):
-                rel_rows += [{"emotion": emo, "family": family, "method": method, "landmark": i, "relevance": float(v)}
-                             for i, v in enumerate(values)]
-            comp_rows.append({"emotion": emo, "family": family, "mean_abs_gap": float(np.abs(ig["delta"]).mean()),
-                              "mean_abs_output_change": float(np.abs(ig["per_sample"].sum(1)).mean())})
-            ranking = np.argsort(-ig["relevance"], kind="stable")
-            table, chosen = progressive_reduction(family, data, ranking, step, val_split, test_split, tolerance,
-                                                  seed=seed, **dict(model_kw))
-            red_rows += table.assign(emotion=emo, family=family).to_dict("records")
-            kept[(emo, family)] = chosen
-            reduced = table[table["chosen"]].iloc[0]
-            sum_rows.append({"emotion": emo, "family": family,
-                             **{f"full {k}": full[k] for k in ("landmarks", "test_balanced_accuracy", "test_f1",
-                                                              "inference_us", "train_seconds", "parameters")},
-                             **{f"reduced {k}": reduced[k] for k in ("landmarks", "test_balanced_accuracy", "test_f1",
-                                                                    "inference_us", "parameters")}})
-            progress(f"{emo} / {family}: {len(chosen)} of {n_lm} landmarks kept, test balanced accuracy "
-                     f"{full['test_balanced_accuracy']:.3f} -> {reduced['test_balanced_accuracy']:.3f}")
-    return LandmarkResults(pd.DataFrame(rel_rows), pd.DataFrame(red_rows), pd.DataFrame(sum_rows), kept,
-                           pd.DataFrame(comp_rows))

@@ -1,27 +1,48 @@
-"""Keep each notebook and its py:percent twin in sync (jupytext); the `.py` is the reviewed source.
+"""Keep the notebooks in sync with the library: each notebook's ``parameters`` cell is generated from its
+parameter class (:data:`perturb_lib.params.NOTEBOOKS`), and each ``.ipynb`` from its py:percent twin (the
+reviewed source, via jupytext).
 
-    python -m perturb_lib.notebook_sync --write   # rebuild notebooks/*.ipynb from notebooks/*.py
-    python -m perturb_lib.notebook_sync --check   # exit 1 if a pair differs or a notebook carries outputs
+    python -m perturb_lib.notebook_sync --write   # regenerate the parameters cells, then every .ipynb
+    python -m perturb_lib.notebook_sync --check   # exit 1 if anything is out of sync or a notebook has outputs
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
+from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+_PARAMETERS_CELL = re.compile(r'(# %% tags=\["parameters"\]\n)(.*?)(\n# %%)', re.S)
 
 
-def _from_py(py: Path):
+def parameters_cell(notebook: str) -> str:
+    """The generated body of a notebook's parameters cell: ``name = default  # type: doc`` per parameter."""
+    cls = NOTEBOOKS[notebook]
+    docs, types = cls.docs(), cls.type_names()
+    return "\n".join(f"{name} = {default!r}  # {types[name]}: {docs[name]}" for name, default in cls.defaults().items())
+
+
+def _with_generated_parameters(py: Path) -> str:
+    text = py.read_text()
+    if py.stem not in NOTEBOOKS:
+        return text
+    if not _PARAMETERS_CELL.search(text):
+        raise ValueError(f"{py}: no cell tagged 'parameters'")
+    return _PARAMETERS_CELL.sub(lambda m: m.group(1) + parameters_cell(py.stem) + "\n" + m.group(3), text, count=1)
+
+
+def _from_py(text: str, stem: str):
     import jupytext
-    nb = jupytext.read(py)
+    nb = jupytext.reads(text, fmt="py:percent")
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):  # stable ids: rebuilding an unchanged notebook changes no byte
-        cell["id"] = f"{py.stem[:2]}-{i:02d}"
+        cell["id"] = f"{stem[:2]}-{i:02d}"
     return nb
 
 
@@ -30,39 +51,46 @@ def _cells(nb) -> list[tuple[str, str, tuple]]:
 
 
 def problems(notebook_dir: Path = NOTEBOOK_DIR) -> list[str]:
-    """What is out of sync: missing twins, differing cells, outputs stored in source notebooks."""
+    """What is out of sync: generated parameters cells, missing twins, differing cells, stored outputs."""
     import nbformat
     out = []
     pys = {p.stem: p for p in notebook_dir.glob("*.py")}
     nbs = {p.stem: p for p in notebook_dir.glob("*.ipynb")}
-    for name in sorted(set(pys) | set(nbs)):
+    for name in sorted(set(pys) | set(nbs) | set(NOTEBOOKS)):
+        if name not in pys:
+            out.append(f"{name}.py is missing (the py:percent source of the notebook)")
+            continue
+        if pys[name].read_text() != _with_generated_parameters(pys[name]):
+            out.append(f"{name}.py: its parameters cell differs from perturb_lib.params (run `make notebooks`)")
         if name not in nbs:
             out.append(f"{name}.ipynb is missing (run `make notebooks`)")
             continue
         nb = nbformat.read(nbs[name], as_version=4)
         if any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
             out.append(f"{name}.ipynb carries outputs; source notebooks are committed without them")
-        if name not in pys:
-            out.append(f"{name}.py is missing (its py:percent twin)")
-        elif _cells(nb) != _cells(_from_py(pys[name])):
+        if _cells(nb) != _cells(_from_py(pys[name].read_text(), name)):
             out.append(f"{name}.ipynb and {name}.py differ (edit the .py, then `make notebooks`)")
     return out
 
 
 def write(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
-    """Rebuild every `.ipynb` from its `.py` twin (no outputs)."""
+    """Regenerate every parameters cell in the ``.py`` sources, then rebuild every ``.ipynb`` (no outputs)."""
     import jupytext
     written = []
     for py in sorted(notebook_dir.glob("*.py")):
+        text = _with_generated_parameters(py)
+        if text != py.read_text():
+            py.write_text(text)
+            written.append(py)
         target = py.with_suffix(".ipynb")
-        jupytext.write(_from_py(py), target, fmt="ipynb")
+        jupytext.write(_from_py(text, py.stem), target, fmt="ipynb")
         written.append(target)
     return written
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--write", action="store_true", help="rebuild .ipynb from .py")
+    ap.add_argument("--write", action="store_true", help="regenerate parameters cells and .ipynb files")
     ap.add_argument("--check", action="store_true", help="report differences; exit 1 if any")
     a = ap.parse_args(argv)
     if a.write:

@@ -5,7 +5,9 @@ Columns of the paper's tables cite architectures by reference: [5] DenseNet, [1]
 """
 from __future__ import annotations
 
-from .data.faces import EMOTIONS
+import pandas as pd
+
+from .params import EMOTION_NAMES as EMOTIONS
 
 PAPER_COLUMNS = ("DenseNet", "DPN", "ResMasking", "ResNet", "VGG16", "Ensemble")
 
@@ -38,8 +40,8 @@ TABLE3 = {
     "Fear": {"DPN": 3.0, "ResNet": 8.4, "VGG16": 18.0},
 }
 
-# Figure 5 (accuracy against the number of clusters, VGG16) is published only as a plot: three clusters
-# were best. No values are transcribed.
+# Figure 5 (accuracy against the number of clusters, VGG16) is published only as a plot; the text says three
+# clusters were best. No values are transcribed.
 FIGURE5_BEST_CLUSTERS = 3
 
 
@@ -52,9 +54,8 @@ def paper_column(model: str) -> str:
     raise ValueError(f"no paper column for model {model!r}")
 
 
-def table1_frame():
+def table1_frame() -> pd.DataFrame:
     """The paper's Table 1 as a DataFrame (emotions x columns), in our emotion order."""
-    import pandas as pd
     df = pd.DataFrame({e: dict(zip(PAPER_COLUMNS, TABLE1[e])) for e in EMOTIONS}).T
     df.index.name = "emotion"
     return df.astype(float)

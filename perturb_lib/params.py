@@ -1,293 +1,196 @@
-"""Notebook parameters: one spec per notebook, validated by the library (papermill itself only warns).
+"""Every default of the study, once: typed parameter dataclasses with a one-line doc per field.
 
-Each notebook's ``parameters`` cell repeats the defaults declared here (a test keeps them equal), and its next
-cell calls :func:`check_parameters`, which stops the run at once when a name is unknown, a value has the wrong
-type, a model, dataset or choice is not one of the valid ones, or a data path does not exist. Messages name
-the parameter and list what is valid.
+Shared groups (:class:`Output`, :class:`Data`, :class:`Recipe`, :class:`Execution`, :class:`SchemeOptions`) are
+composed into one dataclass per notebook (:data:`NOTEBOOKS`, which is also the study's notebook list, in order);
+a class lists its groups last-shown first, because dataclasses order inherited fields from the last base.
+From these classes:
+
+* each notebook's ``parameters`` cell is generated (``make notebooks``; a test keeps them in sync);
+* :class:`perturb_lib.train.TrainConfig` takes its recipe defaults (it subclasses :class:`Recipe`);
+* the README's parameter table is generated (``make readme``);
+* profiles (``profiles/*.yaml``) hold only what differs.
+
+The defaults are the CPU recipe on synthetic faces (the embedded default); ``profiles/paper.yaml`` holds the
+paper's. Values are validated and coerced when an instance is made: an unknown name, a wrong type, a value
+outside its choices or a missing path stops the run at once, naming the parameter and what is valid.
 """
 from __future__ import annotations
 
-import types
-from dataclasses import dataclass
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import PurePath
 from typing import Any
+
+import yaml
 
 from .paths import resolve
 
 
 class ParameterError(ValueError):
-    """A notebook parameter is unknown, mistyped or out of its valid choices."""
+    """A parameter is unknown, mistyped or out of its valid choices."""
 
 
-@dataclass(frozen=True)
-class Param:
-    """One notebook parameter.
-
-    Args:
-        name: the variable name in the notebook.
-        default: the value in the notebook's parameters cell (the CPU default).
-        kind: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, ``list[int]``, ``list[float]`` or ``path``
-            (a string path or None; must exist when given).
-        help: one line for the parameters cell and error messages.
-        choices: valid values (for lists: valid items), or a callable returning them.
-        optional: ``None`` is allowed.
-    """
-
-    name: str
-    default: Any
-    kind: str
-    help: str
-    choices: Any = None
-    optional: bool = False
-
-    def valid_choices(self):
-        return self.choices() if callable(self.choices) else self.choices
+def param(default: Any, doc: str, choices: tuple | None = None, path: bool = False):
+    """A parameter field: its default, a one-line doc, and optionally its valid choices (for lists: valid
+    items) or that it is a path that must exist when given."""
+    kw = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
+    return field(metadata={"doc": doc, "choices": choices, "path": path}, **kw)
 
 
-def _models():
-    from .models import MODELS
-    return tuple(MODELS)
+# ------------------------------------------------------------------------------------------ choices
+# Literal here so that this module imports nothing of the study; tests check each against the registry that
+# implements it (models.MODELS, saliency.METHODS, policies' regions, styles and fills, data.DATASETS, ...).
+DATASETS = ("synthetic", "fer2013", "ferplus")
+LANDMARK_SOURCES = ("auto", "ground_truth", "template", "file")
+MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "densenet121", "dpn26", "dpn92", "resmasking")
+ATTENTION_MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "dpn26", "dpn92")
+EVAL_SPLITS = ("PublicTest", "PrivateTest")
+MASK_STYLES = ("n95", "surgical", "cloth")
+REMOVAL_REGIONS = ("eyes", "brows", "nose", "mouth", "upper_face", "lower_face")
+FILLS = ("mean", "blur", "noise")
+SALIENCY_METHODS = ("saliency", "integrated_gradients", "smoothgrad", "gradcam", "guided_gradcam", "occlusion")
+EMOTION_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+DEVICES = ("auto", "cpu", "cuda")
 
 
-def _attention_models():
-    from .models import ATTENTION_MODELS
-    return ATTENTION_MODELS
+# ------------------------------------------------------------------------------------------ the base
+@dataclass
+class Params:
+    """Base of every parameter group: coerces and validates its fields when made."""
 
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            setattr(self, f.name, _coerce(f.name, hints[f.name], f.metadata, getattr(self, f.name)))
+        self.check()
 
-def _datasets():
-    from .data import DATASETS
-    return DATASETS
+    def check(self) -> None:
+        """Checks across fields (each group adds its own by overriding and calling ``super().check()``)."""
 
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """``{name: default}`` of every field, in declaration order."""
+        return {f.name: (f.default_factory() if f.default is MISSING else f.default) for f in fields(cls)}
 
-def _regions():
-    from .perturb import REMOVAL_REGIONS
-    return REMOVAL_REGIONS
+    @classmethod
+    def docs(cls) -> dict[str, str]:
+        """``{name: one-line doc}`` of every field."""
+        return {f.name: f.metadata.get("doc", "") for f in fields(cls)}
 
+    @classmethod
+    def type_names(cls) -> dict[str, str]:
+        """``{name: the field's type as text}`` (``int``, ``list[str]``, ``str | None`` ...)."""
+        hints = typing.get_type_hints(cls)
+        return {f.name: _type_name(hints[f.name]) for f in fields(cls)}
 
-def _methods():
-    from .saliency import METHODS
-    return tuple(METHODS)
+    @classmethod
+    def from_values(cls, values: dict[str, Any], known: set[str] | None = None):
+        """An instance from a mapping that may hold other groups' parameters too.
 
+        Args:
+            values: parameter values; names this class does not take are ignored when they are in ``known``
+                (e.g. another notebook's parameters from a shared profile) and refused otherwise.
+            known: every name that is acceptable (default: :func:`parameter_names`).
 
-# ------------------------------------------------------------------------------------------ the specs
-_DATA = [
-    Param("dataset", "synthetic", "str", "synthetic | fer2013 | ferplus", _datasets),
-    Param("data_path", None, "path", "FER2013 CSV, image-folder root or .npz (not for synthetic)", optional=True),
-    Param("size", 0.1, "float", "synthetic only: fraction of FER2013's size"),
-    Param("data_seed", 0, "int", "synthetic only: generator seed"),
-]
-_OUT = [
-    Param("study_dir", "runs/cpu", "str", "run records and executed notebooks of this study"),
-    Param("figures_dir", "figures/cpu", "str", "where figures and tables are written"),
-]
-_LANDMARKS = [
-    Param("landmark_source", "auto", "str", "auto | ground_truth | template | file",
-          ("auto", "ground_truth", "template", "file")),
-    Param("landmark_file", None, "path", "CSV/NPZ of landmarks keyed by image id (landmark_source='file')",
-          optional=True),
-]
-_TRAIN = [
-    Param("width", 0.125, "float", "channel-width multiplier of every model (paper: 1.0)"),
-    Param("dropout", 0.0, "float", "dropout of VGG16/ResMasking (paper: 0.4; narrow CPU models need 0)",
-          optional=True),
-    Param("epochs", 10, "int", "training epochs (paper: 200)"),
-    Param("batch_size", 64, "int", "training batch size"),
-    Param("lr", 0.02, "float", "initial SGD learning rate (paper: 0.01; 10 CPU epochs need more)"),
-    Param("warmup_epochs", 1.0, "float", "linear LR warm-up epochs (paper: none; narrow nets need it)"),
-    Param("seeds", [0, 1, 2], "list[int]", "training seeds; tables report mean and 95% interval over them"),
-    Param("val_split", "PublicTest", "str", "split that selects checkpoints", ("PublicTest", "PrivateTest")),
-    Param("test_split", "PrivateTest", "str", "split that is only ever tested on", ("PublicTest", "PrivateTest")),
-    Param("tta", "none", "str", "test-time augmentation: none | tencrop", ("none", "tencrop")),
-    Param("device", "auto", "str", "auto | cpu | cuda", ("auto", "cpu", "cuda")),
-    Param("backend", "sequential", "str", "grid backend: sequential | ray", ("sequential", "ray")),
-    Param("ray_address", None, "str", "Ray cluster address (backend='ray'); None starts Ray locally",
-          optional=True),
-]
+        Returns:
+            The validated instance (missing fields keep their defaults).
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names - (known if known is not None else parameter_names()))
+        if unknown:
+            raise ParameterError(f"{cls.__name__}: unknown parameter(s) {', '.join(unknown)}; "
+                                 f"it takes: {', '.join(f.name for f in fields(cls))}")
+        return cls(**{k: v for k, v in values.items() if k in names})
 
-def _styles():
-    from .perturb import MASK_STYLES
-    return MASK_STYLES
-
-
-def _fills():
-    from .perturb import FILLS
-    return FILLS
-
-
-NOTEBOOK_PARAMS: dict[str, list[Param]] = {
-    "00_data": _DATA + _OUT + _LANDMARKS + [
-        Param("samples_per_emotion", 6, "int", "faces shown per emotion in the sample grid"),
-    ],
-    "01_maskfer_degradation": _DATA + _OUT + _LANDMARKS + [
-        Param("models", ["vgg16"], "list[str]", "models for Table 1; several add an ensemble (paper: five)",
-              _models),
-    ] + _TRAIN + [
-        Param("mask_style", "n95", "str", "generated mask style: n95 | surgical | cloth", _styles),
-        Param("maskfer_path", None, "path", "published MaskFer image folders (None: masks drawn from landmarks)",
-              optional=True),
-        Param("removal_regions", ["eyes", "brows", "nose", "mouth", "upper_face", "lower_face"], "list[str]",
-              "regions removed at test time from clean-trained models", _regions),
-        Param("removal_fill", "mean", "str", "what replaces a removed region: mean | blur | noise", _fills),
-        Param("removal_model", "vgg16", "str", "model trained with a region removed", _models),
-        Param("removal_train_regions", ["eyes", "mouth"], "list[str]", "regions removed in training and test",
-              _regions),
-        Param("removal_train_seeds", [0], "list[int]", "seeds of the removal-trained runs"),
-    ],
-    "03_perturb_scheme": _DATA + _OUT + _LANDMARKS + _TRAIN + [
-        Param("perturb_models", ["vgg16"], "list[str]", "backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)", _models),
-        Param("attention_model", None, "str", "phase-1 model (None: the first backbone with spatial gates)",
-              _attention_models, optional=True),
-        Param("n_clusters", 3, "int", "clusters k of the scheme (paper: 3)"),
-        Param("cluster_sweep", [1, 2, 3, 4], "list[int]", "cluster counts of Figure 5"),
-        Param("sweep_model", "vgg16", "str", "backbone of the Figure 5 sweep (paper: VGG16)", _models),
-        Param("sweep_seeds", [0], "list[int]", "seeds of the Figure 5 sweep"),
-        Param("lam", 1.5, "float", "Eq. 1 weight of pixel distance (paper: 1.5)"),
-        Param("alpha", 1.2, "float", "Eq. 1 weight of intensity distance (paper: 1.2)"),
-        Param("cluster_features", "intensity", "str", "Eq. 1 third coordinate: intensity (paper) | attention (code)",
-              ("intensity", "attention")),
-        Param("cluster_selection", "top", "str", "pixels clustered: top attention (paper) | all (code)", ("top", "all")),
-        Param("top_fraction", 0.2, "float", "share of highest-attention pixels clustered"),
-        Param("cluster_scope", "shared", "str", "one map per epoch (paper) | per_image", ("shared", "per_image")),
-        Param("cluster_sample", 256, "int", "training faces behind each shared map"),
-        Param("masking", "random", "str", "random cluster per face (default) | copies (code: k+1 copies)",
-              ("random", "copies")),
-        Param("fill_value", 0.5, "float", "value of masked pixels in [0, 1] (0.5: the network's zero; 0: black)"),
-        Param("test_policy", "plain", "str", "plain (paper) | sum (code: logits summed over copies)", ("plain", "sum")),
-    ],
-    "04_landmark_explainability": _DATA + _OUT + _LANDMARKS + [
-        Param("lm_features", "auto", "str", "coords | displacement | both (auto: both when neutral faces are known)",
-              ("auto", "coords", "displacement", "both")),
-        Param("lm_task", "rest", "str", "each emotion against the rest, or against neutral only", ("rest", "neutral")),
-        Param("lm_families", ["mlp", "random"], "list[str]", "binary model families compared", ("mlp", "random")),
-        Param("lm_emotions", ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"], "list[str]",
-              "emotions explained", ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")),
-        Param("lm_hidden", 64, "int", "MLP hidden width"),
-        Param("lm_epochs", 40, "int", "MLP training epochs"),
-        Param("random_hidden", [512, 512], "list[int]", "widths of the randomised network's fixed layers"),
-        Param("ridge", 0.01, "float", "ridge penalty of the randomised network's readout"),
-        Param("ig_baselines", 5, "int", "typical negative samples used as IG baselines (medoids)"),
-        Param("ig_steps", 32, "int", "Integrated Gradients steps"),
-        Param("lm_step", 8, "int", "landmarks dropped per reduction step"),
-        Param("lm_tolerance", 0.01, "float", "kept set: smallest within this of the best validation score"),
-        Param("lm_seed", 0, "int", "seed of the landmark models"),
-        Param("val_split", "PublicTest", "str", "split that selects the landmark set", ("PublicTest", "PrivateTest")),
-        Param("test_split", "PrivateTest", "str", "split that is only ever tested on", ("PublicTest", "PrivateTest")),
-    ],
-    "05_figures": _DATA + _OUT + _LANDMARKS + [
-        Param("saliency_model", "vgg16", "str", "which of notebook 01's models Figure 1 explains", _models),
-        Param("figure_method", "saliency", "str", "method drawn in Figures 1 and 6", _methods),
-        Param("device", "auto", "str", "auto | cpu | cuda", ("auto", "cpu", "cuda")),
-    ],
-    "02_saliency": _DATA + _OUT + _LANDMARKS + [
-        Param("saliency_model", "vgg16", "str", "which of notebook 01's models to explain", _models),
-        Param("saliency_methods", list(("saliency", "integrated_gradients", "smoothgrad", "gradcam",
-                                        "guided_gradcam", "occlusion")), "list[str]", "Captum methods compared",
-              _methods),
-        Param("figure_method", "saliency", "str", "method drawn in Figures 1 and 6", _methods),
-        Param("per_emotion", 10, "int", "test faces per emotion for mean maps and region tables"),
-        Param("saliency_target", "true", "str", "explain the true or the predicted class", ("true", "pred")),
-        Param("sanity_images", 32, "int", "faces used by the randomisation and deletion checks"),
-        Param("device", "auto", "str", "auto | cpu | cuda", ("auto", "cpu", "cuda")),
-    ],
-}
-
-
-def study_parameter_names() -> set[str]:
-    """Every parameter name any notebook of the study knows."""
-    return {p.name for spec in NOTEBOOK_PARAMS.values() for p in spec}
-
-
-def defaults(notebook: str) -> dict[str, Any]:
-    """The default value of each parameter of a notebook."""
-    return {p.name: p.default for p in _spec(notebook)}
-
-
-def _spec(notebook: str) -> list[Param]:
-    if notebook not in NOTEBOOK_PARAMS:
-        raise ParameterError(f"unknown notebook {notebook!r}; known: {', '.join(NOTEBOOK_PARAMS)}")
-    return NOTEBOOK_PARAMS[notebook]
+    def changed(self) -> dict[str, Any]:
+        """The fields whose value differs from the default."""
+        return {k: v for k, v in asdict(self).items() if v != self.defaults()[k]}
 
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
-def check_parameters(notebook: str, namespace: dict[str, Any]) -> types.SimpleNamespace:
-    """Validate a notebook's parameters and return them (coerced) as attributes.
+def from_notebook(cls: type[Params], namespace: dict[str, Any]) -> Params:
+    """The parameters a notebook's ``globals()`` hold after its parameters cell (and papermill's injected cell).
 
     Args:
-        notebook: the notebook's name, e.g. ``"01_maskfer_degradation"``.
-        namespace: the notebook's ``globals()`` after the parameters cell (and papermill's injected cell).
+        cls: the notebook's parameter class (a value of :data:`NOTEBOOKS`).
+        namespace: the notebook's globals.
 
     Returns:
-        A namespace with one attribute per parameter of the notebook.
-
-    Raises:
-        ParameterError: naming the parameter and listing what is valid.
+        The validated parameters.
     """
-    spec = {p.name: p for p in _spec(notebook)}
+    import types
     given = {k: v for k, v in namespace.items()
              if not k.startswith("_") and k not in _IPYTHON_NAMES
              and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))}
-    unknown = sorted(set(given) - set(spec) - study_parameter_names())
-    if unknown:
-        raise ParameterError(f"{notebook}: unknown parameter(s) {', '.join(unknown)}; "
-                             f"this notebook takes: {', '.join(spec)}")
-    missing = [n for n in spec if n not in given]
-    if missing:
-        raise ParameterError(f"{notebook}: parameter(s) {', '.join(missing)} not set; "
-                             "the parameters cell must define every parameter")
-    out = {name: _coerce(notebook, spec[name], given[name]) for name in spec}
-    _check_paths(notebook, out)
-    return types.SimpleNamespace(**out)
+    return cls.from_values(given)
 
 
-def _coerce(notebook: str, p: Param, value: Any) -> Any:
-    where = f"{notebook}: parameter {p.name!r}"
-    if value is None:
-        if p.optional:
+def _type_name(tp) -> str:
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return f"{_type_name(args[0])} | None"
+    if typing.get_origin(tp) is list:
+        return f"list[{_type_name(typing.get_args(tp)[0])}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, tp, meta, value: Any) -> Any:
+    where = f"parameter {name!r}"
+    optional = typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None))
+    if optional:
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
             return None
-        raise ParameterError(f"{where} must not be None ({p.help})")
-    kind = p.kind
-    if kind == "path":
-        if isinstance(value, PurePath):
-            value = str(value)
-        if not isinstance(value, str):
-            raise ParameterError(f"{where} must be a path string, got {type(value).__name__} {value!r}")
-        return value
-    if kind.startswith("list["):
-        item_kind = kind[5:-1]
-        if isinstance(value, str):  # `-p models vgg16,resnet18` on papermill's command line
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and item_kind != "str":
+    elif value is None:
+        raise ParameterError(f"{where} must not be None ({meta.get('doc', '')})")
+    choices = meta.get("choices")
+    if typing.get_origin(tp) is list:
+        item = typing.get_args(tp)[0]
+        if isinstance(value, str):  # papermill's -p passes text: "[0, 1]" as YAML, "vgg16,resnet18" split on commas
+            text = value.strip()
+            value = yaml.safe_load(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and item is not str:
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ParameterError(f"{where} must be a list of {item_kind}, got {type(value).__name__} {value!r}")
-        items = [_scalar(where, item_kind, v) for v in value]
-        choices = p.valid_choices()
+            raise ParameterError(f"{where} must be a list of {item.__name__}, got {type(value).__name__} {value!r}; "
+                                 f"with papermill write it as -y \"{name}: [...]\"")
+        try:
+            items = [_scalar(where, item, v, name) for v in value]
+        except ParameterError:
+            raise ParameterError(f"{where} must be a list of {item.__name__}, got {value!r}; with papermill "
+                                 f"write a list as -y \"{name}: [...]\"") from None
         bad = [v for v in items if choices is not None and v not in choices]
         if bad:
             raise ParameterError(f"{where}: {bad[0]!r} is not valid; choose from {', '.join(map(str, choices))}")
         return items
-    out = _scalar(where, kind, value)
-    choices = p.valid_choices()
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise ParameterError(f"{where} must be a mapping, got {type(value).__name__} {value!r}")
+        return value
+    if meta.get("path") and isinstance(value, PurePath):
+        value = str(value)
+    out = _scalar(where, tp, value, name)
     if choices is not None and out not in choices:
         raise ParameterError(f"{where}: {out!r} is not valid; choose from {', '.join(map(str, choices))}")
     return out
 
 
-def _scalar(where: str, kind: str, value: Any) -> Any:
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-    elif kind == "bool":
+def _scalar(where: str, tp, value: Any, name: str) -> Any:
+    if tp is str and isinstance(value, str):
+        return value
+    if tp is bool:
         if isinstance(value, bool):
             return value
-    elif kind == "int":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
-    elif kind == "float":
+    if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if isinstance(value, str):
@@ -295,18 +198,236 @@ def _scalar(where: str, kind: str, value: Any) -> Any:
                 return float(value)
             except ValueError:
                 pass
-    raise ParameterError(f"{where} must be {kind}, got {type(value).__name__} {value!r}")
+    hint = f"; with papermill write it as -y \"{name}: <value>\"" if isinstance(value, str) else ""
+    raise ParameterError(f"{where} must be {tp.__name__}, got {type(value).__name__} {value!r}{hint}")
 
 
-def _check_paths(notebook: str, values: dict[str, Any]) -> None:
-    if values.get("dataset") not in (None, "synthetic"):
-        if not values.get("data_path"):
-            raise ParameterError(f"{notebook}: parameter 'data_path' is required for dataset={values['dataset']!r}")
-    for name in ("data_path", "landmark_file", "maskfer_path"):
-        if values.get(name) and not resolve(values[name]).exists():
-            raise ParameterError(f"{notebook}: parameter {name!r}: {resolve(values[name])} does not exist")
-    if values.get("landmark_source") == "file" and not values.get("landmark_file"):
-        raise ParameterError(f"{notebook}: parameter 'landmark_file' is required for landmark_source='file'")
-    if values.get("val_split") is not None and values.get("val_split") == values.get("test_split"):
-        raise ParameterError(f"{notebook}: parameters 'val_split' and 'test_split' must differ "
-                             "(checkpoints are never chosen on the test split)")
+# ------------------------------------------------------------------------------------------ groups
+@dataclass
+class Output(Params):
+    """Where a study writes."""
+
+    study_dir: str = param("runs/cpu", "run records, results and executed notebooks of this study")
+    figures_dir: str = param("figures/cpu", "where figures and tables are written")
+
+
+@dataclass
+class Data(Params):
+    """Which faces, and where their landmarks come from."""
+
+    dataset: str = param("synthetic", "synthetic | fer2013 | ferplus", DATASETS)
+    data_path: str | None = param(None, "FER2013 CSV, image-folder root or .npz (not for synthetic)", path=True)
+    size: float = param(0.1, "synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)")
+    data_seed: int = param(0, "synthetic only: generator seed")
+    landmark_source: str = param("auto", "auto | ground_truth | template | file", LANDMARK_SOURCES)
+    landmark_file: str | None = param(None, "CSV/NPZ of landmarks keyed by image id (landmark_source file)",
+                                      path=True)
+
+    def check(self) -> None:
+        super().check()
+        if self.dataset != "synthetic" and not self.data_path:
+            raise ParameterError(f"parameter 'data_path' is required for dataset={self.dataset!r}")
+        if self.landmark_source == "file" and not self.landmark_file:
+            raise ParameterError("parameter 'landmark_file' is required for landmark_source='file'")
+        _check_paths(self)
+
+
+@dataclass
+class Splits(Params):
+    """Which FER2013 splits validate and test."""
+
+    val_split: str = param("PublicTest", "split that selects checkpoints and settings", EVAL_SPLITS)
+    test_split: str = param("PrivateTest", "split that is only ever tested on", EVAL_SPLITS)
+
+    def check(self) -> None:
+        super().check()
+        if self.val_split == self.test_split:
+            raise ParameterError("parameters 'val_split' and 'test_split' must differ "
+                                 "(checkpoints are never chosen on the test split)")
+
+
+@dataclass
+class Recipe(Splits):
+    """The training recipe (defaults: the CPU recipe; the paper's is profiles/paper.yaml)."""
+
+    width: float = param(0.125, "channel-width multiplier of every model (paper: 1.0)")
+    dropout: float | None = param(0.0, "dropout of VGG16/ResMasking (None: 0.4, the paper's; narrow CPU models need 0)")
+    epochs: int = param(10, "training epochs (paper: 200)")
+    batch_size: int = param(64, "training batch size (paper: not given; the authors' code: 16)")
+    lr: float = param(0.02, "initial SGD learning rate (paper: 0.01; 10 CPU epochs need more)")
+    momentum: float = param(0.9, "SGD Nesterov momentum (paper: 0.9)")
+    nesterov: bool = param(True, "Nesterov momentum (paper: yes)")
+    weight_decay: float = param(1e-4, "SGD weight decay (paper: 1e-4)")
+    lr_schedule: str = param("plateau", "plateau (the paper's ReduceLROnPlateau) | onecycle | cosine (per step, "
+                                        "from warm-up to 0 at the last step)", ("plateau", "onecycle", "cosine"))
+    plateau_factor: float = param(0.75, "ReduceLROnPlateau factor on the validation metric (paper: 0.75)")
+    plateau_patience: int = param(5, "ReduceLROnPlateau patience in epochs (paper: 5)")
+    warmup_epochs: float = param(1.0, "linear LR warm-up epochs (paper: none; narrow nets need it)")
+    label_smoothing: float = param(0.0, "cross-entropy label smoothing (paper: none)")
+    input_size: int = param(48, "network input: 48, or 40 for crops as in the authors' ten-crop setup", (40, 48))
+    crop: str = param("pad", "training crop: pad (padded random crop) | resized (zoom, shift, rotation) | none",
+                      ("pad", "resized", "none"))
+    pad: int = param(4, "padding of the pad crop, and the shift of ten-crop views at 48 px")
+    flip: bool = param(True, "random horizontal flips")
+    erasing: float = param(0.5, "probability of random erasing (Zhong et al.)")
+    tta: str = param("none", "test-time augmentation: none | tencrop", ("none", "tencrop"))
+    select_metric: str = param("accuracy", "validation metric that keeps the checkpoint and drives the LR schedule",
+                               ("accuracy", "balanced_accuracy", "macro_f1"))
+
+    def check(self) -> None:
+        super().check()
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ParameterError("parameters 'epochs' and 'batch_size' must be positive")
+
+
+@dataclass
+class Device(Params):
+    """Where to compute."""
+
+    device: str = param("auto", "auto | cpu | cuda", DEVICES)
+
+
+@dataclass
+class Execution(Device):
+    """How many runs and where they run."""
+
+    seeds: list[int] = param([0, 1, 2], "training seeds; tables report intervals over them")
+    backend: str = param("sequential", "grid backend: sequential | ray", ("sequential", "ray"))
+    ray_address: str | None = param(None, "Ray cluster address (backend ray); None starts Ray locally")
+
+
+@dataclass
+class SaliencyFigure(Params):
+    """Which attribution method the saliency figures draw."""
+
+    figure_method: str = param("saliency", "method drawn in Figures 1 and 6", SALIENCY_METHODS)
+
+
+@dataclass
+class SchemeOptions(Params):
+    """The Perturb Scheme's phase 2 and 3 (defaults: the paper's text; the authors' code: :meth:`code`)."""
+
+    n_clusters: int = param(3, "clusters k of the scheme (paper: 3)")
+    lam: float = param(1.5, "Eq. 1 weight of pixel distance (paper: 1.5)")
+    alpha: float = param(1.2, "Eq. 1 weight of intensity distance (paper: 1.2)")
+    cluster_features: str = param("intensity", "Eq. 1 third coordinate: intensity (paper) | attention (code)",
+                                  ("intensity", "attention"))
+    cluster_selection: str = param("top", "pixels clustered: top attention (paper) | all (code)", ("top", "all"))
+    top_fraction: float = param(0.2, "share of highest-attention pixels clustered (paper: not given)")
+    attention_threshold: float = param(0.5, "cluster_selection all: attention below this is zeroed (code: 0.5)")
+    cluster_scope: str = param("shared", "one map per epoch (paper) | per_image", ("shared", "per_image"))
+    cluster_sample: int = param(256, "training faces behind each shared map")
+    masking: str = param("random", "random cluster per face (default) | copies (code: k+1 copies)",
+                         ("random", "copies"))
+    fill_value: float = param(0.5, "value of masked pixels in [0, 1] (0.5: the network's zero; 0: black)")
+    test_policy: str = param("plain", "plain (paper) | sum (code: logits summed over copies)", ("plain", "sum"))
+    kmeans_iters: int = param(20, "Lloyd iterations of k-means")
+
+    def check(self) -> None:
+        super().check()
+        if self.n_clusters < 1:
+            raise ParameterError("parameter 'n_clusters' must be at least 1")
+
+    @classmethod
+    def code(cls, **changes) -> "SchemeOptions":
+        """The authors' public code, as far as it can be made to run (zeroed pixels: black in [0, 1] inputs)."""
+        return cls(**{"cluster_features": "attention", "cluster_selection": "all", "cluster_sample": 16,
+                      "masking": "copies", "fill_value": 0.0, "test_policy": "sum", **changes})
+
+
+# ------------------------------------------------------------------------------------- the notebooks
+@dataclass
+class DataNotebook(Data, Output):
+    """00 · the data."""
+
+    samples_per_emotion: int = param(6, "faces shown per emotion in the sample grid")
+
+
+@dataclass
+class MaskFerNotebook(Execution, Recipe, Data, Output):
+    """01 · MaskFer degradation: Table 1, cross conditions, feature removal."""
+
+    models: list[str] = param(["vgg16"], "models for Table 1; several add an ensemble (paper: five)", MODELS)
+    mask_style: str = param("n95", "generated mask style: n95 | surgical | cloth", MASK_STYLES)
+    maskfer_path: str | None = param(None, "published MaskFer image folders (None: masks drawn from landmarks)",
+                                     path=True)
+    maskfer_all_clean: bool = param(False, "with maskfer_path: train clean runs on every face, not only those with a "
+                                           "masked twin")
+    removal_regions: list[str] = param(list(REMOVAL_REGIONS), "regions removed at test time from clean-trained models",
+                                       REMOVAL_REGIONS)
+    removal_fill: str = param("mean", "what replaces a removed region: mean | blur | noise", FILLS)
+    removal_model: str = param("vgg16", "model trained with a region removed", MODELS)
+    removal_train_regions: list[str] = param(["eyes", "mouth"], "regions removed in training and test",
+                                             REMOVAL_REGIONS)
+    removal_train_seeds: list[int] = param([0], "seeds of the removal-trained runs")
+
+
+@dataclass
+class SaliencyNotebook(SaliencyFigure, Device, Data, Output):
+    """02 · saliency: Figure 1, region shares, sanity checks."""
+
+    saliency_model: str = param("vgg16", "which of notebook 01's models to explain", MODELS)
+    saliency_methods: list[str] = param(list(SALIENCY_METHODS), "Captum methods compared", SALIENCY_METHODS)
+    per_emotion: int = param(10, "test faces per emotion for mean maps and region tables")
+    saliency_target: str = param("true", "explain the true or the predicted class", ("true", "pred"))
+    sanity_images: int = param(32, "faces used by the randomisation and deletion checks")
+
+
+@dataclass
+class SchemeNotebook(SaliencyFigure, SchemeOptions, Execution, Recipe, Data, Output):
+    """03 · the Perturb Scheme: Figures 4-6, Tables 2-3."""
+
+    perturb_models: list[str] = param(["vgg16"], "backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)", MODELS)
+    attention_model: str | None = param(None, "phase-1 model (None: the backbone itself, with spatial gates)",
+                                        ATTENTION_MODELS)
+    cluster_sweep: list[int] = param([1, 2, 3, 4], "cluster counts of Figure 5")
+    sweep_model: str = param("vgg16", "backbone of the Figure 5 sweep (paper: VGG16)", MODELS)
+    sweep_seeds: list[int] = param([0], "seeds of the Figure 5 sweep")
+
+
+@dataclass
+class LandmarkNotebook(Splits, Data, Output):
+    """04 · landmark explainability (the second seed paper)."""
+
+    lm_features: str = param("auto", "coords | displacement | both (auto: both when neutral faces are known)",
+                             ("auto", "coords", "displacement", "both"))
+    lm_task: str = param("rest", "each emotion against the rest, or against neutral only", ("rest", "neutral"))
+    lm_families: list[str] = param(["mlp", "random"], "binary model families compared", ("mlp", "random"))
+    lm_emotions: list[str] = param(list(EMOTION_NAMES), "emotions explained", EMOTION_NAMES)
+    lm_hidden: int = param(64, "MLP hidden width")
+    lm_epochs: int = param(40, "MLP training epochs")
+    random_hidden: list[int] = param([512, 512], "widths of the randomised network's fixed layers")
+    ridge: float = param(0.01, "ridge penalty of the randomised network's readout")
+    ig_baselines: int = param(5, "typical negative samples used as IG baselines (medoids)")
+    ig_steps: int = param(32, "Integrated Gradients steps")
+    lm_step: int = param(8, "landmarks dropped per reduction step")
+    lm_tolerance: float = param(0.01, "kept set: smallest within this of the best validation score")
+    lm_seed: int = param(0, "seed of the landmark models")
+
+
+@dataclass
+class FiguresNotebook(Output):
+    """05 · every figure and table from the recorded results."""
+
+
+#: the study's notebooks, in the order they run, with their parameter classes
+NOTEBOOKS: dict[str, type[Params]] = {
+    "00_data": DataNotebook,
+    "01_maskfer_degradation": MaskFerNotebook,
+    "02_saliency": SaliencyNotebook,
+    "03_perturb_scheme": SchemeNotebook,
+    "04_landmark_explainability": LandmarkNotebook,
+    "05_figures": FiguresNotebook,
+}
+
+
+def parameter_names() -> set[str]:
+    """Every parameter name any notebook of the study takes."""
+    return {f.name for cls in NOTEBOOKS.values() for f in fields(cls)}
+
+
+def _check_paths(values: Params) -> None:
+    for f in fields(values):
+        value = getattr(values, f.name)
+        if f.metadata.get("path") and value and not resolve(value).exists():
+            raise ParameterError(f"parameter {f.name!r}: {resolve(value)} does not exist")

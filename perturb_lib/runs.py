@@ -1,115 +1,77 @@
-"""Run records: every result of the study lives in a folder under ``runs/<study>/`` and is read back from there.
+"""Run records: every training run of a study lives in a folder under ``<study_dir>/records/`` and is read back
+from there.
 
-* Training runs (``records/<name>-<hash>/``): config, metrics, per-epoch history, checkpoints, environment.
-  A run is named by a hash of its config, so asking again for a finished run loads it instead of retraining,
-  and an interrupted run resumes from its last checkpoint. Writes are atomic.
-* Notebook results (``notebooks/<notebook>.json``): the key numbers each executed notebook reports, next to
-  the executed notebook, for the figures notebook and the tests.
+A run folder (``<model>[-att]-<policy>-s<seed>-<hash>``) holds ``config.json``, ``metrics.json``, ``history.csv``,
+``env.json``, the checkpoints ``best.pt`` and ``last.pt``, and cached evaluations (``evals/``). It is named by a
+hash of what the run will actually do - the config with every default filled in, the policy's canonical spec,
+and the data it sees - so asking again for a finished run loads it instead of retraining, two spellings of the
+same run share one folder, and an interrupted run resumes from its last checkpoint.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
-import tempfile
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 
+from .io import array_fingerprint, read_json, stable_hash
+from .models import attention_maps, build_model
 from .paths import resolve
-
-
-# ------------------------------------------------------------------------------------------ atomic I/O
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write text to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Numpy scalars and arrays, tuples, paths and NaN made JSON-safe (NaN becomes None)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if math.isnan(float(obj)) or math.isinf(float(obj)) else float(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Atomically write JSON (sorted keys, NaN as null)."""
-    return atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path) as f:
-        return json.load(f)
-
-
-def config_hash(config: dict) -> str:
-    """A short stable hash of a JSON-able config (key order does not matter)."""
-    text = json.dumps(to_jsonable(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-# ----------------------------------------------------------------------------------- notebook results
-def notebook_results_path(study_dir: str | os.PathLike, notebook: str) -> Path:
-    return resolve(study_dir) / "notebooks" / f"{notebook}.json"
-
-
-def save_notebook_results(study_dir: str | os.PathLike, notebook: str, results: dict) -> Path:
-    """Record a notebook's key numbers as JSON next to its executed copy (``<study>/notebooks/``)."""
-    return write_json(notebook_results_path(study_dir, notebook), results)
-
-
-def load_notebook_results(study_dir: str | os.PathLike, notebook: str) -> dict | None:
-    """The results a notebook recorded, or ``None`` when it has not run in this study."""
-    path = notebook_results_path(study_dir, notebook)
-    return read_json(path) if path.is_file() else None
+from .policies import InputPolicy, make_policy
 
 
 # ------------------------------------------------------------------------------------- training runs
-RECORD_VERSION = 1  # bump when a change makes old training records incomparable
+RECORD_VERSION = 2  # bump when a change makes old training records incomparable
 
 
 def records_dir(study_dir: str | os.PathLike) -> Path:
+    """The folder holding a study's run records."""
     return resolve(study_dir) / "records"
 
 
-def save_torch(path: str | os.PathLike, obj: Any) -> Path:
-    """``torch.save`` to a temporary file, then rename: a killed process never leaves a torn checkpoint."""
-    import torch
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def run_identity(config, faces, landmarks: np.ndarray | None = None) -> dict:
+    """What a run will actually do, as recorded and hashed: the config (its policy canonical, every default
+    filled in by the config class) plus the data it sees.
+
+    Args:
+        config: a :class:`~perturb_lib.train.TrainConfig`.
+        faces: the dataset.
+        landmarks: the landmarks policies draw from (default: ``faces.landmarks``).
+
+    Returns:
+        The JSON-able identity.
+    """
+    cfg = asdict(config)
+    data = {"name": faces.name, "fingerprint": faces.fingerprint()}
+    if make_policy(config.policy).needs_landmarks():
+        lm = landmarks if landmarks is not None else faces.landmarks
+        data["landmarks"] = array_fingerprint(lm) if lm is not None else None
+    cfg["data"] = data
+    cfg["record_version"] = RECORD_VERSION
+    return cfg
+
+
+def run_name(identity: dict) -> str:
+    """``<model>[-att]-<policy tag>-s<seed>-<hash>``: readable, and unique per identity."""
+    tag = make_policy(identity["policy"]).tag()
+    return f"{identity['model']}{'-att' if identity['attention'] else ''}-{tag}-s{identity['seed']}-{stable_hash(identity)}"
+
+
+def run_dir_for(config, faces, study_dir, landmarks: np.ndarray | None = None) -> Path:
+    """The folder a config's run has (or will have) in a study."""
+    return records_dir(study_dir) / run_name(run_identity(config, faces, landmarks))
+
+
+def policy_for(spec: dict, study_dir, device="cpu") -> InputPolicy:
+    """The policy a spec names, ready to apply: a Perturb policy gets its phase-1 run's attention."""
+    attention = None
+    if (spec or {}).get("kind") == "perturb":
+        model = load_run(spec["phase1"], study_dir).model(device=str(device))
+        attention = lambda x: attention_maps(model, x)  # noqa: E731
+    return make_policy(spec, attention)
 
 
 class RunBusyError(RuntimeError):
@@ -169,7 +131,6 @@ class Run:
             raise FileNotFoundError(f"{self.dir}: not a run folder (no config.json)")
         self.config = read_json(self.dir / "config.json")
         self.metrics = read_json(self.dir / "metrics.json") if (self.dir / "metrics.json").is_file() else None
-        self._model = None
 
     @property
     def name(self) -> str:
@@ -180,8 +141,7 @@ class Run:
         return self.metrics is not None
 
     @property
-    def history(self):
-        import pandas as pd
+    def history(self) -> pd.DataFrame:
         path = self.dir / "history.csv"
         return pd.read_csv(path) if path.is_file() else pd.DataFrame()
 
@@ -192,12 +152,10 @@ class Run:
 
     def checkpoint(self, which: str = "best", device: str = "cpu") -> dict:
         """A checkpoint's contents (``best``: kept on validation; ``last``: the final epoch, for resuming)."""
-        import torch
         return torch.load(self.dir / f"{which}.pt", map_location=device, weights_only=False)
 
     def model(self, device: str = "cpu", which: str = "best", state: dict | None = None):
         """The trained model from a checkpoint (or from ``state`` already read by :meth:`checkpoint`), in eval mode."""
-        from .models import build_model
         c = self.config
         model = build_model(c["model"], width=c["width"], attention=c["attention"], dropout=c.get("dropout"))
         state = state if state is not None else self.checkpoint(which, device)
@@ -228,46 +186,3 @@ def find_runs(study_dir: str | os.PathLike, finished: bool = True, **match) -> l
         if all(r.config.get(k) == v for k, v in match.items()):
             out.append(r)
     return out
-
-
-# ---------------------------------------------------------------------------- runs the notebooks share
-class MissingRunsError(FileNotFoundError):
-    """Run records a notebook needs are absent; the message lists them and says which notebook makes them."""
-
-
-class ExplainedRuns:
-    """The runs behind the saliency figures: Figure 1 (clean- vs mask-trained) and Figure 6 (baseline vs
-    Perturb Scheme, empty until notebook 03 has run)."""
-
-    def __init__(self, figure1: dict, figure6: dict, test_split: str):
-        self.figure1, self.figure6, self.test_split = figure1, figure6, test_split
-
-
-def runs_for_saliency(study_dir, model: str = "vgg16") -> ExplainedRuns:
-    """Find the runs notebooks 02 and 05 explain, from the results notebooks 01 and 03 recorded.
-
-    Raises:
-        MissingRunsError: naming what is missing and the notebook that produces it.
-    """
-    r01 = load_notebook_results(study_dir, "01_maskfer_degradation")
-    if r01 is None:
-        raise MissingRunsError(f"{notebook_results_path(study_dir, '01_maskfer_degradation')} is missing: "
-                               "run notebook 01 (MaskFer degradation) in this study first")
-    seed = r01["seeds"][0]
-    missing, figure1 = [], {}
-    for label, cond in (("trained clean", "clean"), ("trained masked", "masked")):
-        key = f"maskfer/{model}/{seed}/{cond}"
-        if key not in r01["runs"]:
-            missing.append(f"{key} (notebook 01 trained models {r01['models']})")
-            continue
-        figure1[label] = load_run(r01["runs"][key], study_dir)
-    if missing:
-        raise MissingRunsError("missing runs: " + "; ".join(missing))
-    figure6 = {}
-    r03 = load_notebook_results(study_dir, "03_perturb_scheme")
-    if r03 is not None:
-        for label, key in (("baseline", "baseline"), ("Perturb Scheme", "perturb")):
-            name = r03.get("figure6_runs", {}).get(key)
-            if name and (records_dir(study_dir) / name / "metrics.json").is_file():
-                figure6[label] = load_run(name, study_dir)
-    return ExplainedRuns(figure1, figure6, figure1["trained clean"].config["test_split"])

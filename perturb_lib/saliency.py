@@ -20,11 +20,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 
-from .augment import normalize
 from .data.faces import EMOTIONS
-from .landmarks import MAP_REGIONS, region_map
+from .images import normalize
+from .landmarks.regions import MAP_REGIONS, region_map
 
 METHODS = {
     "saliency": "Saliency (gradient magnitude)",
@@ -134,16 +135,6 @@ def normalise_maps(maps: np.ndarray) -> np.ndarray:
     return a / np.maximum(a.sum(axis=(1, 2), keepdims=True), 1e-12)
 
 
-def pick_per_emotion(labels: np.ndarray, per_emotion: int, seed: int = 0) -> np.ndarray:
-    """Up to ``per_emotion`` indices of each emotion, reproducibly."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for c in range(len(EMOTIONS)):
-        idx = np.flatnonzero(labels == c)
-        out += list(rng.choice(idx, size=min(per_emotion, len(idx)), replace=False))
-    return np.asarray(out, dtype=np.int64)
-
-
 def emotion_mean_maps(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(7, 48, 48) mean of normalised absolute maps per emotion (zeros for emotions without images)."""
     norm = normalise_maps(maps)
@@ -151,8 +142,18 @@ def emotion_mean_maps(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
                      for c in range(len(EMOTIONS))])
 
 
+def _shares(norm: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
+    """Mean share of (normalised) attribution inside a per-image pixel set, and the set's mean share of the area."""
+    return float((norm * inside).sum(axis=(1, 2)).mean()), float(inside.mean(axis=(1, 2)).mean())
+
+
 def region_shares(maps: np.ndarray, landmarks: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     """Share of absolute attribution per region (rest, brows, eyes, nose, mouth), per emotion.
+
+    Args:
+        maps: (B, 48, 48) attribution maps.
+        landmarks: (B, K, 2) the faces' landmarks (the regions are drawn from them).
+        labels: (B,) emotions.
 
     Returns:
         A long DataFrame: ``emotion``, ``region``, ``attribution`` (mean share; the shares of one image sum to
@@ -166,21 +167,15 @@ def region_shares(maps: np.ndarray, landmarks: np.ndarray, labels: np.ndarray) -
         if not sel.any():
             continue
         for k, region in enumerate(MAP_REGIONS):
-            inside = rmap[sel] == k
-            share = (norm[sel] * inside).sum(axis=(1, 2)).mean()
-            area = inside.mean(axis=(1, 2)).mean()
-            rows.append({"emotion": emo, "region": region, "attribution": float(share), "area": float(area),
-                         "ratio": float(share / area) if area > 0 else float("nan")})
+            share, area = _shares(norm[sel], rmap[sel] == k)
+            rows.append({"emotion": emo, "region": region, "attribution": share, "area": area,
+                         "ratio": share / area if area > 0 else float("nan")})
     return pd.DataFrame(rows)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rank correlation of each pair of flattened maps."""
-    ra = np.argsort(np.argsort(a.reshape(len(a), -1), axis=1), axis=1).astype(np.float64)
-    rb = np.argsort(np.argsort(b.reshape(len(b), -1), axis=1), axis=1).astype(np.float64)
-    ra -= ra.mean(1, keepdims=True)
-    rb -= rb.mean(1, keepdims=True)
-    return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+    return np.array([spearmanr(x.ravel(), y.ravel()).statistic for x, y in zip(a, b)])
 
 
 def randomization_check(model: nn.Module, images: np.ndarray, targets, method: str = "saliency",
@@ -252,66 +247,7 @@ def ground_truth_scores(maps: np.ndarray, landmarks: np.ndarray, labels: np.ndar
         sel = labels == c
         if not regions or not sel.any():
             continue
-        inside = np.isin(rmap[sel], [MAP_REGIONS.index(r) for r in regions])
-        share = float((norm[sel] * inside).sum(axis=(1, 2)).mean())
-        area = float(inside.mean(axis=(1, 2)).mean())
+        share, area = _shares(norm[sel], np.isin(rmap[sel], [MAP_REGIONS.index(r) for r in regions]))
         rows.append({"emotion": emo, "defining regions": ", ".join(regions), "attribution": share, "area": area,
                      "ratio": share / area if area else float("nan")})
     return pd.DataFrame(rows)
-
-
-def maps_for_runs(runs: dict[str, object], images: np.ndarray, labels: np.ndarray, method: str,
-                  target: str = "true", device="cpu") -> dict[str, np.ndarray]:
-    """Maps of the same faces under several runs (``{name: Run}``), for side-by-side figures."""
-    out = {}
-    for name, run in runs.items():
-        model = run.model(device=str(device))
-        targets = labels if target == "true" else predict_classes(model, images, device)
-        out[name] = attribute(model, images, targets, method, device=device)
-    return out
-
-
-def model_inputs(run, images: np.ndarray, landmarks: np.ndarray, ids) -> np.ndarray:
-    """The faces as a run's model sees them at test time (e.g. masked for a MaskFer-trained run)."""
-    from .perturb import perturbed_images
-    spec = run.config.get("policy") or {"kind": "clean"}
-    if spec.get("kind") in ("mask", "remove"):
-        return perturbed_images(images, landmarks, ids, spec)
-    return np.asarray(images)
-
-
-def comparison_maps(runs: dict, faces, landmarks: np.ndarray, index: np.ndarray, method: str = "saliency",
-                    target: str = "true", device="cpu") -> dict[str, dict[str, np.ndarray]]:
-    """Maps of the same test faces under several runs, each on the inputs its model sees.
-
-    Args:
-        runs: ``{label: Run}`` (e.g. ``{"FER2013": clean_run, "MaskFer": masked_run}``).
-        faces: the dataset; ``index`` selects the faces.
-        landmarks: landmarks of ``faces``.
-        method: a :data:`METHODS` name.
-        target: ``true`` or ``pred``.
-
-    Returns:
-        ``{label: {"inputs": (B, 48, 48) uint8, "maps": (B, 48, 48)}}``.
-    """
-    out = {}
-    for label, run in runs.items():
-        inputs = model_inputs(run, faces.images[index], landmarks[index], faces.ids[index])
-        model = run.model(device=str(device))
-        targets = faces.labels[index] if target == "true" else predict_classes(model, inputs, device)
-        out[label] = {"inputs": inputs, "maps": attribute(model, inputs, targets, method, device=device)}
-    return out
-
-
-def compare_runs(runs: dict, faces, landmarks: np.ndarray, index: np.ndarray, method: str = "saliency",
-                 target: str = "true", device="cpu") -> dict:
-    """Everything a saliency comparison figure needs for several runs on the same faces.
-
-    Returns:
-        ``{"maps": comparison_maps(...), "means": {label: (7, 48, 48)}, "shares": {label: region_shares frame}}``.
-    """
-    maps = comparison_maps(runs, faces, landmarks, index, method, target, device)
-    labels = faces.labels[index]
-    return {"maps": maps,
-            "means": {k: emotion_mean_maps(v["maps"], labels) for k, v in maps.items()},
-            "shares": {k: region_shares(v["maps"], landmarks[index], labels) for k, v in maps.items()}}

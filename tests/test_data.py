@@ -11,7 +11,8 @@ from perturb_lib.data import (EMOTION_FOLDERS, EMOTIONS, SPLITS, DataError, Face
                               load_fer2013, load_fer2013_csv, load_fer2013_folders, load_ferplus,
                               make_synthetic_faces)
 from perturb_lib.data.faces import FER2013_TRAIN_COUNTS
-from perturb_lib.landmarks import MAP_REGIONS, face_outline, polygon_sdf, region_map
+from perturb_lib.geometry import polygon_sdf
+from perturb_lib.landmarks import MAP_REGIONS, face_outline, region_map
 
 
 # ------------------------------------------------------------------------------------------- helpers

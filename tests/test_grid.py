@@ -4,8 +4,10 @@ import time
 
 import pytest
 
+from perturb_lib.execution import Settings
 from perturb_lib.grid import GridError, run_grid
-from perturb_lib.train import Settings, TrainConfig
+from perturb_lib.params import SchemeOptions
+from perturb_lib.train import TrainConfig
 
 FAST = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=2, lr=0.02)
 ONE_THREAD = Settings(device="cpu", progress="off", threads=1)  # Ray tasks get one CPU each: same arithmetic
@@ -43,11 +45,11 @@ def test_ray_grid_matches_sequential_records(tmp_path, tiny_faces, monkeypatch):
             run_grid(configs() + [bad], tiny_faces, tmp_path / "ray", ONE_THREAD, backend="ray", out=lines.append)
         t_ray = time.time() - t0
         # without shared storage (a remote cluster), records travel back and dependencies travel out
-        from perturb_lib.scheme import perturb_config, phase1_config
+        from perturb_lib.experiments.scheme import perturb_config, phase1_config
         phase1 = run_grid([phase1_config(FAST, "vgg16")], tiny_faces, tmp_path / "remote", ONE_THREAD,
                           out=lambda *_: None)[0]
         monkeypatch.setenv("PERTURB_RAY_SHARED_STORAGE", "0")
-        (shipped,) = run_grid([perturb_config(FAST, "vgg16", phase1, {"sample": 32})], tiny_faces, tmp_path / "remote",
+        (shipped,) = run_grid([perturb_config(FAST, "vgg16", phase1, SchemeOptions(cluster_sample=32))], tiny_faces, tmp_path / "remote",
                               ONE_THREAD, backend="ray", out=lines.append)
     finally:
         ray.shutdown()

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from perturb_lib import landmark_models as lmm
-from perturb_lib.data import DEFINING_REGIONS, EMOTIONS, FaceSet
+from perturb_lib.data import EMOTIONS, FaceSet, defining_regions
+from perturb_lib.experiments import explain_emotions
+from perturb_lib.params import LandmarkNotebook
 
 
 def test_per_landmark_aggregation_sums_x_and_y():
@@ -80,11 +82,11 @@ def test_reduction_keeps_a_prefix_of_the_ranking(tiny_faces):
 
 
 def test_explain_emotions_finds_defining_landmarks(small_faces):
-    res = lmm.explain_emotions(small_faces, small_faces.landmarks, "both", emotions=("Happy", "Surprise"),
-                               families=("mlp",), k_baselines=3, ig_steps=16, step=16, epochs=20,
-                               progress=lambda *_: None)
+    params = LandmarkNotebook(lm_features="both", lm_emotions=["Happy", "Surprise"], lm_families=["mlp"],
+                              ig_baselines=3, ig_steps=16, lm_step=16, lm_epochs=20)
+    res = explain_emotions(small_faces, small_faces.landmarks, params, progress=lambda *_: None)
     assert set(res.summary["emotion"]) == {"Happy", "Surprise"}
     assert set(res.relevance["method"]) == {"ig_medoids", "ig_zero", "ablation"}
     for emo in ("Happy", "Surprise"):
-        agreement = lmm.region_agreement(res.kept[(emo, "mlp")], DEFINING_REGIONS[emo])
+        agreement = lmm.region_agreement(np.asarray(res.kept[f"{emo}/mlp"]), defining_regions()[emo])
         assert agreement["lift"] > 1.1, (emo, agreement)  # kept landmarks sit in the defining regions

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from perturb_lib.models import (ATTENTION_MODELS, MODELS, Ensemble, SpatialGate, build_model, count_parameters,
+from perturb_lib.models import (ATTENTION_MODELS, MODELS, SpatialGate, build_model, count_parameters,
                                 spatial_gates)
 
 
@@ -55,12 +55,6 @@ def test_spatial_gate_multiplies_by_its_map():
     assert gate.last_map.shape == (3, 1, 8, 8)
     assert ((gate.last_map > 0) & (gate.last_map < 1)).all()
     torch.testing.assert_close(out, x * gate.last_map)
-
-
-def test_ensemble_sums_member_logits():
-    members = [build_model("vgg16", width=0.0625).eval(), build_model("resnet18", width=0.0625).eval()]
-    x = torch.randn(2, 1, 48, 48)
-    torch.testing.assert_close(Ensemble(members)(x), members[0](x) + members[1](x))
 
 
 def test_unknown_names_are_rejected_with_choices():

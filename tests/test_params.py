@@ -1,31 +1,29 @@
-"""Notebook parameters are validated by the library, with messages that name the parameter and the choices."""
+"""Parameters: one dataclass per notebook, validated with messages that name the parameter and the choices."""
 import pytest
 
 from perturb_lib import params
-from perturb_lib.params import ParameterError, check_parameters, defaults
+from perturb_lib.params import NOTEBOOKS, MaskFerNotebook, ParameterError, from_notebook
 
 
-def ns(notebook, **changes):
-    values = defaults(notebook)
-    values.update(changes)
-    return values
-
-
-def test_defaults_pass_and_are_coerced():
-    p = check_parameters("01_maskfer_degradation", ns("01_maskfer_degradation", size=1, seeds="0,1"))
-    assert p.size == 1.0 and isinstance(p.size, float) and p.seeds == [0, 1]
+def test_values_are_coerced_including_papermills_text():
+    p = MaskFerNotebook(size=1, seeds="0,1", epochs="3")
+    assert p.size == 1.0 and isinstance(p.size, float) and p.seeds == [0, 1] and p.epochs == 3
+    assert MaskFerNotebook(seeds="[0]").seeds == [0]  # `papermill -p seeds "[0]"` passes the text "[0]"
+    assert MaskFerNotebook(models="vgg16,resnet18").models == ["vgg16", "resnet18"]
+    assert MaskFerNotebook(maskfer_path="None").maskfer_path is None
 
 
 def test_modules_functions_and_private_names_are_not_parameters():
     import os
-    values = ns("00_data", os=os, helper=len, _private=1, In=[], Out={})
-    assert check_parameters("00_data", values).dataset == "synthetic"
+    values = {**params.DataNotebook.defaults(), "os": os, "helper": len, "_private": 1, "In": [], "Out": {}}
+    assert from_notebook(params.DataNotebook, values).dataset == "synthetic"
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"epoch": 3}, r"01_maskfer_degradation: unknown parameter\(s\) epoch; this notebook takes: dataset, data_path"),
-    ({"epochs": "ten"}, r"parameter 'epochs' must be int, got str 'ten'"),
-    ({"seeds": [0, "a"]}, r"parameter 'seeds' must be int, got str 'a'"),
+    ({"epoch": 3}, r"MaskFerNotebook: unknown parameter\(s\) epoch; it takes: study_dir, figures_dir, dataset"),
+    ({"epochs": "ten"}, r"parameter 'epochs' must be int, got str 'ten'; with papermill write it as -y"),
+    ({"seeds": [0, "a"]}, r"parameter 'seeds' must be a list of int, got \[0, 'a'\]"),
+    ({"seeds": "0 1"}, r"parameter 'seeds' must be a list of int, got \['0 1'\]; with papermill write a list as -y \"seeds: \[...\]\""),
     ({"width": None}, r"parameter 'width' must not be None"),
     ({"models": ["vgg16", "vgg19"]}, r"parameter 'models': 'vgg19' is not valid; choose from vgg16, resnet18"),
     ({"dataset": "affectnet"}, r"parameter 'dataset': 'affectnet' is not valid; choose from synthetic, fer2013, ferplus"),
@@ -38,31 +36,43 @@ def test_modules_functions_and_private_names_are_not_parameters():
 ])
 def test_bad_parameters_are_rejected_with_a_clear_message(changes, message):
     with pytest.raises(ParameterError, match=message):
-        check_parameters("01_maskfer_degradation", ns("01_maskfer_degradation", **changes))
+        MaskFerNotebook.from_values(changes)
 
 
 def test_parameters_of_another_notebook_are_accepted_but_unused():
-    p = check_parameters("00_data", ns("00_data", n_clusters=5))  # a study parameter, used by notebook 03
+    p = params.DataNotebook.from_values({"n_clusters": 5})  # a study parameter, used by notebook 03
     assert not hasattr(p, "n_clusters")
 
 
-def test_every_notebook_has_a_spec_and_names_are_consistent():
-    from perturb_lib.study import NOTEBOOKS
-    assert set(params.NOTEBOOK_PARAMS) == set(NOTEBOOKS)
-    kinds = {}
-    for spec in params.NOTEBOOK_PARAMS.values():
-        for p in spec:  # one name, one meaning: the same name has the same kind and default everywhere
-            assert kinds.setdefault(p.name, (p.kind, repr(p.default))) == (p.kind, repr(p.default)), p.name
+def test_one_name_one_meaning_across_notebooks():
+    seen = {}
+    for cls in NOTEBOOKS.values():
+        docs, types = cls.docs(), cls.type_names()
+        for name, default in cls.defaults().items():
+            assert seen.setdefault(name, (types[name], repr(default), docs[name])) == (types[name], repr(default),
+                                                                                      docs[name]), name
 
 
-def test_profiles_validate_for_every_notebook(tmp_path):
-    """Every profile is a valid parameter set for every notebook; the cpu profile is the notebooks' defaults."""
-    from perturb_lib.study import NOTEBOOKS, load_profile, notebook_parameters
+def test_choice_lists_match_the_registries_that_implement_them():
+    from perturb_lib import data, landmarks, models, saliency
+    from perturb_lib.data.faces import EMOTIONS
+    assert params.MODELS == tuple(models.MODELS)
+    assert params.ATTENTION_MODELS == models.ATTENTION_MODELS
+    assert params.SALIENCY_METHODS == tuple(saliency.METHODS)
+    assert params.DATASETS == data.DATASETS
+    assert params.EMOTION_NAMES == EMOTIONS
+    assert set(params.LANDMARK_SOURCES) == {"auto", *landmarks.PROVIDERS}
+    assert set(params.REMOVAL_REGIONS) <= set(landmarks.REGIONS)
+
+
+def test_profiles_validate_for_every_notebook_and_hold_only_differences(tmp_path):
+    from perturb_lib.pipeline import load_profile, notebook_parameters
     fake = tmp_path / "fer2013.csv"
     fake.write_text("emotion,pixels,Usage\n")
     for profile in ("cpu", "smoke", "paper"):
-        values = {**load_profile(profile), "data_path": str(fake)}
-        for nb in NOTEBOOKS:
-            check_parameters(nb, {**defaults(nb), **notebook_parameters(nb, values)})
-    for nb in NOTEBOOKS:
-        assert {**defaults(nb), **notebook_parameters(nb, load_profile("cpu"))} == defaults(nb), nb
+        values = load_profile(profile)
+        for nb, cls in NOTEBOOKS.items():
+            given = notebook_parameters(nb, {**values, "data_path": str(fake)})
+            cls.from_values(given)
+            same = {k for k, v in given.items() if k != "data_path" and v == cls.defaults()[k]}
+            assert not same, f"profiles/{profile}.yaml repeats defaults: {sorted(same)}"

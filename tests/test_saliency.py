@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from perturb_lib import saliency
-from perturb_lib.data import DEFINING_REGIONS, SPLITS
+from perturb_lib.data import SPLITS, defining_regions, pick_per_emotion
 from perturb_lib.landmarks import MAP_REGIONS
 from perturb_lib.models import build_model
 
@@ -38,7 +38,7 @@ def test_randomisation_lowers_rank_correlation(trained_attention):
     _, run, small_faces = trained_attention
     model = run.model()
     test = small_faces.split("PrivateTest")
-    idx = saliency.pick_per_emotion(test.labels, 3)
+    idx = pick_per_emotion(test.labels, 3)
     check = saliency.randomization_check(model, test.images[idx], test.labels[idx], "saliency")
     assert check["spearman"].iloc[0] == 1.0
     assert check["spearman"].iloc[-1] < 0.5  # maps of a randomised model are not the trained model's maps
@@ -50,7 +50,7 @@ def test_deletion_hurts_more_than_random_deletion(trained_attention):
     _, run, small_faces = trained_attention
     model = run.model()
     test = small_faces.split("PrivateTest")
-    idx = saliency.pick_per_emotion(test.labels, 8)
+    idx = pick_per_emotion(test.labels, 8)
     maps = saliency.attribute(model, test.images[idx], test.labels[idx], "saliency")
     curve = saliency.deletion_insertion(model, test.images[idx], test.labels[idx], maps, fractions=(0.0, 0.1, 0.2))
     assert set(curve.columns) == {"fraction", "deletion", "deletion_random", "insertion", "insertion_random"}
@@ -65,11 +65,11 @@ def test_some_method_finds_the_defining_regions(trained_attention):
     model = run.model()
     sel = small_faces.splits == SPLITS.index("PrivateTest")
     test, lm = small_faces.split("PrivateTest"), small_faces.landmarks[sel]
-    idx = saliency.pick_per_emotion(test.labels, 10)
+    idx = pick_per_emotion(test.labels, 10)
     ratios = {}
     for method in ("saliency", "integrated_gradients", "gradcam"):
         maps = saliency.attribute(model, test.images[idx], test.labels[idx], method)
-        scores = saliency.ground_truth_scores(maps, lm[idx], test.labels[idx], DEFINING_REGIONS)
-        assert set(scores["emotion"]) <= {e for e, r in DEFINING_REGIONS.items() if r}
+        scores = saliency.ground_truth_scores(maps, lm[idx], test.labels[idx], defining_regions())
+        assert set(scores["emotion"]) <= {e for e, r in defining_regions().items() if r}
         ratios[method] = float((scores["attribution"] / scores["area"]).mean())
     assert max(ratios.values()) > 1.2, ratios

@@ -3,9 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from perturb_lib import cluster, scheme
-from perturb_lib.policy import SplitTensors, make_policy
-from perturb_lib.train import Settings, TrainConfig
+from perturb_lib.execution import Settings
+from perturb_lib.experiments import scheme
+from perturb_lib.models import attention_maps
+from perturb_lib.params import SchemeOptions
+from perturb_lib.policies import SplitTensors, make_policy
+from perturb_lib.policies import clusters as cluster
+from perturb_lib.train import TrainConfig
 
 CPU = Settings(device="cpu", progress="off")
 
@@ -48,7 +52,7 @@ def test_clusters_find_facial_features_better_than_chance(trained_attention):
     (4.5-10x its share of the image), so the test asks for one of the expressive regions, not for the mouth.
     """
     study, run, faces = trained_attention
-    record = scheme.phase2_record(run, faces, study, {"n_clusters": 3}, CPU)
+    record = scheme.phase2_record(run, faces, SchemeOptions(n_clusters=3), CPU)
     shared = record["shared_map"]
     assert set(np.unique(shared)) == {-1, 0, 1, 2}
     assert abs((shared >= 0).mean() - 0.2) < 0.01  # the top 20% of pixels are clustered
@@ -57,7 +61,7 @@ def test_clusters_find_facial_features_better_than_chance(trained_attention):
     assert best["precision"] > 3 * best["chance"], record["overlap_shared"]
     own = record["per_image_maps"]
     assert ((own >= 0).mean((1, 2)) > 0.19).all()  # every face has its own clusters too
-    again = scheme.phase2_record(run, faces, study, {"n_clusters": 3}, CPU)  # phase 2 is reused, not redone
+    again = scheme.phase2_record(run, faces, SchemeOptions(n_clusters=3), CPU)  # phase 2 is reused, not redone
     np.testing.assert_array_equal(again["shared_map"], shared)
 
 
@@ -69,8 +73,9 @@ def _split(faces, n=8):
 @pytest.mark.parametrize("masking, test, inputs_per_face, views", [("random", "plain", 1, 1), ("copies", "sum", 4, 4)])
 def test_masking_policies(trained_attention, masking, test, inputs_per_face, views):
     study, run, small_faces = trained_attention
-    pol = make_policy({"kind": "perturb", "phase1": run.name, "n_clusters": 3, "masking": masking, "test": test,
-                       "fill": 0.25, "sample": 32}, study)
+    model = run.model()
+    pol = make_policy({"kind": "perturb", "phase1": run.name, "n_clusters": 3, "masking": masking, "test_policy": test,
+                       "fill_value": 0.25, "cluster_sample": 32}, attention=lambda x: attention_maps(model, x))
     split = _split(small_faces)
     pol.prepare(split)
     g = torch.Generator().manual_seed(0)
@@ -101,12 +106,13 @@ def test_masking_policies(trained_attention, masking, test, inputs_per_face, vie
 
 def test_scheme_end_to_end_reuses_finished_phases(tiny_faces, tmp_path, monkeypatch):
     base = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=2, lr=0.02)
-    first = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", scheme={"sample": 32}, settings=CPU)
+    options = SchemeOptions(cluster_sample=32)
+    first = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", options, settings=CPU)
     assert first.phase1.config["attention"] and first.perturb.config["policy"]["phase1"] == first.phase1.name
     assert "cluster_seconds" in first.perturb.history
     import perturb_lib.train as train_mod
     monkeypatch.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("a finished phase was retrained"))
-    again = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", scheme={"sample": 32}, settings=CPU)
+    again = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", options, settings=CPU)
     assert (again.phase1.dir, again.perturb.dir, again.baseline.dir) == (first.phase1.dir, first.perturb.dir,
                                                                          first.baseline.dir)
     assert again.perturb.metrics == first.perturb.metrics
@@ -114,8 +120,8 @@ def test_scheme_end_to_end_reuses_finished_phases(tiny_faces, tmp_path, monkeypa
 
 def test_code_variant_options_run(tiny_faces, tmp_path):
     base = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=1, lr=0.02)
-    runs = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16",
-                                     scheme={**scheme.CODE_SCHEME, "scope": "per_image"}, settings=CPU)
+    runs = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", SchemeOptions.code(cluster_scope="per_image"),
+                                     settings=CPU)
     assert runs.perturb.config["policy"]["masking"] == "copies" and runs.perturb.finished
-    with pytest.raises(ValueError, match="masking must be one of random, copies"):
+    with pytest.raises(ValueError, match="'masking': 'all' is not valid; choose from random, copies"):
         make_policy({"kind": "perturb", "phase1": "x", "masking": "all"})

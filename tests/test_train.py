@@ -8,8 +8,10 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score,
 
 from perturb_lib import augment
 from perturb_lib.metrics import classification_metrics
-from perturb_lib.runs import RunBusyError, RunLock, find_runs, load_run
-from perturb_lib.train import Settings, TrainConfig, evaluate_run, run_dir_for, train
+from perturb_lib.evaluate import evaluate_run
+from perturb_lib.execution import Settings
+from perturb_lib.runs import RunBusyError, RunLock, find_runs, load_run, run_dir_for
+from perturb_lib.train import TrainConfig, train
 
 FAST = dict(model="vgg16", width=0.0625, dropout=0.0, epochs=3, batch_size=64, lr=0.05)
 CPU = Settings(device="cpu", progress="off")
@@ -34,7 +36,6 @@ def test_metrics_match_scikit_learn():
 
 # ------------------------------------------------------------------------------------- augmentation
 def test_batched_crop_equals_per_sample_slicing():
-    g = torch.Generator().manual_seed(0)
     x = torch.rand(16, 1, 48, 48)
     out = augment.random_crop(x, 48, 4, torch.Generator().manual_seed(1))
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
@@ -42,7 +43,7 @@ def test_batched_crop_equals_per_sample_slicing():
     for i in range(16):
         hits = [(dy, dx) for dy in range(9) for dx in range(9) if torch.equal(padded[i, 0, dy:dy + 48, dx:dx + 48], out[i, 0])]
         assert hits, i
-    assert out.shape == x.shape and g is not None
+    assert out.shape == x.shape
 
 
 def test_flip_erasing_and_ten_crop():
@@ -79,8 +80,9 @@ def test_training_is_deterministic_and_learns(tmp_path, tiny_faces):
     assert not (a.dir / ".lock").exists()
 
 
-def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces):
-    config = TrainConfig(**{**FAST, "epochs": 4})
+@pytest.mark.parametrize("schedule", ["plateau", "onecycle"])
+def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedule):
+    config = TrainConfig(**{**FAST, "epochs": 4, "lr_schedule": schedule})
     reference = train(config, tiny_faces, tmp_path / "ref", CPU)
 
     class Killed(Exception):
@@ -135,6 +137,37 @@ def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
     assert len(list((run.dir / "evals").glob("*.npz"))) == 1
 
 
+def test_lr_schedules_warm_up_then_decay_by_the_global_step():
+    from perturb_lib.train import lr_factor
+    onecycle = TrainConfig(epochs=4, warmup_epochs=1.0, lr_schedule="onecycle")
+    assert [lr_factor(onecycle, s, 10) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])  # warm-up: 1/10 ...
+    assert lr_factor(onecycle, 10, 10) == pytest.approx(1.0) and lr_factor(onecycle, 25, 10) == pytest.approx(0.5)
+    assert lr_factor(onecycle, 39, 10) == pytest.approx(1 / 30)  # almost 0 at the last step
+    cosine = onecycle.replace(lr_schedule="cosine")
+    assert lr_factor(cosine, 25, 10) == pytest.approx(0.5) and lr_factor(cosine, 17, 10) > lr_factor(onecycle, 17, 10)
+    assert lr_factor(TrainConfig(epochs=4, warmup_epochs=1.0), 30, 10) == 1.0  # plateau: the scheduler decides
+    with pytest.raises(ValueError, match="'lr_schedule': 'step' is not valid"):
+        TrainConfig(lr_schedule="step")
+
+
 def test_config_rejects_testing_on_the_validation_split():
     with pytest.raises(ValueError, match="never chosen on the test split"):
         TrainConfig(val_split="PrivateTest", test_split="PrivateTest")
+
+
+def test_two_spellings_of_one_run_share_one_hash(tmp_path, tiny_faces):
+    """The README writes a masked run without the mask's seed; the MaskFer experiment spells it out."""
+    readme = TrainConfig(model="vgg16", policy={"kind": "mask", "style": "n95"})
+    experiment = TrainConfig(**{**{f: getattr(readme, f) for f in ("model", "width", "epochs")},
+                                "policy": {"kind": "mask", "style": "n95", "seed": 0}})
+    assert readme == experiment
+    assert run_dir_for(readme, tiny_faces, tmp_path) == run_dir_for(experiment, tiny_faces, tmp_path)
+    assert run_dir_for(readme.replace(seed=1), tiny_faces, tmp_path) != run_dir_for(readme, tiny_faces, tmp_path)
+    assert TrainConfig(model="resnet18", dropout=0.3) == TrainConfig(model="resnet18", dropout=0.0)  # no dropout layer
+
+
+def test_default_config_is_the_cpu_recipe():
+    from perturb_lib.params import Recipe
+    config = TrainConfig()
+    assert {k: getattr(config, k) for k in Recipe.defaults()} == Recipe.defaults()
+    assert (config.width, config.epochs, config.lr, config.dropout) == (0.125, 10, 0.02, 0.0)

@@ -1,11 +1,12 @@
-"""Face data: one in-memory representation (:class:`FaceSet`), FER2013 loaders, synthetic faces."""
+"""Face data: one in-memory representation (:class:`FaceSet`), FER2013 loaders, synthetic faces, published MaskFer."""
 from .faces import (EMOTION_FOLDERS, EMOTIONS, FER2013_SPLIT_SIZES, IMAGE_SIZE, NUM_CLASSES, SPLITS,
-                    DataError, FaceSet)
+                    DataError, FaceSet, pick_per_emotion)
 from .fer2013 import load_fer2013, load_fer2013_csv, load_fer2013_folders, load_ferplus
+from .maskfer import MaskFerPairs, load_maskfer_folders
 from .registry import DATASETS, load_dataset
-from .synthetic import AUS, DEFINING_REGIONS, EMOTION_AUS, make_synthetic_faces
+from .synthetic import AUS, EMOTION_AUS, defining_regions, make_synthetic_faces
 
-__all__ = ["AUS", "DATASETS", "DEFINING_REGIONS", "EMOTIONS", "EMOTION_AUS", "EMOTION_FOLDERS",
-           "FER2013_SPLIT_SIZES", "IMAGE_SIZE", "NUM_CLASSES", "SPLITS", "DataError", "FaceSet",
+__all__ = ["AUS", "DATASETS", "EMOTIONS", "EMOTION_AUS", "EMOTION_FOLDERS",
+           "FER2013_SPLIT_SIZES", "IMAGE_SIZE", "NUM_CLASSES", "SPLITS", "DataError", "FaceSet", "MaskFerPairs",
            "load_dataset", "load_fer2013", "load_fer2013_csv", "load_fer2013_folders", "load_ferplus",
-           "make_synthetic_faces"]
+           "defining_regions", "load_maskfer_folders", "make_synthetic_faces", "pick_per_emotion"]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-IMAGE_SIZE = 48
-EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")  # FER2013 ids 0..6
+from ..images import IMAGE_SIZE
+from ..io import save_npz
+from ..params import EMOTION_NAMES
+
+EMOTIONS = EMOTION_NAMES  # FER2013 ids 0..6: Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral
 EMOTION_FOLDERS = tuple(e.lower() for e in EMOTIONS)  # image-folder names; NOT alphabetical order
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 NUM_CLASSES = len(EMOTIONS)
@@ -122,7 +124,7 @@ class FaceSet:
         if self.landmarks is not None:
             arrays["landmarks"] = self.landmarks
         arrays.update({f"extra__{k}": v for k, v in self.extras.items()})
-        return atomic_save_npz(path, arrays)
+        return save_npz(path, arrays)
 
     @classmethod
     def load_npz(cls, path: str | os.PathLike) -> "FaceSet":
@@ -172,16 +174,20 @@ def check_unique_ids(ids: np.ndarray, where: str) -> None:
                         f"({int((counts > 1).sum())} ids repeated)")
 
 
-def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """``np.savez`` to a temporary file in the same folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def pick_per_emotion(labels: np.ndarray, per_emotion: int, seed: int = 0) -> np.ndarray:
+    """Up to ``per_emotion`` indices of faces of each emotion, in emotion order, reproducibly.
+
+    Args:
+        labels: (N,) label ids.
+        per_emotion: faces wanted per emotion (fewer where an emotion has fewer).
+        seed: seed of the choice.
+
+    Returns:
+        (M,) int64 indices into ``labels``.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(NUM_CLASSES):
+        idx = np.flatnonzero(np.asarray(labels) == c)
+        out += list(rng.choice(idx, size=min(per_emotion, len(idx)), replace=False)) if len(idx) else []
+    return np.asarray(out, dtype=np.int64)

@@ -5,7 +5,9 @@ import hashlib
 import inspect
 from pathlib import Path
 
-from .. import landmarks as _landmarks
+from .. import geometry as _geometry
+from ..landmarks import layout as _layout
+from ..landmarks import regions as _regions
 from ..paths import cache_dir as default_cache_dir
 from ..paths import resolve
 from . import synthetic as _synthetic
@@ -34,7 +36,7 @@ def load_dataset(dataset: str = "synthetic", data_path: str | None = None, size:
     cdir = default_cache_dir() if cache else None
     if dataset == "synthetic":
         # the generator's own source is part of the key: a changed generator never reuses old faces
-        code = hashlib.sha256(inspect.getsource(_synthetic).encode() + inspect.getsource(_landmarks).encode())
+        code = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in (_synthetic, _layout, _regions, _geometry)))
         path = None if cdir is None else Path(cdir) / f"synthetic-{size:g}-{seed}-{code.hexdigest()[:10]}.npz"
         return cached_faces(path, lambda: _synthetic.make_synthetic_faces(size=size, seed=seed))
     if dataset not in DATASETS:

@@ -2,7 +2,7 @@
 
 What it is for: seeing the whole study run before FER2013 is fetched, testing the pipeline, and checking
 explanation methods against a known truth - which facial region carries each emotion is known by
-construction (:data:`DEFINING_REGIONS`). What it is not: evidence about human faces. Its accuracies,
+construction (:func:`defining_regions`, measured on the renderer). What it is not: evidence about human faces. Its accuracies,
 saliency maps and Perturb Scheme gains say nothing about FER2013.
 
 Each face is drawn from its 68 landmarks, so the landmarks and the region map (brows, eyes, nose, mouth,
@@ -13,10 +13,14 @@ split sizes follow FER2013, scaled by ``size``. Deterministic for a seed.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
-from .. import landmarks as lmk  # a module reference: landmarks imports this package too
+from ..geometry import pixel_grid, segment_distance
+from ..landmarks.layout import TEMPLATE, eye_points, mouth_points
+from ..landmarks.regions import MAP_REGIONS, region_map
 from .faces import EMOTIONS, FER2013_SPLIT_SIZES, FER2013_TRAIN_COUNTS, IMAGE_SIZE, SPLITS, FaceSet
 
 AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU20", "AU23", "AU25", "AU26")
@@ -30,31 +34,39 @@ EMOTION_AUS = {
     "Surprise": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU26": 1.0},
     "Neutral": {},
 }
-# The region each AU moves.
-AU_REGION = {"AU1": "brows", "AU2": "brows", "AU4": "brows", "AU5": "eyes", "AU6": "eyes", "AU7": "eyes",
-             "AU9": "nose", "AU10": "mouth", "AU12": "mouth", "AU15": "mouth", "AU20": "mouth",
-             "AU23": "mouth", "AU25": "mouth", "AU26": "mouth"}
+# The share of the rendered change (:func:`rendered_change`) that the defining regions of an emotion hold
+# together, among the change inside brows, eyes, nose and mouth.
+DEFINING_SHARE = 2 / 3
 
 
-def _defining_regions(min_weight: float = 0.5) -> dict[str, tuple[str, ...]]:
+@functools.lru_cache(maxsize=4)
+def defining_regions(size: float = 0.05, seed: int = 0) -> dict[str, tuple[str, ...]]:
+    """The regions that define each synthetic emotion, measured on the renderer (not written by hand).
+
+    The facial features (brows, eyes, nose, mouth) are ranked by their share of the rendered change
+    (:func:`rendered_change`); an emotion's defining regions are the fewest top-ranked ones that hold
+    :data:`DEFINING_SHARE` of the change inside the features. Neutral is defined by none.
+
+    Returns:
+        ``{emotion: regions, strongest first}``.
+    """
+    change = rendered_change(size, seed)
     out = {}
-    for emo, aus in EMOTION_AUS.items():
-        weight: dict[str, float] = {}
-        for au, v in aus.items():
-            weight[AU_REGION[au]] = weight.get(AU_REGION[au], 0.0) + v
-        out[emo] = tuple(sorted((r for r, w in weight.items() if w >= min_weight), key=lambda r: -weight[r]))
+    for emo, row in change.iterrows():
+        features = row.drop("rest").sort_values(ascending=False)
+        cumulative = (features / features.sum()).cumsum()
+        out[emo] = () if emo == "Neutral" else tuple(features.index[:int((cumulative < DEFINING_SHARE).sum()) + 1])
     return out
 
 
-# Regions whose AUs define each emotion, strongest first (Neutral: none). Derived from EMOTION_AUS.
-DEFINING_REGIONS = _defining_regions()
-
-
-def defining_region_table():
-    """A table of each emotion's action units and the regions they define (strongest first)."""
+def defining_region_table() -> "pd.DataFrame":
+    """Each emotion's action units, the share of its rendered change per region, and its defining regions."""
     import pandas as pd
+    change = rendered_change()
+    defining = defining_regions()
     rows = {emo: {"action units": ", ".join(f"{au} {v:g}" for au, v in EMOTION_AUS[emo].items()) or "-",
-                  "defining regions": ", ".join(DEFINING_REGIONS[emo]) or "-"} for emo in EMOTIONS}
+                  **{f"{r} share": round(float(change.loc[emo, r]), 3) for r in change.columns},
+                  "defining regions": ", ".join(defining[emo]) or "-"} for emo in EMOTIONS}
     df = pd.DataFrame(rows).T
     df.index.name = "emotion"
     return df
@@ -80,6 +92,28 @@ def make_synthetic_faces(size: float = 0.1, seed: int = 0, label_noise: float = 
         ``neutral_landmarks`` (the same identity and pose without expression), ``label_clean``,
         ``intensity`` and ``occluded``.
     """
+    d = _draw(size, seed, occluder_rate, faces_per_identity)
+    n = len(d["labels"])
+    images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    for s in range(0, n, chunk):
+        images[s:s + chunk] = _render_slice(d, slice(s, s + chunk))
+    rng = d["rng"]
+    labels = d["labels"]
+    noisy = rng.random(n) < label_noise
+    observed = labels.copy()
+    observed[noisy] = (labels[noisy] + rng.integers(1, len(EMOTIONS), noisy.sum())) % len(EMOTIONS)
+    ids = np.array([f"{SPLITS[s]}_syn{seed}_{i:06d}" for i, s in enumerate(d["splits"])])
+    extras = {
+        "regions": region_map(d["landmarks"]), "aus": d["aus"].astype(np.float32), "identity": d["identity"],
+        "neutral_landmarks": d["neutral"].astype(np.float32), "label_clean": labels,
+        "intensity": d["intensity"].astype(np.float32), "occluded": d["style"]["occluded"],
+    }
+    return FaceSet(images, observed, d["splits"], ids, landmarks=d["landmarks"].astype(np.float32), extras=extras,
+                   name="synthetic", source=f"make_synthetic_faces(size={size}, seed={seed})")
+
+
+def _draw(size: float, seed: int, occluder_rate: float = 0.05, faces_per_identity: int = 8) -> dict:
+    """Everything random about a synthetic dataset except its label noise (the generator is returned for it)."""
     if not 0 < size <= 10:
         raise ValueError(f"size must be in (0, 10], got {size}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2013]))
@@ -91,25 +125,49 @@ def make_synthetic_faces(size: float = 0.1, seed: int = 0, label_noise: float = 
     intensity = rng.uniform(0.3, 1.0, n)
     aus = _au_intensities(labels, intensity, rng)
     local = _local_landmarks(ident, identity, aus)
-    landmarks = _place(local, pose)
-    neutral = _place(_local_landmarks(ident, identity, np.zeros_like(aus)), pose)
+    neutral_local = _local_landmarks(ident, identity, np.zeros_like(aus))
     style = _style_params(n, rng, occluder_rate)
-    images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    return {"labels": labels, "splits": splits, "identity": identity, "ident": ident, "pose": pose,
+            "intensity": intensity, "aus": aus, "local": local, "landmarks": _place(local, pose),
+            "neutral_local": neutral_local, "neutral": _place(neutral_local, pose), "style": style, "rng": rng}
+
+
+def _render_slice(d: dict, sl: slice, neutral: bool = False) -> np.ndarray:
+    """Render faces ``sl`` of a draw, with their expression or as the same person's neutral face."""
+    aus = np.zeros_like(d["aus"][sl]) if neutral else d["aus"][sl]
+    local = d["neutral_local"][sl] if neutral else d["local"][sl]
+    return _render(d["ident"], d["identity"][sl], aus, {k: v[sl] for k, v in d["pose"].items()}, local,
+                   {k: v[sl] for k, v in d["style"].items()})
+
+
+def rendered_change(size: float = 0.05, seed: int = 0, chunk: int = 512) -> "pd.DataFrame":
+    """Where the renderer puts each expression: the mean absolute difference between each face and the same
+    person's neutral face (same pose, light, noise and occluder), shared out over the region map.
+
+    Args:
+        size: how many faces to measure (a fraction of FER2013's size).
+        seed: generator seed.
+        chunk: faces rendered at once.
+
+    Returns:
+        Per emotion (rows) and region (columns: the :data:`~perturb_lib.landmarks.MAP_REGIONS`, ``rest`` being
+        everything outside brows, eyes, nose and mouth), the share of the rendered change; rows sum to 1.
+    """
+    import pandas as pd
+    d = _draw(size, seed)
+    n = len(d["labels"])
+    totals = np.zeros((len(EMOTIONS), len(MAP_REGIONS)))
     for s in range(0, n, chunk):
         sl = slice(s, s + chunk)
-        images[sl] = _render(ident, identity[sl], aus[sl], {k: v[sl] for k, v in pose.items()}, local[sl],
-                             {k: v[sl] for k, v in style.items()})
-    noisy = rng.random(n) < label_noise
-    observed = labels.copy()
-    observed[noisy] = (labels[noisy] + rng.integers(1, len(EMOTIONS), noisy.sum())) % len(EMOTIONS)
-    ids = np.array([f"{SPLITS[s]}_syn{seed}_{i:06d}" for i, s in enumerate(splits)])
-    extras = {
-        "regions": lmk.region_map(landmarks), "aus": aus.astype(np.float32), "identity": identity,
-        "neutral_landmarks": neutral.astype(np.float32), "label_clean": labels,
-        "intensity": intensity.astype(np.float32), "occluded": style["occluded"],
-    }
-    return FaceSet(images, observed, splits, ids, landmarks=landmarks.astype(np.float32), extras=extras,
-                   name="synthetic", source=f"make_synthetic_faces(size={size}, seed={seed})")
+        diff = np.abs(_render_slice(d, sl).astype(np.float64) - _render_slice(d, sl, neutral=True))
+        moved, still = region_map(d["landmarks"][sl]), region_map(d["neutral"][sl])
+        regions = np.where(moved > 0, moved, still)  # a brow that moved up changes both where it is and was
+        for c in range(len(EMOTIONS)):
+            mine = d["labels"][sl] == c
+            totals[c] += np.bincount(regions[mine].ravel(), weights=diff[mine].ravel(), minlength=len(MAP_REGIONS))
+    with np.errstate(invalid="ignore"):
+        shares = totals / totals.sum(1, keepdims=True)
+    return pd.DataFrame(shares, index=pd.Index(EMOTIONS, name="emotion"), columns=list(MAP_REGIONS))
 
 
 # -------------------------------------------------------------------------------------------- sampling
@@ -188,7 +246,7 @@ def _local_landmarks(ident, identity, aus) -> np.ndarray:
     p = {k: v[identity] for k, v in ident.items()}
     a = {au: aus[:, i] for i, au in enumerate(AUS)}
     n, cx = len(identity), 24.0
-    t = lmk.TEMPLATE.astype(np.float64)
+    t = TEMPLATE.astype(np.float64)
     # jaw: the template's shape stretched to this identity; the chin drops with the jaw (AU26)
     jaw = np.repeat(t[None, 0:17], n, 0)
     jaw[..., 0] = cx + (jaw[..., 0] - cx) * (p["face_rx"] / 19.0)[:, None]
@@ -207,8 +265,8 @@ def _local_landmarks(ident, identity, aus) -> np.ndarray:
     # eyes: AU5 widens, AU6 and AU7 narrow from below and above
     h_up = p["eye_h"] * np.clip(1 + 0.9 * a["AU5"] - 0.45 * a["AU7"] - 0.2 * a["AU6"] - 0.2 * a["AU9"], 0.25, None)
     h_low = p["eye_h"] * np.clip(1 + 0.3 * a["AU5"] - 0.6 * a["AU6"] - 0.5 * a["AU7"], 0.2, None)
-    reye = lmk.eye_points(cx - p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
-    leye = lmk.eye_points(cx + p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
+    reye = eye_points(cx - p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
+    leye = eye_points(cx + p["eye_dx"], p["eye_y"], p["eye_w"], h_up, h_low)
     # nose: AU9 wrinkles and lifts the nostrils, AU10 lifts them a little
     base_y = p["nose_y"] - 1.1 * a["AU9"] - 0.3 * a["AU10"]
     bridge = np.stack([np.full((n, 4), cx), np.linspace(p["eye_y"], base_y - 2.4, 4).T], -1)
@@ -219,7 +277,7 @@ def _local_landmarks(ident, identity, aus) -> np.ndarray:
     gap = np.clip(1.4 * a["AU25"] + 3.4 * a["AU26"] + 0.9 * a["AU10"] - 0.3, 0, None)
     lip_scale = 1 - 0.55 * a["AU23"]
     width = p["mouth_w"] * (1 - 0.1 * a["AU23"])
-    outer, inner = lmk.mouth_points(cx, p["mouth_y"], width, p["lip_up"] * lip_scale, p["lip_lo"] * lip_scale, gap)
+    outer, inner = mouth_points(cx, p["mouth_y"], width, p["lip_up"] * lip_scale, p["lip_lo"] * lip_scale, gap)
     mouth = np.concatenate([outer, inner], 1)
     u = (mouth[..., 0] - cx) / width[:, None]  # -1 .. 1 across the mouth
     corner = np.abs(u) ** 2
@@ -268,12 +326,13 @@ def _render(ident, identity, aus, pose, local, style) -> np.ndarray:
     p = {k: T(v[identity])[:, None] for k, v in ident.items()}
     a = {au: T(aus[:, i])[:, None] for i, au in enumerate(AUS)}
     # pixel grid in each face's own frame (inverse pose), so shapes are drawn upright
-    grid = lmk.pixel_grid()
+    grid = pixel_grid()
     c = (IMAGE_SIZE - 1) / 2
     cos, sin = T(np.cos(pose["roll"]))[:, None], T(np.sin(pose["roll"]))[:, None]
     gx = (grid[None, :, 0] - c - T(pose["dx"])[:, None]) / T(pose["scale"])[:, None]
     gy = (grid[None, :, 1] - c - T(pose["dy"])[:, None]) / T(pose["scale"])[:, None]
     u, v = cos * gx + sin * gy + c, -sin * gx + cos * gy + c
+    uv = torch.stack([u, v], -1)
     lm = T(local)
     cx = 24.0
 
@@ -302,16 +361,16 @@ def _render(ident, identity, aus, pose, local, style) -> np.ndarray:
         img = img + 26 * a["AU6"] * torch.exp(-r2) * in_face
         wing, corner = lm[:, 35 if side > 0 else 31], lm[:, 54 if side > 0 else 48]
         fold = torch.stack([wing + torch.tensor([side * 1.2, 0.0]), corner + torch.tensor([side * 1.3, 0.8])], 1)
-        d = _dist_to_segment(u, v, fold[:, 0], fold[:, 1])
+        d = _to_segment(uv, fold[:, 0], fold[:, 1])
         strength = 30 * torch.maximum(a["AU12"], torch.maximum(0.7 * a["AU10"], 0.5 * a["AU6"]))
         img = img - strength * _soft(0.7 - d)
     # brows (with the frown lines of AU4 between them)
     for b in (lm[:, 17:22], lm[:, 22:27]):
-        d = torch.stack([_dist_to_segment(u, v, b[:, k], b[:, k + 1]) for k in range(4)], -1).amin(-1)
+        d = segment_distance(uv, b[:, :4], b[:, 1:]).amin(-1)
         img = img - p["brow_dark"] * _soft(p["brow_half"] - d)
     for side in (-1, 1):
         x0 = cx + side * 1.2
-        d = _dist_to_segment(u, v, torch.stack([torch.full((n,), x0), lm[:, 21, 1] + 0.5], 1),
+        d = _to_segment(uv, torch.stack([torch.full((n,), x0), lm[:, 21, 1] + 0.5], 1),
                              torch.stack([torch.full((n,), x0), lm[:, 21, 1] + 3.5], 1))
         img = img - 34 * a["AU4"] * _soft(0.45 - d)
     # eyes: sclera between the lids, iris, lash line on the upper lid
@@ -333,7 +392,7 @@ def _render(ident, identity, aus, pose, local, style) -> np.ndarray:
     # nose: shading on one side of the bridge, nostrils, wrinkles (AU9)
     light = T(style["light_angle"])[:, None]
     side = torch.sign(torch.cos(light)) + (torch.cos(light) == 0)
-    d = _dist_to_segment(u, v, lm[:, 27] + torch.stack([side[:, 0] * 1.6, torch.zeros(n)], 1),
+    d = _to_segment(uv, lm[:, 27] + torch.stack([side[:, 0] * 1.6, torch.zeros(n)], 1),
                          lm[:, 30] + torch.stack([side[:, 0] * 2.2, torch.zeros(n)], 1))
     img = img - 12 * _soft(0.9 - d)
     for k in (32, 34):
@@ -341,7 +400,7 @@ def _render(ident, identity, aus, pose, local, style) -> np.ndarray:
         img = img - 55 * _soft((1 - r) * 1.5)
     for k in range(3):
         y0 = lm[:, 28:29, 1] + 0.3 + 1.3 * k
-        d = _dist_to_segment(u, v, torch.cat([torch.full((n, 1), cx - 2.2), y0], 1),
+        d = _to_segment(uv, torch.cat([torch.full((n, 1), cx - 2.2), y0], 1),
                              torch.cat([torch.full((n, 1), cx + 2.2), y0 + 0.3], 1))
         img = img - 40 * a["AU9"] * _soft(0.5 - d)
     # mouth: lips between the outer curves, a dark opening with teeth between the inner curves
@@ -375,9 +434,6 @@ def _render(ident, identity, aus, pose, local, style) -> np.ndarray:
     return img.round().clamp(0, 255).to(torch.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE).numpy()
 
 
-def _dist_to_segment(u, v, a, b) -> torch.Tensor:
-    """Distance from points (u, v) (N, P) to one segment per face a->b (N, 2)."""
-    ax, ay, bx, by = a[:, :1], a[:, 1:], b[:, :1], b[:, 1:]
-    abx, aby = bx - ax, by - ay
-    t = (((u - ax) * abx + (v - ay) * aby) / (abx**2 + aby**2).clamp_min(1e-9)).clamp(0, 1)
-    return ((u - ax - t * abx) ** 2 + (v - ay - t * aby) ** 2).sqrt()
+def _to_segment(uv: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance from points uv (N, P, 2) to one segment per face a->b (N, 2): (N, P)."""
+    return segment_distance(uv, a[:, None], b[:, None])[..., 0]

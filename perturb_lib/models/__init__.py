@@ -6,10 +6,9 @@
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .attention import SpatialGate, spatial_gates
+from .attention import SpatialGate, attention_maps, spatial_gates
 from .densenet import densenet121
 from .dpn import DPN
 from .resmasking import MaskingBlock, ResMaskingNet
@@ -28,9 +27,6 @@ MODELS = {
 }
 #: models with dropout layers, whose rate the ``dropout`` argument overrides (others have none)
 DROPOUT_MODELS = ("vgg16", "resmasking")
-# Which of our names each column of the paper's tables refers to (the authors' code: ResNet50, DPN26).
-PAPER_MODELS = {"densenet121": "DenseNet", "dpn26": "DPN", "resmasking": "ResMasking", "resnet50": "ResNet",
-                "vgg16": "VGG16"}
 ATTENTION_MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "dpn26", "dpn92")
 
 
@@ -65,21 +61,10 @@ def build_model(name: str, width: float = 1.0, num_classes: int = 7, attention: 
     return MODELS[name](num_classes, width, attention, dropout)
 
 
-class Ensemble(nn.Module):
-    """The paper's ensemble: the sum of its members' logits."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x) for m in self.members]).sum(0)
-
-
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ATTENTION_MODELS", "DPN", "DROPOUT_MODELS", "MODELS", "PAPER_MODELS", "VGG", "Ensemble", "MaskingBlock",
-           "ResMaskingNet", "ResNet", "SpatialGate", "build_model", "count_parameters", "spatial_gates"]
+__all__ = ["ATTENTION_MODELS", "DPN", "DROPOUT_MODELS", "MODELS", "VGG", "MaskingBlock", "ResMaskingNet", "ResNet",
+           "SpatialGate", "attention_maps", "build_model", "count_parameters", "spatial_gates"]

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ..images import normalize
 
 
 class SpatialGate(nn.Module):
@@ -34,3 +37,46 @@ class SpatialGate(nn.Module):
 def spatial_gates(model: nn.Module) -> list[SpatialGate]:
     """The spatial gates of a model, in forward order."""
     return [m for m in model.modules() if isinstance(m, SpatialGate)]
+
+
+@torch.no_grad()
+def attention_maps(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512, min_side: int = 6) -> torch.Tensor:
+    """Spatial attention of a phase-1 model at input resolution.
+
+    The maps of the :class:`~perturb_lib.models.SpatialGate` layers that are at least ``min_side`` pixels wide are
+    upsampled (bilinear) to the input size and averaged. A 3x3 gate (VGG16's last block at 48 px) says nothing
+    about where in the face: upsampled, its maximum lands on the image corners.
+
+    Args:
+        model: a model built with ``attention=True``.
+        x: (B, 1, H, W) float faces in [0, 1] (or (B, H, W) uint8).
+        min_side: smallest gate resolution taken into the average.
+
+    Returns:
+        (B, H, W) attention in [0, 1].
+    """
+    gates = spatial_gates(model)
+    if not gates:
+        raise ValueError("the phase-1 model has no spatial attention gates (build it with attention=True)")
+    if x.dtype == torch.uint8:
+        x = x.float().div(255)
+    if x.dim() == 3:
+        x = x[:, None]
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for g in gates:
+            g.record = True
+        for s in range(0, len(x), batch_size):
+            xb = x[s:s + batch_size]
+            model(normalize(xb))
+            used = [g for g in gates if g.last_map.shape[-1] >= min_side] or gates[:1]
+            maps = [F.interpolate(g.last_map.float(), size=xb.shape[-2:], mode="bilinear", align_corners=False)
+                    for g in used]
+            out.append(torch.stack(maps).mean(0)[:, 0])
+    finally:
+        for g in gates:
+            g.record, g.last_map = False, None
+        model.train(was)
+    return torch.cat(out)

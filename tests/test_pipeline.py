@@ -1,12 +1,12 @@
-"""The study runner: the smoke profile runs the whole chain, unchanged notebooks are skipped, failures name
-the cell, and notebook 05 lists missing records."""
+"""The pipeline: the smoke profile runs the whole chain, unchanged notebooks are skipped, failures name the
+cell, and notebook 05 names the notebook whose results are missing."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from perturb_lib.study import NOTEBOOKS, StudyError, load_profile, run_study
+from perturb_lib.pipeline import NOTEBOOKS, StudyError, load_profile, run_study
 
 
 def tmp_study(tmp_path):
@@ -20,19 +20,17 @@ def test_smoke_profile_runs_the_whole_chain_then_skips_it(tmp_path):
     assert [report[nb]["status"] for nb in NOTEBOOKS] == ["ran"] * len(NOTEBOOKS)
     for nb in NOTEBOOKS:
         assert (tmp_path / "study" / "notebooks" / f"{nb}.ipynb").is_file()
-        assert json.loads((tmp_path / "study" / "notebooks" / f"{nb}.json").read_text())
+    for name in ("data", "maskfer", "saliency", "scheme", "landmarks"):
+        assert json.loads((tmp_path / "study" / "results" / f"{name}.json").read_text())
     figs = {p.stem for p in (tmp_path / "figures").glob("*.png")}
     assert {"fig1_saliency", "fig3_class_distribution", "fig4_clusters", "fig5_cluster_sweep", "fig6_saliency",
             "table1_heatmap", "landmark_reduction"} <= figs
     tables = {p.name for p in (tmp_path / "figures" / "tables").iterdir()}
     assert {"table1_ours.md", "table2.tex", "table3_ours.csv", "paper_vs_ours.md"} <= tables
     assert any("[6/6] 05_figures: done in" in line for line in lines)
+    assert (tmp_path / "figures" / "fig6_mean_maps.png").is_file()
     again = run_study("smoke", overrides=tmp_study(tmp_path), log_output=False, out=lines.append)
     assert all(r["status"] == "skipped" for r in again.values())
-    # once notebook 03 has run, notebook 02 draws Figure 6 and its mean maps as well
-    run_study("smoke", overrides=tmp_study(tmp_path), only=["02_saliency"], force=True, log_output=False,
-              out=lines.append)
-    assert (tmp_path / "figures" / "fig6_mean_maps.png").is_file()
 
 
 def test_changed_parameters_rerun_only_what_changed(tmp_path):
@@ -47,10 +45,10 @@ def test_missing_records_are_listed_and_the_failed_notebook_kept(tmp_path):
     with pytest.raises(StudyError) as info:
         run_study("smoke", overrides=tmp_study(tmp_path), only=["05_figures"], log_output=False, out=lambda *_: None)
     msg = str(info.value)
-    assert "05_figures failed in cell" in msg and "MissingRunsError" in msg
-    assert "01_maskfer_degradation.json (run notebook 01 (MaskFer degradation))" in msg
+    assert "05_figures failed in cell" in msg and "MissingResultsError" in msg
+    assert "data.json is missing: run notebook 00_data in this study first" in msg
     kept = tmp_path / "study" / "notebooks" / "05_figures.ipynb"
-    assert kept.is_file() and "MissingRunsError" in kept.read_text()
+    assert kept.is_file() and "MissingResultsError" in kept.read_text()
     assert not (tmp_path / "study" / "notebooks" / "05_figures.state.json").exists()
 
 
@@ -62,7 +60,10 @@ def test_profiles_hold_only_known_parameters():
 
 
 def test_command_line_rejects_unknown_parameters():
-    out = subprocess.run([sys.executable, "-m", "perturb_lib.study", "-p", "epoch", "3"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "perturb_lib.pipeline", "-p", "epoch", "3"], capture_output=True, text=True)
     assert out.returncode == 1 and "unknown parameter 'epoch'" in out.stderr
-    listing = subprocess.run([sys.executable, "-m", "perturb_lib.study", "--list"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "perturb_lib.pipeline", "-p", "seeds", "a", "--only",
+                          "01_maskfer_degradation"], capture_output=True, text=True)
+    assert out.returncode == 1 and "01_maskfer_degradation: parameter 'seeds' must be a list of int" in out.stderr
+    listing = subprocess.run([sys.executable, "-m", "perturb_lib.pipeline", "--list"], capture_output=True, text=True)
     assert listing.returncode == 0 and "03_perturb_scheme" in listing.stdout and "n_clusters" in listing.stdout

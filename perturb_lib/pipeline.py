@@ -1,12 +1,14 @@
-"""Run the whole study: notebooks 00 -> 05 in order with papermill, on a profile.
+"""The pipeline: run a study - notebooks 00 -> 05 in order with papermill, on a profile.
 
-    python -m perturb_lib.study                       # the cpu profile: synthetic faces, minutes on 2 cores
-    python -m perturb_lib.study --profile paper --data /data/fer2013.csv
-    python -m perturb_lib.study -p epochs 3 -p seeds '[0]' --only 01_maskfer_degradation
+    python -m perturb_lib.pipeline                       # the cpu profile: synthetic faces, minutes on 2 cores
+    python -m perturb_lib.pipeline --profile paper --data /data/fer2013.csv
+    python -m perturb_lib.pipeline -p epochs 3 -p seeds '[0]' --only 01_maskfer_degradation
 
-Executed notebooks land in ``runs/<study>/notebooks/`` with their results JSON. A notebook whose source,
-parameters, library code and upstream results are unchanged since its last successful run is skipped; a
-failed notebook is kept (with the error in it) and the runner says which cell failed.
+A *study* is one named execution of the notebooks on a profile: its run records, results and executed
+notebooks live in ``runs/<study>/``, its figures and tables in ``figures/<study>/``. Executed notebooks land in
+``runs/<study>/notebooks/``. A notebook whose source, parameters, library code and upstream notebooks are
+unchanged since its last successful run is skipped; a failed notebook is kept (with the error in it) and the
+runner says which cell failed. While a notebook runs, its output (training progress lines) is streamed here.
 """
 from __future__ import annotations
 
@@ -19,13 +21,12 @@ import time
 from pathlib import Path
 
 import yaml
+from traitlets.config import Config
 
-from . import params as params_mod
+from .io import read_json, write_json
+from .params import NOTEBOOKS, ParameterError, parameter_names
 from .paths import PROJECT_ROOT, resolve
-from .runs import read_json, write_json
 
-NOTEBOOKS = ("00_data", "01_maskfer_degradation", "02_saliency", "03_perturb_scheme",
-             "04_landmark_explainability", "05_figures")
 PROFILES_DIR = PROJECT_ROOT / "profiles"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
@@ -44,7 +45,7 @@ def load_profile(profile: str) -> dict:
     values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise StudyError(f"{path}: a profile is a mapping of parameter names to values")
-    unknown = sorted(set(values) - params_mod.study_parameter_names())
+    unknown = sorted(set(values) - parameter_names())
     if unknown:
         raise StudyError(f"{path}: unknown parameter(s) {', '.join(unknown)}")
     return values
@@ -52,7 +53,7 @@ def load_profile(profile: str) -> dict:
 
 def notebook_parameters(notebook: str, values: dict) -> dict:
     """The subset of study parameters this notebook takes (the rest would only draw papermill warnings)."""
-    names = {p.name for p in params_mod.NOTEBOOK_PARAMS[notebook]}
+    names = set(NOTEBOOKS[notebook].defaults())
     return {k: v for k, v in values.items() if k in names}
 
 
@@ -128,10 +129,15 @@ def run_study(profile: str = "cpu", study: str | None = None, data: str | None =
         if values.get("dataset", "synthetic") == "synthetic":
             values["dataset"] = "fer2013"
     for k, v in (overrides or {}).items():
-        if k not in params_mod.study_parameter_names():
-            raise StudyError(f"unknown parameter {k!r}; the study's parameters are: "
-                             f"{', '.join(sorted(params_mod.study_parameter_names()))}")
+        if k not in parameter_names():
+            raise StudyError(f"unknown parameter {k!r}; the study's parameters are: {', '.join(sorted(parameter_names()))}")
         values[k] = v
+    for name, cls in NOTEBOOKS.items():  # every notebook's parameters are checked before the first one runs
+        if not only or name in only:
+            try:
+                cls.from_values(notebook_parameters(name, values))
+            except ParameterError as exc:
+                raise StudyError(f"{name}: {exc}") from None
     unknown = [n for n in (only or []) if n not in NOTEBOOKS]
     if unknown:
         raise StudyError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
@@ -156,14 +162,17 @@ def run_study(profile: str = "cpu", study: str | None = None, data: str | None =
             report[name] = {"status": "skipped", "seconds": 0.0}
             upstream.append(digest)
             continue
-        out(f"{prefix}: running ...")
+        out(f"{prefix}: running ... (started {time.strftime('%H:%M:%S')})")
         state_path.unlink(missing_ok=True)  # a notebook that fails now must not look finished
         t0 = time.time()
         target = nb_out / f"{name}.ipynb"
         try:
             pm.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
-                                cwd=str(PROJECT_ROOT), log_output=log_output, progress_bar=False,
-                                execution_timeout=timeout, stdout_file=None)
+                                cwd=str(PROJECT_ROOT), progress_bar=False, execution_timeout=timeout,
+                                # what a notebook prints (one line per training run and per grid step) is shown
+                                # here as it happens; tables and figures stay in the executed notebook
+                                stdout_file=_Indented(sys.stdout) if log_output else None,
+                                stderr_file=_Indented(sys.stderr) if log_output else None, config=_KERNEL_CONFIG)
         except pm.PapermillExecutionError as exc:
             raise StudyError(f"{prefix} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                              f"{exc.ename}: {exc.evalue}\n  the executed notebook with the error: {target}") from None
@@ -179,6 +188,29 @@ def run_study(profile: str = "cpu", study: str | None = None, data: str | None =
     return report
 
 
+# The kernel talks to the runner over local IPC sockets: over TCP, ipykernel warns on every start that the traffic
+# is unencrypted (and the warning's own advice is IPC transport).
+_KERNEL_CONFIG = Config()
+_KERNEL_CONFIG.KernelManager.transport = "ipc"
+
+
+class _Indented:
+    """A text stream that indents every line it passes on: a notebook's printed progress under the runner's own."""
+
+    def __init__(self, stream):
+        self.stream, self.fresh = stream, True
+
+    def write(self, text: str) -> int:
+        for part in text.splitlines(keepends=True):
+            self.stream.write(("    " if self.fresh else "") + part)
+            self.fresh = part.endswith("\n")
+        self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def _parse_value(text: str):
     """A command-line value as YAML (numbers, lists, null), like papermill's -y."""
     try:
@@ -188,7 +220,7 @@ def _parse_value(text: str):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m perturb_lib.study", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m perturb_lib.pipeline", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", help="cpu | paper | smoke | path/to/profile.yaml")
     ap.add_argument("--study", help="study name (default: the profile's name)")
@@ -202,15 +234,16 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
     a = ap.parse_args(argv)
     if a.list:
-        for nb in NOTEBOOKS:
+        for nb, cls in NOTEBOOKS.items():
             print(nb)
-            for p in params_mod.NOTEBOOK_PARAMS.get(nb, []):
-                print(f"    {p.name:<22} {p.default!r:<24} {p.help}")
+            docs = cls.docs()
+            for name, default in cls.defaults().items():
+                print(f"    {name:<22} {default!r:<24} {docs[name]}")
         return 0
     try:
         run_study(a.profile, a.study, a.data, {k: _parse_value(v) for k, v in a.param}, a.only, a.force,
                   a.timeout, log_output=not a.quiet)
-    except (StudyError, params_mod.ParameterError) as exc:
+    except (StudyError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,72 +1,28 @@
-"""Landmark providers, region geometry, MaskFer masks, feature removal, published-MaskFer pairing."""
+"""Perturbation policies: MaskFer masks, feature removal, published-MaskFer pairing, canonical specs."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from perturb_lib import landmarks as lmk
-from perturb_lib import perturb
-from perturb_lib.data import EMOTION_FOLDERS, SPLITS, DataError
+from perturb_lib import policies
+from perturb_lib.data import EMOTION_FOLDERS, SPLITS, load_maskfer_folders
 from perturb_lib.data.fer2013 import load_fer2013_folders
-from perturb_lib.policy import SplitTensors, make_policy
+from perturb_lib.images import hash_noise, id_keys
+from perturb_lib.params import FILLS, MASK_STYLES, REMOVAL_REGIONS
+from perturb_lib.policies import SplitTensors, apply_policy, make_policy
 
 
-def err(a, b):
-    return float(np.linalg.norm(a - b, axis=-1).mean())
-
-
-# ------------------------------------------------------------------------------------------ landmarks
-def test_template_provider_agrees_with_ground_truth(small_faces):
-    gt = small_faces.landmarks
-    fitted = lmk.landmarks_for(small_faces, "template")  # fitted to the pixels; the ground truth is not used
-    dataset_level = lmk.fit_template(small_faces.images, refine=False)
-    assert err(fitted, gt) < 1.8  # pixels, on 48x48 faces whose pose and identity vary
-    assert err(fitted, gt) < err(dataset_level, gt)  # the per-image refinement helps
-    assert err(dataset_level, gt) < 2.6
-
-
-def test_file_provider_roundtrip_and_errors(tmp_path, tiny_faces):
-    path = tmp_path / "lm.csv"
-    order = np.random.default_rng(0).permutation(len(tiny_faces))
-    lmk.save_landmark_file(path, tiny_faces.ids[order], tiny_faces.landmarks[order])  # any row order
-    back = lmk.landmarks_for(tiny_faces, "file", path)
-    assert err(back, tiny_faces.landmarks) < 1e-3
-    npz = tmp_path / "lm.npz"
-    np.savez(npz, ids=tiny_faces.ids, landmarks=tiny_faces.landmarks)
-    np.testing.assert_allclose(lmk.load_landmark_file(npz, tiny_faces.ids[:5]), tiny_faces.landmarks[:5])
-    lmk.save_landmark_file(path, tiny_faces.ids[:10], tiny_faces.landmarks[:10])
-    with pytest.raises(DataError, match=r"lm.csv: no landmarks for 349 of 359 faces"):
-        lmk.load_landmark_file(path, tiny_faces.ids)
-    text = path.read_text().splitlines()
-    text[3] = text[3].replace(text[3].split(",")[5], "abc", 1)
-    path.write_text("\n".join(text))
-    with pytest.raises(DataError, match=r"lm.csv, line 4: non-numeric coordinate"):
-        lmk.load_landmark_file(path, tiny_faces.ids[:10])
-    with pytest.raises(ValueError, match="unknown landmark provider 'dlib'"):
-        lmk.landmarks_for(tiny_faces, "dlib")
-
-
-def test_region_masks_are_where_their_landmarks_are(tiny_faces):
-    lm = tiny_faces.landmarks[:20]
-    masks = lmk.region_masks(lm)
-    assert masks.shape == (20, len(lmk.REGIONS), 48, 48)
-    assert masks.min() >= 0 and masks.max() <= 1
-    at = lambda name, k: masks[np.arange(20), lmk.REGIONS.index(name),  # noqa: E731
-                               np.rint(lm[:, k, 1]).astype(int), np.rint(lm[:, k, 0]).astype(int)]
-    assert (at("mouth", 57) > 0.5).all() and (at("right_eye", 37) > 0.5).all() and (at("nose", 30) > 0.5).all()
-    assert (at("upper_face", 19) > 0.5).all() and (at("lower_face", 57) > 0.5).all()
-    assert (at("upper_face", 57) < 0.5).all() and (at("lower_face", 37) < 0.5).all()
-    faces_area = masks[:, lmk.REGIONS.index("face")].sum((1, 2))
-    halves = masks[:, lmk.REGIONS.index("upper_face")].sum((1, 2)) + masks[:, lmk.REGIONS.index("lower_face")].sum((1, 2))
-    torch.testing.assert_close(halves, faces_area, rtol=0.02, atol=2.0)  # the halves tile the face
+def wear_mask(images, landmarks, ids, style="n95", seed=0):
+    return apply_policy(make_policy({"kind": "mask", "style": style, "seed": seed}), images, landmarks, ids)
 
 
 # ------------------------------------------------------------------------------------------ MaskFer
 def test_mask_covers_mouth_and_nose_but_not_eyes(tiny_faces):
     x = torch.as_tensor(tiny_faces.images).float() / 255
     lm = torch.as_tensor(tiny_faces.landmarks)
-    for style in perturb.MASK_STYLES:
-        alpha, tone = perturb.mask_layers(x, lm, perturb.id_keys(tiny_faces.ids), style)
+    for style in MASK_STYLES:
+        alpha, tone = policies.mask_layers(x, lm, id_keys(tiny_faces.ids), style)
         regions = lmk.region_masks(lm, ("mouth", "eyes")) > 0.99
         mouth_cover = (alpha * regions[:, 0]).sum((1, 2)) / regions[:, 0].sum((1, 2))
         eye_cover = (alpha * regions[:, 1]).amax((1, 2))
@@ -80,25 +36,44 @@ def test_mask_covers_mouth_and_nose_but_not_eyes(tiny_faces):
 
 def test_masks_are_deterministic_per_id_and_seed(tiny_faces):
     imgs, lm, ids = tiny_faces.images[:12], tiny_faces.landmarks[:12], tiny_faces.ids[:12]
-    a = perturb.apply_mask(imgs, lm, ids, "cloth", seed=0)
-    b = perturb.apply_mask(imgs[::-1], lm[::-1], ids[::-1], "cloth", seed=0)[::-1]  # order does not matter
+    a = wear_mask(imgs, lm, ids, "cloth", seed=0)
+    b = wear_mask(imgs[::-1], lm[::-1], ids[::-1], "cloth", seed=0)[::-1]  # order does not matter
     np.testing.assert_array_equal(a, b)
-    c = perturb.apply_mask(imgs, lm, ids, "cloth", seed=1)
+    c = wear_mask(imgs, lm, ids, "cloth", seed=1)
     assert not np.array_equal(a, c)
-    noise = perturb.hash_noise(perturb.id_keys(ids))
+    noise = hash_noise(id_keys(ids))
     assert noise.shape == (12, 48, 48) and 0.45 < float(noise.mean()) < 0.55 and noise.std() > 0.25
 
 
-def test_mask_shading_follows_face_brightness(tiny_faces):
-    img = tiny_faces.images[:1].astype(np.float32)
-    ramp = np.clip(img * np.linspace(0.6, 1.4, 48)[None, None, :], 0, 255).astype(np.uint8)
-    x = torch.as_tensor(ramp).float() / 255
-    alpha, tone = perturb.mask_layers(x, torch.as_tensor(tiny_faces.landmarks[:1]), perturb.id_keys(tiny_faces.ids[:1]),
-                                      "surgical")
-    inside = alpha[0] > 0.99
-    cols = torch.arange(48)[None].expand(48, 48)
-    left, right = tone[0][inside & (cols < 20)].mean(), tone[0][inside & (cols > 28)].mean()
-    assert right > left + 0.05  # a face lit from the right gets a mask lit from the right
+def test_mask_hides_the_face_under_it_and_matches_its_brightness(tiny_faces):
+    x = torch.as_tensor(tiny_faces.images[:6]).float() / 255
+    lm = torch.as_tensor(tiny_faces.landmarks[:6])
+    keys = id_keys(tiny_faces.ids[:6])
+    alpha, tone = policies.mask_layers(x, lm, keys, "surgical")
+    under = alpha > 0
+    changed = x.clone()
+    changed[under] = 1 - changed[under]  # another mouth, nose, jaw and cheeks under the mask
+    _, tone2 = policies.mask_layers(changed, lm, keys, "surgical")
+    torch.testing.assert_close(tone2, tone)  # not a trace of what the mask covers
+    _, brighter = policies.mask_layers((x * 1.3).clamp(0, 1), lm, keys, "surgical")
+    inside = alpha > 0.99
+    assert (brighter[inside] >= tone[inside] - 1e-6).all() and brighter[inside].mean() > tone[inside].mean() + 0.02
+
+
+def test_a_probe_on_the_mask_pixels_is_at_chance(small_faces):
+    """A logistic regression on the pixels every face's mask covers cannot tell the emotions apart."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    x = torch.as_tensor(small_faces.images).float() / 255
+    alpha, tone = policies.mask_layers(x, torch.as_tensor(small_faces.landmarks), id_keys(small_faces.ids), "n95")
+    always = (alpha > 0.99).all(0)
+    assert always.sum() > 100  # the pixels under every mask
+    feats = tone[:, always].numpy()
+    train, test = small_faces.splits == 0, small_faces.splits > 0
+    probe = LogisticRegression(max_iter=2000, class_weight="balanced").fit(feats[train], small_faces.labels[train])
+    score = balanced_accuracy_score(small_faces.labels[test], probe.predict(feats[test]))
+    se = np.sqrt((1 / 7) * (6 / 7) / test.sum()) * np.sqrt(7)  # per-class recalls average 7 binomials
+    assert score < 1 / 7 + 3 * se, score
 
 
 def test_mask_policy_is_a_view_on_the_device_data(tiny_faces):
@@ -108,14 +83,14 @@ def test_mask_policy_is_a_view_on_the_device_data(tiny_faces):
     pol.prepare(split)
     idx = torch.tensor([3, 7])
     x, y = pol.train_inputs(split.batch(idx), split.labels[idx], split, idx, torch.Generator())
-    expected = perturb.apply_mask(tiny_faces.images[[3, 7]], tiny_faces.landmarks[[3, 7]], tiny_faces.ids[[3, 7]], "n95")
-    assert np.abs((x[:, 0] * 255).numpy() - expected).max() <= 2  # uint8 rounding of the cached layers
+    expected = wear_mask(tiny_faces.images[[3, 7]], tiny_faces.landmarks[[3, 7]], tiny_faces.ids[[3, 7]], "n95")
+    assert np.abs((x[:, 0] * 255).numpy() - expected).max() <= 1  # the same masks, batch or not
     assert torch.equal(split.images, torch.as_tensor(tiny_faces.images[:16]))  # the data itself is untouched
 
 
 # ------------------------------------------------------------------------------------------ removal
-@pytest.mark.parametrize("region", perturb.REMOVAL_REGIONS)
-@pytest.mark.parametrize("fill", perturb.FILLS)
+@pytest.mark.parametrize("region", REMOVAL_REGIONS)
+@pytest.mark.parametrize("fill", FILLS)
 def test_removal_changes_exactly_its_region(tiny_faces, region, fill):
     n = 24
     split = SplitTensors("Training", torch.as_tensor(tiny_faces.images[:n]), torch.as_tensor(tiny_faces.labels[:n]),
@@ -147,7 +122,7 @@ def test_unknown_region_and_fill_are_rejected():
 # ---------------------------------------------------------------------------------- published MaskFer
 def test_published_maskfer_folders_pair_with_originals(tmp_path, tiny_faces):
     root, masked_root = tmp_path / "fer", tmp_path / "maskfer"
-    masked = perturb.apply_mask(tiny_faces.images[:10], tiny_faces.landmarks[:10], tiny_faces.ids[:10])
+    masked = wear_mask(tiny_faces.images[:10], tiny_faces.landmarks[:10], tiny_faces.ids[:10])
     for i in range(10):
         usage = SPLITS[0] if i < 7 else SPLITS[1]
         part = "train" if i < 7 else "test"
@@ -161,7 +136,7 @@ def test_published_maskfer_folders_pair_with_originals(tmp_path, tiny_faces):
     extra.mkdir(parents=True, exist_ok=True)
     Image.fromarray(masked[0]).save(extra / "Training_999_N95.png")
     originals = load_fer2013_folders(root)
-    pairs = perturb.load_maskfer_folders(masked_root, originals)
+    pairs = load_maskfer_folders(masked_root, originals)
     assert len(pairs.masked) == 8 and pairs.unmatched_originals == 2
     assert pairs.unmatched_masked == ["train/happy/Training_999_N95.png"]
     for j, i in enumerate(pairs.original_index):
@@ -169,3 +144,13 @@ def test_published_maskfer_folders_pair_with_originals(tmp_path, tiny_faces):
         k = int(originals.ids[i].split("_")[1]) - 500
         np.testing.assert_array_equal(pairs.masked.images[j], masked[k])
     assert "2 originals have no masked twin" in pairs.report()
+
+
+def test_two_spellings_of_a_policy_have_one_canonical_spec():
+    readme = {"kind": "mask", "style": "n95"}
+    spelled_out = {"kind": "mask", "style": "n95", "seed": 0}
+    assert policies.canonical_spec(readme) == policies.canonical_spec(spelled_out) == spelled_out
+    assert policies.canonical_spec({"kind": "remove", "region": "eyes"}) == {"kind": "remove", "region": "eyes",
+                                                                             "fill": "mean", "seed": 0}
+    perturb = policies.canonical_spec({"kind": "perturb", "phase1": "p1"})
+    assert perturb["n_clusters"] == 3 and perturb["lam"] == 1.5 and perturb["phase1"] == "p1"

@@ -1,4 +1,4 @@
-"""Input policies: what a run does to faces before augmentation, in training and in evaluation.
+"""The one small interface every perturbation implements, and the device-resident split it works on.
 
 Every experiment of the study is "train on some version of the faces, evaluate on some version": clean faces,
 MaskFer (a mask on the lower face), a facial feature removed, or the Perturb Scheme's clusters masked out. Each
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..data.faces import SPLITS
+
 
 @dataclass
 class SplitTensors:
@@ -23,7 +25,7 @@ class SplitTensors:
         name: the split (``Training``, ``PublicTest``, ``PrivateTest``).
         images: (N, 48, 48) uint8.
         labels: (N,) int64.
-        landmarks: (N, 68, 2) float32, or None.
+        landmarks: (N, K, 2) float32, or None.
         ids: (N,) image ids (numpy, stays on the host).
         cache: per-policy precomputations (e.g. mask maps), keyed by the policy.
     """
@@ -44,8 +46,17 @@ class SplitTensors:
 
 
 def split_tensors(faces, split: str, device, landmarks: np.ndarray | None = None) -> SplitTensors:
-    """Move one split of ``faces`` to ``device`` (images stay uint8: FER2013 is 83 MB that way)."""
-    from .data.faces import SPLITS
+    """Move one split of ``faces`` to ``device`` (images stay uint8: FER2013 is 83 MB that way).
+
+    Args:
+        faces: the :class:`~perturb_lib.data.FaceSet`.
+        split: its name.
+        device: where the tensors go.
+        landmarks: landmarks of every face of ``faces`` (default: ``faces.landmarks``).
+
+    Returns:
+        The split on the device.
+    """
     sel = faces.splits == SPLITS.index(split)
     lm = landmarks if landmarks is not None else faces.landmarks
     return SplitTensors(
@@ -69,7 +80,7 @@ class InputPolicy:
     views: int = 1
 
     def spec(self) -> dict:
-        """The JSON-able description that names this policy in run configs."""
+        """The canonical JSON-able description that names this policy in run configs (defaults filled in)."""
         return {"kind": "clean"}
 
     def tag(self) -> str:
@@ -110,31 +121,40 @@ class InputPolicy:
         pass
 
 
-POLICY_KINDS = ("clean", "mask", "remove", "perturb")
+class FacePerturbation(InputPolicy):
+    """A perturbation every face carries, the same in training and in test: subclasses precompute per-face
+    layers in :meth:`prepare` and blend them in :meth:`apply`."""
+
+    def needs_landmarks(self) -> bool:
+        return True
+
+    def apply(self, x: torch.Tensor, split: SplitTensors, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train_inputs(self, x, y, split, idx, generator):
+        return self.apply(x, split, idx), y
+
+    def eval_views(self, x, split, idx):
+        return self.apply(x, split, idx)
 
 
-def make_policy(spec: dict | None, study_dir=None) -> InputPolicy:
-    """Build the policy a spec names.
+def apply_policy(policy: InputPolicy, images: np.ndarray, landmarks: np.ndarray | None, ids) -> np.ndarray:
+    """A policy applied to a few faces as evaluation applies it (uint8 in, uint8 out; first view only).
 
     Args:
-        spec: ``None`` or ``{"kind": "clean"}``; ``{"kind": "mask", "style": "n95", ...}`` (MaskFer);
-            ``{"kind": "remove", "region": "mouth", "fill": "mean"}`` (feature removal);
-            ``{"kind": "perturb", ...}`` (the Perturb Scheme's phase 3, see :mod:`perturb_lib.scheme`).
-        study_dir: where runs a policy refers to live (the Perturb Scheme's phase-1 run).
+        policy: a mask, removal or clean policy.
+        images: (B, 48, 48) uint8 faces.
+        landmarks: (B, K, 2) their landmarks (None for policies that need none).
+        ids: (B,) their ids.
+
+    Returns:
+        (B, 48, 48) uint8.
     """
-    spec = dict(spec or {"kind": "clean"})
-    kind = spec.pop("kind", "clean")
-    if kind == "clean":
-        if spec:
-            raise ValueError(f"the clean policy takes no options, got {spec}")
-        return InputPolicy()
-    if kind == "mask":
-        from .perturb import MaskPolicy
-        return MaskPolicy(**spec)
-    if kind == "remove":
-        from .perturb import RemovalPolicy
-        return RemovalPolicy(**spec)
-    if kind == "perturb":
-        from .scheme import PerturbPolicy
-        return PerturbPolicy(study_dir=study_dir, **spec)
-    raise ValueError(f"unknown policy kind {kind!r}; choose from {', '.join(POLICY_KINDS)}")
+    split = SplitTensors("Training", torch.as_tensor(np.ascontiguousarray(images)),
+                         torch.zeros(len(images), dtype=torch.long),
+                         None if landmarks is None else torch.as_tensor(np.ascontiguousarray(landmarks), dtype=torch.float32),
+                         np.asarray(ids))
+    policy.prepare(split)
+    idx = torch.arange(len(images))
+    x = policy.eval_views(split.batch(idx), split, idx)[:len(images)]
+    return (x[:, 0] * 255).round().clamp(0, 255).byte().numpy()

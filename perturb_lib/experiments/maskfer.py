@@ -1,0 +1,309 @@
+"""The MaskFer degradation experiment (the paper's Table 1): which emotions suffer when the lower face is masked,
+and when single facial features are removed.
+
+:class:`MaskFerExperiment` turns the parameters into the grid of training runs it needs, trains (or reuses)
+them, and computes :class:`MaskFerResults`: Table 1 (percent change of per-class accuracy, masked vs clean, per
+model and for the ensemble), the cross conditions (clean-trained models tested on masked faces and back), the
+feature-removal tables (trained clean and tested without a region; trained and tested without it), and on
+synthetic faces a check against the known truth with its chance level.
+
+Every comparison is paired: the same test faces (by id) under both conditions, the same seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.faces import EMOTIONS, SPLITS, FaceSet
+from ..data.synthetic import defining_regions
+from ..evaluate import Predictions, run_logits
+from ..execution import Settings
+from ..grid import run_grid
+from ..params import MaskFerNotebook
+from ..runs import Run, load_run
+from ..tables import accuracy, change_table
+from ..train import TrainConfig
+from .results import Results
+
+CLEAN = {"kind": "clean"}
+FEATURES = ("eyes", "brows", "nose", "mouth")  # the single features whose removal the truth check compares
+
+
+def run_key(kind: str, model: str, seed: int, condition: str) -> str:
+    """The key of a run in :attr:`MaskFerResults.runs`, e.g. ``maskfer/vgg16/0/masked``."""
+    return f"{kind}/{model}/{seed}/{condition}"
+
+
+@dataclass
+class MaskFerResults(Results):
+    """What notebook 01 found.
+
+    Attributes:
+        dataset: the dataset's name.
+        models, seeds: what was trained.
+        columns: Table 1's columns (the models, then ``Ensemble`` when there are several).
+        mask_policy: the spec of the generated masks, or None when the published MaskFer images were used.
+        maskfer_path: the published MaskFer folders, when used.
+        faces: how many faces each split kept (with the published folders: those with a masked twin).
+        table1: long form (see :mod:`perturb_lib.tables`): relative % change of per-class accuracy.
+        cross_conditions: ``model``, ``condition`` (trained -> tested), ``mean``, ``ci``, ``pred``, ``seeds``
+            (test accuracy %).
+        removal_tested: long form per ``model``: trained clean, tested with a region removed.
+        removal_trained: long form: trained and tested with a region removed, vs trained and tested clean.
+        truth_check: synthetic faces only: per emotion, whether the most harmful single-feature removal is one
+            of the emotion's (measured) defining regions.
+        truth_summary: the check's score, its chance level and a p-value against a random ranking.
+        mask_probe: generated masks only: how well a probe reads the emotion from the mask's pixels
+            (:func:`mask_probe`).
+        runs: run names by :func:`run_key`.
+    """
+
+    name = "maskfer"
+    made_by = "01_maskfer_degradation"
+
+    dataset: str = ""
+    models: list = field(default_factory=list)
+    seeds: list = field(default_factory=list)
+    columns: list = field(default_factory=list)
+    mask_policy: dict | None = None
+    maskfer_path: str | None = None
+    faces: dict = field(default_factory=dict)
+    table1: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cross_conditions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    removal_tested: pd.DataFrame = field(default_factory=pd.DataFrame)
+    removal_trained: pd.DataFrame = field(default_factory=pd.DataFrame)
+    truth_check: pd.DataFrame = field(default_factory=pd.DataFrame)
+    truth_summary: dict = field(default_factory=dict)
+    mask_probe: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)
+
+    def run(self, study_dir, model: str, seed: int, condition: str) -> Run:
+        """A MaskFer run (condition ``clean`` or ``masked``) of this experiment."""
+        key = run_key("maskfer", model, seed, condition)
+        if key not in self.runs:
+            raise KeyError(f"no run {key}; notebook 01 trained models {self.models} with seeds {self.seeds}")
+        return load_run(self.runs[key], study_dir)
+
+
+class MaskFerExperiment:
+    """The runs and tables of notebook 01.
+
+    Args:
+        params: the notebook's parameters.
+        faces: the dataset (clean faces).
+        landmarks: (N, K, 2) landmarks of ``faces`` (masks and removals are drawn from them).
+        masked_faces: published MaskFer images paired with their originals (``None``: masks are generated).
+            Then, unless ``params.maskfer_all_clean``, clean runs train on the faces that have a masked twin, so
+            that clean and masked runs see the same faces.
+    """
+
+    def __init__(self, params: MaskFerNotebook, faces: FaceSet, landmarks: np.ndarray,
+                 masked_faces: FaceSet | None = None):
+        if masked_faces is not None and not params.maskfer_all_clean:
+            keep = np.isin(faces.ids, masked_faces.ids)
+            faces, landmarks = faces.subset(keep), landmarks[keep]
+        self.P, self.faces, self.landmarks, self.masked_faces = params, faces, landmarks, masked_faces
+        self.settings = Settings(device=params.device)
+        self.mask = CLEAN if masked_faces is not None else {"kind": "mask", "style": params.mask_style, "seed": 0}
+        self.runs: dict[str, Run] = {}
+
+    # ------------------------------------------------------------------------------------- the grid
+    def configs(self) -> dict[str, TrainConfig]:
+        """``{run key: config}`` for every run of the notebook."""
+        base, P = TrainConfig.from_params(self.P), self.P
+        out = {}
+        for model in P.models:
+            for seed in P.seeds:
+                out[run_key("maskfer", model, seed, "clean")] = base.replace(model=model, seed=seed)
+                out[run_key("maskfer", model, seed, "masked")] = base.replace(model=model, seed=seed, policy=self.mask)
+        for region in P.removal_train_regions:
+            for seed in P.removal_train_seeds:
+                out[run_key("removal", P.removal_model, seed, region)] = base.replace(
+                    model=P.removal_model, seed=seed, policy={"kind": "remove", "region": region,
+                                                              "fill": P.removal_fill})
+        return out
+
+    def train(self) -> dict[str, Run]:
+        """Train (or reuse) every run; masked runs on published MaskFer use those images."""
+        configs, P = self.configs(), self.P
+        masked_keys = [k for k in configs if k.startswith("maskfer/") and k.endswith("/masked")]
+        main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
+        runs = run_grid([configs[k] for k in main_keys], self.faces, P.study_dir, self.settings, self.landmarks,
+                        backend=P.backend, address=P.ray_address)
+        self.runs = dict(zip(main_keys, runs))
+        if self.masked_faces is not None and masked_keys:
+            masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, P.study_dir, self.settings,
+                              backend=P.backend, address=P.ray_address)
+            self.runs.update(zip(masked_keys, masked))
+        return self.runs
+
+    # ---------------------------------------------------------------------------------- predictions
+    def _logits(self, run: Run, tested: str, policy: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, labels, logits)`` of a run on the test faces of a condition (``clean``, ``masked``, or the
+        clean faces under ``policy``)."""
+        if tested == "masked" and self.masked_faces is not None:  # published MaskFer: its own image set
+            faces, spec, lm = self.masked_faces, CLEAN, None
+        else:
+            faces, spec, lm = self.faces, policy or (self.mask if tested == "masked" else CLEAN), self.landmarks
+        split = run.config["test_split"]
+        logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
+        return faces.ids[faces.splits == SPLITS.index(split)], labels, logits
+
+    def predictions(self, column: str, seed: int, trained: str, tested: str, policy: dict | None = None) -> Predictions:
+        """A model's (or the ensemble's: summed logits) test predictions, trained on ``trained`` faces and tested
+        on ``tested`` faces (or on clean faces under ``policy``)."""
+        models = self.P.models if column == "Ensemble" else [column]
+        parts = [self._logits(self.runs[run_key("maskfer", m, seed, trained)], tested, policy) for m in models]
+        ids, labels, _ = parts[0]
+        return Predictions(ids, labels, sum(p[2] for p in parts).argmax(1))
+
+    def _paired(self, base: list[Predictions], new: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        labels, stacked = Predictions.stack(base + new)
+        return labels, stacked[:len(base)], stacked[len(base):]
+
+    def columns(self) -> list[str]:
+        """Our models, then ``Ensemble`` when there are several."""
+        return list(self.P.models) + (["Ensemble"] if len(self.P.models) > 1 else [])
+
+    # ------------------------------------------------------------------------------------- tables
+    def table1(self) -> pd.DataFrame:
+        """Relative % change of per-class accuracy, trained and tested masked vs trained and tested clean."""
+        seeds = self.P.seeds
+        return change_table({c: self._paired([self.predictions(c, s, "clean", "clean") for s in seeds],
+                                             [self.predictions(c, s, "masked", "masked") for s in seeds])
+                             for c in self.columns()})
+
+    def cross_conditions(self) -> pd.DataFrame:
+        """Test accuracy (%) for each train -> test condition, per model and ensemble."""
+        rows = []
+        for column in self.columns():
+            for trained in ("clean", "masked"):
+                for tested in ("clean", "masked"):
+                    labels, preds = Predictions.stack([self.predictions(column, s, trained, tested) for s in self.P.seeds])
+                    e = accuracy(labels, preds)
+                    rows.append({"model": column, "condition": f"{trained} -> {tested}", "mean": e.value, "ci": e.half,
+                                 "pred": e.pred_half, "seeds": e.seeds, "test_faces": e.test_faces})
+        return pd.DataFrame(rows)
+
+    def removal_tested(self) -> pd.DataFrame:
+        """Trained clean, tested with one region removed: relative % change of per-class accuracy vs clean test."""
+        frames = []
+        for model in self.P.models:
+            clean = [self.predictions(model, s, "clean", "clean") for s in self.P.seeds]
+            cells = {region: self._paired(clean, [self.predictions(model, s, "clean", "clean",
+                                                                   {"kind": "remove", "region": region,
+                                                                    "fill": self.P.removal_fill})
+                                                  for s in self.P.seeds])
+                     for region in self.P.removal_regions}
+            frames.append(change_table(cells).assign(model=model))
+        return pd.concat(frames, ignore_index=True)
+
+    def removal_trained(self) -> pd.DataFrame:
+        """Trained and tested with one region removed, vs trained and tested clean (same model and seeds)."""
+        P = self.P
+        seeds = [s for s in P.removal_train_seeds if run_key("maskfer", P.removal_model, s, "clean") in self.runs]
+        if not seeds or not P.removal_train_regions:
+            return pd.DataFrame()
+        clean = [self.predictions(P.removal_model, s, "clean", "clean") for s in seeds]
+        cells = {}
+        for region in P.removal_train_regions:
+            removed = []
+            for s in seeds:
+                run = self.runs[run_key("removal", P.removal_model, s, region)]
+                ids, labels, logits = self._logits(run, "clean", run.config["policy"])
+                removed.append(Predictions(ids, labels, logits.argmax(1)))
+            cells[region] = self._paired(clean, removed)
+        return change_table(cells).assign(model=P.removal_model)
+
+    # ------------------------------------------------------------------------------------ results
+    def results(self) -> MaskFerResults:
+        """Train what is missing and compute every table."""
+        if not self.runs:
+            self.train()
+        removal = self.removal_tested()
+        truth, summary = pd.DataFrame(), {}
+        if "aus" in self.faces.extras:  # synthetic faces: which regions define each emotion is known
+            truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining_regions())
+        kept = {s: int((self.faces.splits == i).sum()) for i, s in enumerate(SPLITS)}
+        return MaskFerResults(
+            dataset=self.faces.name, models=list(self.P.models), seeds=list(self.P.seeds), columns=self.columns(),
+            mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.P.maskfer_path,
+            faces=kept, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
+            removal_trained=self.removal_trained(), truth_check=truth, truth_summary=summary,
+            mask_probe={} if self.masked_faces is not None else mask_probe(self.faces, self.landmarks, self.P.mask_style),
+            runs={k: r.name for k, r in self.runs.items()})
+
+
+def truth_check(removal: pd.DataFrame, defining: dict[str, tuple[str, ...]]) -> tuple[pd.DataFrame, dict]:
+    """For each emotion defined by some regions: which single feature's removal hurts it most, and is it one of
+    its defining regions? Scored against a random ranking of the features.
+
+    A removal that lowers no emotion's accuracy (every change >= 0) cannot agree: a model that ignores the face
+    (one looking only at the image border, say) scores 0. Neutral is defined by no region and is left out.
+
+    Args:
+        removal: a long removal table (``row`` emotion, ``column`` region, ``mean``).
+        defining: the defining regions of each emotion (:func:`perturb_lib.data.defining_regions`).
+
+    Returns:
+        The per-emotion table, and ``{"score", "emotions", "chance", "p_value", "beats_chance"}``: the number of
+        emotions that agree, how many were checked, the score expected from a random ranking of the four
+        features, and the probability of a score at least as high by chance (exact, over random rankings).
+    """
+    rows, chances = [], []
+    features = removal[removal["column"].isin(FEATURES)]
+    for emo in EMOTIONS:
+        regions = defining.get(emo) or ()
+        sub = features[features["row"] == emo].groupby("column")["mean"].mean().dropna()
+        if not regions or sub.empty:
+            continue
+        worst = sub.idxmin()
+        hurt = bool(sub[worst] < 0)
+        rows.append({"emotion": emo, "defining regions": ", ".join(regions),
+                     "most harmful removal": worst if hurt else "(none lowers it)",
+                     "change %": round(float(sub[worst]), 1), "agrees": hurt and worst in regions})
+        chances.append(len([r for r in regions if r in sub.index]) / len(sub))
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table, {}
+    score = int(table["agrees"].sum())
+    return table, {"score": score, "emotions": len(table), "chance": float(sum(chances)),
+                   "p_value": score_p_value(score, chances), "beats_chance": score_p_value(score, chances) < 0.05}
+
+
+def score_p_value(score: int, chances: list[float]) -> float:
+    """P(a score >= ``score``) when emotion ``i`` agrees by chance with probability ``chances[i]`` (the
+    Poisson-binomial distribution, computed exactly)."""
+    dist = np.array([1.0])
+    for p in chances:
+        dist = np.convolve(dist, [1 - p, p])
+    return float(dist[score:].sum())
+
+
+def mask_probe(faces: FaceSet, landmarks: np.ndarray, style: str = "n95") -> dict:
+    """Does the mask show the face through it? A logistic regression trained on the pixels that every face's mask
+    covers (so the mask's outline, which follows the jaw, plays no part) predicts the emotion on the test split.
+
+    Returns:
+        ``{"balanced_accuracy", "chance", "chance_band", "pixels", "test_faces"}``: chance is 1/7, and a probe
+        within ``chance_band`` (3 standard errors of a chance-level balanced accuracy) reads nothing.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    from ..images import id_keys
+    from ..policies import mask_layers
+    x = torch.as_tensor(faces.images).float() / 255
+    alpha, tone = mask_layers(x, torch.as_tensor(landmarks, dtype=torch.float32), id_keys(faces.ids), style)
+    always = (alpha > 0.99).all(0)
+    feats = tone[:, always].numpy()
+    train, test = faces.splits == 0, faces.splits == 2
+    probe = LogisticRegression(max_iter=3000, class_weight="balanced").fit(feats[train], faces.labels[train])
+    score = balanced_accuracy_score(faces.labels[test], probe.predict(feats[test]))
+    chance = 1 / len(EMOTIONS)
+    return {"balanced_accuracy": float(score), "chance": chance, "pixels": int(always.sum()),
+            "chance_band": float(3 * np.sqrt(chance * (1 - chance) / test.sum() * len(EMOTIONS))),
+            "test_faces": int(test.sum())}

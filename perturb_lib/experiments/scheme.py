@@ -1,0 +1,366 @@
+"""The Perturb Scheme experiment (the paper's Section 3; Figures 4-6, Tables 2-3).
+
+1. **Attention classifier** - a backbone with CBAM spatial gates between its stages (``attention=True``) is
+   trained on clean faces; its gates say how much each pixel matters.
+2. **Clustering** - the highest-attention pixels are grouped by k-means with the paper's Eq. 1
+   (:mod:`perturb_lib.policies.clusters`), once per epoch from a sample of training faces (one map shared by all
+   faces, the paper) or per face.
+3. **Predictor** - a new classifier learns from faces in which clusters are masked out.
+
+The paper's text is the default; each behaviour of the authors' code is an option
+(:meth:`~perturb_lib.params.SchemeOptions.code`). The code's phase-1 bug (the gate's output discarded) is not
+reproduced: gates always shape the features.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.faces import EMOTIONS, SPLITS, FaceSet, pick_per_emotion
+from ..execution import Settings
+from ..grid import run_grid
+from ..io import read_json, save_npz, stable_hash, write_json
+from ..landmarks.regions import MAP_REGIONS
+from ..models import attention_maps
+from ..paper import TABLE2_BASELINE, TABLE2_PERTURB, paper_column
+from ..params import SchemeNotebook, SchemeOptions
+from ..policies import split_tensors
+from ..policies.clusters import UNSELECTED, cluster_maps, shared_cluster_map
+from ..runs import Run
+from ..evaluate import Predictions, run_predictions
+from ..tables import accuracy, accuracy_difference, change_table, macro_f1, verdict
+from ..train import TrainConfig, train
+from .results import Results
+from .saliency import compare
+
+
+# ------------------------------------------------------------------------------------------ the phases
+def phase1_config(base: TrainConfig, attention_model: str) -> TrainConfig:
+    """Phase 1: the attention classifier, trained on clean faces."""
+    return base.replace(model=attention_model, attention=True, policy={"kind": "clean"})
+
+
+def perturb_config(base: TrainConfig, backbone: str, phase1: Run, options: SchemeOptions) -> TrainConfig:
+    """Phase 3: the predictor, trained on faces with clusters of ``phase1``'s attention masked out."""
+    return base.replace(model=backbone, attention=False, policy={"kind": "perturb", "phase1": phase1.name,
+                                                                 **asdict(options)})
+
+
+def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings: Settings | None = None,
+                  seed: int = 0, examples: int = 64) -> dict:
+    """Phase 2 on its own: the shared cluster map of a training sample and per-image maps of some test faces.
+
+    Stored beside the phase-1 run (``clusters-<hash>.npz`` and ``.json``) and reused. On synthetic faces the
+    JSON also holds each cluster's overlap with the true regions.
+
+    Returns:
+        ``shared_map`` (H, W), ``per_image_maps``, ``attention``, ``example_index`` (into the test split), and the
+        info: ``seconds_shared_map``, ``test_split``, ``example_ids``, ``overlap_shared``, ``overlap_per_image``.
+    """
+    key = {"scheme": asdict(options), "data": faces.fingerprint(), "seed": seed, "examples": examples}
+    stem = phase1.dir / f"clusters-{stable_hash(key)}"
+    if stem.with_suffix(".json").is_file():
+        with np.load(stem.with_suffix(".npz")) as z:
+            return {**read_json(stem.with_suffix(".json")), **{k: z[k] for k in z.files}}
+    settings = settings or Settings()
+    device = settings.resolved_device()
+    model = phase1.model(device=str(device))
+    attention = lambda x: attention_maps(model, x)  # noqa: E731
+    gen = torch.Generator(device=device).manual_seed(seed)
+    t0 = time.perf_counter()
+    shared = shared_cluster_map(attention, split_tensors(faces, "Training", device), options, gen)
+    seconds = time.perf_counter() - t0
+    test_name = phase1.config["test_split"]
+    test = split_tensors(faces, test_name, device)
+    pick = torch.arange(min(examples, len(test)), device=device)
+    x = test.batch(pick)
+    att = attention(x)
+    per_image = cluster_maps(att, x[:, 0], options, gen)  # each face's own map, whatever the policy's scope
+    info = {"scheme": asdict(options), "seconds_shared_map": round(seconds, 4), "test_split": test_name,
+            "example_ids": test.ids[:len(pick)].tolist()}
+    if "regions" in faces.extras:
+        regions = faces.extras["regions"][faces.splits == SPLITS.index(test_name)][:len(pick)]
+        info["overlap_shared"] = cluster_region_overlap(shared.cpu().numpy(), regions).to_dict("records")
+        info["overlap_per_image"] = cluster_region_overlap(per_image.cpu().numpy(), regions).to_dict("records")
+    arrays = {"shared_map": shared.cpu().numpy(), "per_image_maps": per_image.cpu().numpy(),
+              "attention": att.cpu().numpy(), "example_index": pick.cpu().numpy()}
+    save_npz(stem.with_suffix(".npz"), arrays)
+    write_json(stem.with_suffix(".json"), info)
+    return {**info, **arrays}
+
+
+def cluster_region_overlap(maps: np.ndarray, region_maps: np.ndarray) -> pd.DataFrame:
+    """How each cluster overlaps the true facial regions (synthetic faces know them).
+
+    Args:
+        maps: (H, W) one shared map or (B, H, W) per-image maps of cluster ids (-1 unselected).
+        region_maps: (B, H, W) region ids per face (:data:`perturb_lib.landmarks.MAP_REGIONS`).
+
+    Returns:
+        One row per cluster: its best-matching region, the IoU with it (mean over faces), the share of the
+        cluster's pixels inside that region ("precision") and that region's share of the image ("chance").
+    """
+    maps = np.broadcast_to(maps, region_maps.shape) if maps.ndim == 2 else maps
+    rows = []
+    for c in sorted(set(np.unique(maps)) - {UNSELECTED}):
+        cl = maps == c
+        best = None
+        for r, name in enumerate(MAP_REGIONS):
+            if name == "rest":
+                continue
+            reg = region_maps == r
+            inter = (cl & reg).sum((1, 2))
+            iou = float(np.mean(inter / np.maximum((cl | reg).sum((1, 2)), 1)))
+            if best is None or iou > best["iou"]:
+                best = {"cluster": int(c), "region": name, "iou": iou, "precision": float(inter.sum() / max(cl.sum(), 1)),
+                        "chance": float(reg.mean()), "pixels": float(cl.sum((1, 2)).mean())}
+        rows.append(best)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class SchemeRuns:
+    """The records of one Perturb Scheme run: phase 1, the phase-2 clusters, the predictor, and the baseline."""
+
+    phase1: Run
+    clusters: dict
+    perturb: Run
+    baseline: Run
+
+
+def run_perturb_scheme(base: TrainConfig, faces: FaceSet, study_dir, backbone: str = "vgg16",
+                       options: SchemeOptions | None = None, settings: Settings | None = None) -> SchemeRuns:
+    """The three phases end to end for one seed (each reused when finished), plus the matching clean baseline.
+
+    Args:
+        base: the training recipe shared by every phase (seed, epochs, width...).
+        faces: the dataset.
+        study_dir: the study folder.
+        backbone: the phase-3 predictor (and baseline) model; phase 1 is the same model with spatial gates.
+        options: the scheme's options (default: the paper's).
+        settings: execution settings.
+
+    Returns:
+        The runs.
+    """
+    options = options or SchemeOptions()
+    phase1 = train(phase1_config(base, backbone), faces, study_dir, settings)
+    clusters = phase2_record(phase1, faces, options, settings, seed=base.seed)
+    baseline = train(base.replace(model=backbone, policy={"kind": "clean"}), faces, study_dir, settings)
+    perturb = train(perturb_config(base, backbone, phase1, options), faces, study_dir, settings)
+    return SchemeRuns(phase1, clusters, perturb, baseline)
+
+
+def clustering_cost(run: Run) -> dict:
+    """Clustering seconds per epoch and their share of the epoch's training time, from a run's history."""
+    h = run.history
+    if "cluster_seconds" not in h:
+        return {}
+    return {"cluster_seconds_per_epoch": float(h["cluster_seconds"].mean()),
+            "train_seconds_per_epoch": float(h["train_seconds"].mean()),
+            "share_of_epoch": float((h["cluster_seconds"] / h["train_seconds"]).mean())}
+
+
+# ------------------------------------------------------------------------------------------ the study
+@dataclass
+class SchemeResults(Results):
+    """What notebook 03 found.
+
+    Attributes:
+        dataset: the dataset's name.
+        options: the scheme's options.
+        phase1: the phase-1 run's name per seed.
+        clusters: Figure 4: one test face per emotion (``images``, ``labels``, ``attention``, ``own`` maps) and
+            the ``shared`` map, plus ``overlap`` with the true regions on synthetic faces.
+        table2: per model: baseline and Perturb accuracy and F1 over seeds, their difference, the paper's.
+        table3: long form: per-class change with the scheme, in relative % and in percentage points (``unit``).
+        sweep: Figure 5: accuracy and macro F1 against the number of clusters (0 = the baseline), on validation
+            (``val_*``, which chooses n: ``chosen``) and on test.
+        sweep_model: the sweep's backbone.
+        cost: clustering seconds per epoch and their share of the epoch, per Perturb run.
+        figure6: the baseline and the Perturb run explained on the same faces (see
+            :func:`perturb_lib.experiments.saliency.compare`).
+        runs: run names by key ``kind/model/seed/n``.
+    """
+
+    name = "scheme"
+    made_by = "03_perturb_scheme"
+
+    dataset: str = ""
+    options: dict = field(default_factory=dict)
+    phase1: dict = field(default_factory=dict)
+    clusters: dict = field(default_factory=dict)
+    table2: pd.DataFrame = field(default_factory=pd.DataFrame)
+    table3: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sweep_model: str = ""
+    cost: pd.DataFrame = field(default_factory=pd.DataFrame)
+    figure6: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)
+
+
+def _key(kind: str, model: str, seed: int, n: int) -> str:
+    return f"{kind}/{model}/{seed}/{n}"
+
+
+class SchemeExperiment:
+    """The runs and tables of notebook 03.
+
+    Every seed has its own phase 1 (and so its own clusters), so the spread over seeds includes phase 1 and the
+    clustering, not only the predictor's training.
+
+    Args:
+        params: the notebook's parameters.
+        faces: the dataset.
+        landmarks: its landmarks (for the region shares of Figure 6).
+    """
+
+    def __init__(self, params: SchemeNotebook, faces: FaceSet, landmarks: np.ndarray):
+        self.P, self.faces, self.landmarks = params, faces, landmarks
+        self.settings = Settings(device=params.device)
+        self.runs: dict[str, Run] = {}
+
+    def options(self, n: int | None = None) -> SchemeOptions:
+        """The scheme's options the parameters select (with ``n`` clusters when given)."""
+        values = {k: getattr(self.P, k) for k in SchemeOptions.defaults()}
+        return SchemeOptions(**{**values, **({"n_clusters": n} if n else {})})
+
+    def _grid(self, configs: dict[str, TrainConfig]) -> None:
+        runs = run_grid(list(configs.values()), self.faces, self.P.study_dir, self.settings, backend=self.P.backend,
+                        address=self.P.ray_address)
+        self.runs.update(zip(configs, runs))
+
+    def train(self) -> dict[str, Run]:
+        """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep."""
+        P = self.P
+        base = TrainConfig.from_params(P)
+        attention_model = P.attention_model or P.perturb_models[0]
+        seeds = list(dict.fromkeys(list(P.seeds) + list(P.sweep_seeds)))
+        self._grid({_key("phase1", attention_model, s, 0): phase1_config(base.replace(seed=s), attention_model)
+                    for s in seeds})
+        configs = {}
+        for model in P.perturb_models:
+            for seed in P.seeds:
+                configs[_key("baseline", model, seed, 0)] = base.replace(model=model, seed=seed)
+                configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
+                    base.replace(seed=seed), model, self.phase1(seed), self.options())
+        for seed in P.sweep_seeds:
+            configs.setdefault(_key("baseline", P.sweep_model, seed, 0), base.replace(model=P.sweep_model, seed=seed))
+            for n in P.cluster_sweep:
+                configs[_key("perturb", P.sweep_model, seed, n)] = perturb_config(
+                    base.replace(seed=seed), P.sweep_model, self.phase1(seed), self.options(n))
+        self._grid(configs)
+        return self.runs
+
+    def phase1(self, seed: int) -> Run:
+        """The phase-1 (attention) run of a seed."""
+        return self.runs[_key("phase1", self.P.attention_model or self.P.perturb_models[0], seed, 0)]
+
+    def clusters(self) -> dict:
+        """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
+        seed = self.P.seeds[0]
+        rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed)
+        test = self.faces.split(rec["test_split"])
+        shown = np.asarray(rec["example_index"])
+        pick = [int(next((i for i in shown if test.labels[i] == c), shown[0])) for c in range(len(EMOTIONS))]
+        return {"images": test.images[pick], "labels": test.labels[pick], "attention": rec["attention"][pick],
+                "own": rec["per_image_maps"][pick], "shared": rec["shared_map"],
+                "overlap": pd.DataFrame(rec.get("overlap_shared") or [])}
+
+    # -------------------------------------------------------------------------------------- tables
+    def _predictions(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, preds (S, N))`` of the runs ``kind/model/seed/n`` on a split (default: their test split)."""
+        return Predictions.stack([run_predictions(self.runs[_key(kind, model, s, n)], self.faces, split=split,
+                                                  settings=self.settings) for s in seeds])
+
+    def _seeds(self, model: str, n: int, seeds) -> list[int]:
+        return [s for s in seeds if _key("perturb", model, s, n) in self.runs]
+
+    def table2(self) -> pd.DataFrame:
+        """Per backbone: test accuracy (%) and macro F1, baseline and Perturb, with intervals (seeds and test faces),
+        the paired difference, and the paper's numbers for the same architecture."""
+        rows = []
+        for model in self.P.perturb_models:
+            seeds = self._seeds(model, self.P.n_clusters, self.P.seeds)
+            labels, base = self._predictions("baseline", model, 0, seeds)
+            _, pert = self._predictions("perturb", model, self.P.n_clusters, seeds)
+            row = {"model": model, "seeds": len(seeds)}
+            for label, preds in (("baseline", base), ("perturb", pert)):
+                for metric, fn in (("acc", accuracy), ("F1", macro_f1)):
+                    e = fn(labels, preds)
+                    row[f"{label} {metric}"], row[f"{label} {metric} ci"], row[f"{label} {metric} pred"] = (
+                        e.value, e.half, e.pred_half)
+            for label, kind, n in (("baseline", "baseline", 0), ("perturb", "perturb", self.P.n_clusters)):
+                # an under-trained predictor shows here first: its last-epoch accuracy on its own training inputs
+                row[f"{label} last train acc"] = float(np.mean([100 * self.runs[_key(kind, model, s, n)].history[
+                    "train_accuracy"].iloc[-1] for s in seeds]))
+            d = accuracy_difference(labels, base, pert)
+            row["delta acc"], row["delta acc ci"], row["verdict"] = d.value, d.half, verdict(d)
+            pb, pp = TABLE2_BASELINE.get(paper_column(model)), TABLE2_PERTURB.get(paper_column(model))
+            row["paper baseline acc"], row["paper perturb acc"] = (pb[0] if pb else np.nan), (pp[0] if pp else np.nan)
+            row["paper delta acc"] = (pp[0] - pb[0]) if (pb and pp) else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def table3(self) -> pd.DataFrame:
+        """Per-class change of accuracy with the Perturb Scheme: relative % (``relative``, the unit we read the
+        paper's Table 3 in, as its Table 1) and percentage points (``points``), long form per backbone."""
+        frames = []
+        for model in self.P.perturb_models:
+            seeds = self._seeds(model, self.P.n_clusters, self.P.seeds)
+            labels, base = self._predictions("baseline", model, 0, seeds)
+            _, pert = self._predictions("perturb", model, self.P.n_clusters, seeds)
+            for unit, relative in (("relative", True), ("points", False)):
+                frames.append(change_table({model: (labels, base, pert)}, relative).assign(unit=unit))
+        return pd.concat(frames, ignore_index=True)
+
+    def sweep(self) -> pd.DataFrame:
+        """Figure 5: accuracy and macro F1 against the number of clusters (0 = the baseline), on the validation
+        split (which picks the best n) and on the test split (which reports it)."""
+        rows = []
+        model, P = self.P.sweep_model, self.P
+        for n in [0] + sorted(P.cluster_sweep):
+            kind = "baseline" if n == 0 else "perturb"
+            seeds = [s for s in P.sweep_seeds if _key(kind, model, s, n) in self.runs]
+            row = {"n_clusters": n, "seeds": len(seeds)}
+            for split, prefix in ((P.val_split, "val_"), (P.test_split, "")):
+                labels, preds = self._predictions(kind, model, n, seeds, split)
+                acc, f1 = accuracy(labels, preds), macro_f1(labels, preds)
+                row.update({f"{prefix}accuracy": acc.value, f"{prefix}accuracy_ci": acc.half,
+                            f"{prefix}macro_f1": f1.value, f"{prefix}macro_f1_ci": f1.half})
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        perturbed = table[table["n_clusters"] > 0]
+        table["chosen"] = table["n_clusters"] == (int(perturbed.loc[perturbed["val_accuracy"].idxmax(), "n_clusters"])
+                                                  if len(perturbed) else -1)
+        return table
+
+    def cost(self) -> pd.DataFrame:
+        """Clustering seconds per epoch and their share of the epoch, per Perturb run."""
+        return pd.DataFrame([{"run": r.name, **clustering_cost(r)} for k, r in self.runs.items()
+                             if k.startswith("perturb/")])
+
+    def figure6(self) -> dict:
+        """The first backbone's baseline and Perturb run (first seed) explained on one test face per emotion."""
+        P = self.P
+        model, seed = P.perturb_models[0], P.seeds[0]
+        runs = {"baseline": self.runs[_key("baseline", model, seed, 0)],
+                "Perturb Scheme": self.runs[_key("perturb", model, seed, P.n_clusters)]}
+        split = runs["baseline"].config["test_split"]
+        test, test_lm = self.faces.split(split), self.landmarks[self.faces.splits == SPLITS.index(split)]
+        return compare(runs, test, test_lm, pick_per_emotion(test.labels, 1, seed=1), P.figure_method,
+                       device=self.settings.resolved_device())
+
+    def results(self) -> SchemeResults:
+        """Train what is missing and compute every table and figure's data."""
+        if not self.runs:
+            self.train()
+        return SchemeResults(dataset=self.faces.name, options=asdict(self.options()),
+                             phase1={s: self.phase1(s).name for s in self.P.seeds},
+                             clusters=self.clusters(), table2=self.table2(), table3=self.table3(), sweep=self.sweep(),
+                             sweep_model=self.P.sweep_model, cost=self.cost(), figure6=self.figure6(),
+                             runs={k: r.name for k, r in self.runs.items()})

@@ -1,0 +1,128 @@
+"""Writing results safely: every file the study writes goes to a temporary name beside its target and is renamed
+into place, so a killed process never leaves a half-written record, cache, checkpoint or figure behind.
+
+The one place for atomic writes (text, bytes, JSON, ``.npz``, torch checkpoints, matplotlib figures) and for
+the stable hash that names configs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path``; renamed onto ``path`` when the block ends without an error.
+
+    Args:
+        path: the final file.
+
+    Yields:
+        The temporary path to write to (it keeps ``path``'s suffix, so writers that pick a format by suffix
+        still work).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically.
+
+    Args:
+        path: the file.
+        text: its contents.
+
+    Returns:
+        The path written.
+    """
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Numpy scalars and arrays, tuples, paths and NaN made JSON-safe (NaN and infinities become None)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Atomically write JSON (sorted keys, NaN as null); returns the path."""
+    return atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The parsed contents of a JSON file."""
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """``np.savez`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return Path(path)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save`` atomically: a killed process never leaves a torn checkpoint."""
+    import torch
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def stable_hash(obj: Any, length: int = 10) -> str:
+    """A short hash of a JSON-able object that does not depend on dict key order.
+
+    Args:
+        obj: dicts, lists, numbers, strings (numpy values are converted).
+        length: hex digits kept.
+
+    Returns:
+        The hash.
+    """
+    text = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def array_fingerprint(a: np.ndarray, length: int = 16) -> str:
+    """A short content hash of an array (as float32), e.g. the landmarks a run was trained with."""
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float32).tobytes()).hexdigest()[:length]

@@ -1,0 +1,229 @@
+"""The Perturb Scheme's phases 2 and 3 as a policy: k-means clusters of the highest-attention pixels (the paper's
+Eq. 1), and faces with one cluster masked out.
+
+The paper clusters the highest-attention pixels with the distance of its Eq. 1,
+
+    Dist = sqrt((lambda (i - k))^2 + (lambda (j - l))^2 + (alpha (I_ij - I_kl))^2),   lambda = 1.5, alpha = 1.2,
+
+i.e. Euclidean k-means over features (lambda i, lambda j, alpha I). Here pixel coordinates are min-max scaled to
+[0, 1] (as the authors' code does; with raw 0-47 coordinates the intensity term would not matter) and I is the
+pixel intensity in [0, 1] (the paper) or the attention (the authors' code). One shared cluster map per epoch
+(the paper) or one map per image (an extension).
+
+The policy needs the phase-1 model's attention: it gets it as an argument (``attention``, a function from
+faces (B, 1, H, W) in [0, 1] to maps (B, H, W) in [0, 1]), so this module knows nothing of models or runs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..params import SchemeOptions
+from .base import InputPolicy, SplitTensors
+
+UNSELECTED = -1
+AttentionFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def pixel_features(third: torch.Tensor, lam: float = 1.5, alpha: float = 1.2) -> torch.Tensor:
+    """Eq. 1 features of every pixel: (lambda x, lambda y, alpha v) with x, y in [0, 1].
+
+    Args:
+        third: (B, H, W) the third coordinate per pixel (intensity in [0, 1], or attention).
+        lam, alpha: the weights of Eq. 1.
+
+    Returns:
+        (B, H*W, 3) features, row-major pixel order; Euclidean distance between two rows is Eq. 1.
+    """
+    b, h, w = third.shape
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, h, device=third.device), torch.linspace(0, 1, w, device=third.device),
+                            indexing="ij")
+    coords = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)[None].expand(b, -1, -1)
+    return torch.cat([lam * coords, alpha * third.reshape(b, -1, 1)], -1)
+
+
+def eq1_distance(p, q, lam: float = 1.5, alpha: float = 1.2) -> float:
+    """Eq. 1 between two pixels given as (i, j, I) in the units the features use."""
+    (i, j, a), (k, l, b) = p, q
+    return float(np.sqrt((lam * (i - k)) ** 2 + (lam * (j - l)) ** 2 + (alpha * (a - b)) ** 2))
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 20, tol: float = 1e-4, generator: torch.Generator | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched k-means with k-means++ initialisation: B independent problems solved at once.
+
+    Our own code, not scikit-learn's: the scheme clusters once per epoch (or per image) inside the training
+    loop, on the training device, for a batch of problems at once; scikit-learn runs one problem at a time on
+    the CPU and would move every attention map to the host.
+
+    Args:
+        x: (B, P, D) points.
+        k: clusters per problem.
+        iters: at most this many Lloyd iterations.
+        tol: stop when no centre moves more than this (checked every 5 iterations to avoid host syncs).
+        generator: seeds the initialisation.
+
+    Returns:
+        ``centers`` (B, k, D) and ``labels`` (B, P).
+    """
+    b, p, d = x.shape
+    if p < k:
+        raise ValueError(f"k-means needs at least k={k} points, got {p}")
+    rows = torch.arange(b, device=x.device)
+    first = torch.randint(0, p, (b,), generator=generator, device=x.device)
+    centers = [x[rows, first]]
+    closest = ((x - centers[0][:, None]) ** 2).sum(-1)
+    for _ in range(1, k):  # k-means++: the next centre with probability proportional to squared distance
+        probs = closest / closest.sum(1, keepdim=True).clamp_min(1e-12)
+        probs = torch.where(probs.sum(1, keepdim=True) > 0, probs, torch.full_like(probs, 1 / p))
+        nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        centers.append(x[rows, nxt])
+        closest = torch.minimum(closest, ((x - centers[-1][:, None]) ** 2).sum(-1))
+    centers = torch.stack(centers, 1)
+    for it in range(iters):
+        labels = torch.cdist(x, centers).argmin(-1)
+        onehot = F.one_hot(labels, k).to(x.dtype)
+        counts = onehot.sum(1)
+        new = (onehot.transpose(1, 2) @ x) / counts.clamp_min(1)[..., None]
+        new = torch.where(counts[..., None] > 0, new, centers)  # an empty cluster keeps its centre
+        moved = (new - centers).abs().amax()
+        centers = new
+        if tol and it % 5 == 4 and float(moved) < tol:
+            break
+    return centers, torch.cdist(x, centers).argmin(-1)
+
+
+def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, options: SchemeOptions,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Cluster maps: each selected pixel gets a cluster id 0..n-1, the others :data:`UNSELECTED` (-1).
+
+    Args:
+        attention: (B, H, W) attention in [0, 1] (B = 1 for one shared map).
+        intensity: (B, H, W) faces in [0, 1] (the paper's I).
+        options: the scheme's options (``n_clusters``, ``lam``, ``alpha``, ``cluster_features``,
+            ``cluster_selection``, ``top_fraction``, ``attention_threshold``, ``kmeans_iters``).
+        generator: seeds k-means.
+
+    Returns:
+        (B, H, W) int64 cluster ids.
+    """
+    o = options
+    b, h, w = attention.shape
+    if o.cluster_features == "intensity":
+        third = intensity
+    else:  # the authors' code: the attention, zeroed below the threshold when every pixel is clustered
+        a = (torch.where(attention >= o.attention_threshold, attention, torch.zeros_like(attention))
+             if o.cluster_selection == "all" else attention)
+        lo, hi = a.flatten(1).amin(1)[:, None, None], a.flatten(1).amax(1)[:, None, None]
+        third = (a - lo) / (hi - lo).clamp_min(1e-6)
+    feats = pixel_features(third, o.lam, o.alpha)
+    if o.cluster_selection == "top":
+        keep = max(o.n_clusters, int(round(o.top_fraction * h * w)))
+        idx = attention.flatten(1).topk(keep, dim=1).indices
+    else:
+        idx = torch.arange(h * w, device=attention.device)[None].expand(b, -1)
+    points = feats.gather(1, idx[..., None].expand(-1, -1, feats.shape[-1]))
+    _, labels = kmeans(points, o.n_clusters, o.kmeans_iters, generator=generator)
+    out = torch.full((b, h * w), UNSELECTED, dtype=torch.long, device=attention.device)
+    out.scatter_(1, idx, labels)
+    return out.reshape(b, h, w)
+
+
+def shared_cluster_map(attention: AttentionFn, faces: SplitTensors, options: SchemeOptions,
+                       generator: torch.Generator) -> torch.Tensor:
+    """One cluster map (H, W) from the mean attention and mean intensity of ``cluster_sample`` random faces."""
+    idx = torch.randperm(len(faces), generator=generator, device=faces.images.device)[:options.cluster_sample]
+    x = faces.batch(idx)
+    return cluster_maps(attention(x).mean(0, keepdim=True), x[:, 0].mean(0, keepdim=True), options, generator)[0]
+
+
+def _elapsed(t0: float, device) -> float:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
+class PerturbPolicy(InputPolicy):
+    """Phase 3 inputs: faces with one attention cluster masked out.
+
+    Args:
+        phase1: name of the phase-1 (attention) run; part of the spec, so it names the run it depends on.
+        options: the scheme's options (:class:`~perturb_lib.params.SchemeOptions`).
+        attention: the phase-1 model's attention function (needed before :meth:`prepare`; may be None to
+            only read the spec).
+    """
+
+    def __init__(self, phase1: str, options: SchemeOptions | None = None, attention: AttentionFn | None = None):
+        self.phase1, self.options, self.attention = phase1, options or SchemeOptions(), attention
+        self.views = self.options.n_clusters + 1 if self.options.test_policy == "sum" else 1
+        self.map: torch.Tensor | None = None  # the shared cluster map of the current epoch
+        self._seconds = 0.0
+
+    def spec(self) -> dict:
+        return {"kind": "perturb", "phase1": self.phase1, **asdict(self.options)}
+
+    def tag(self) -> str:
+        o = self.options
+        return f"perturb-n{o.n_clusters}-{o.cluster_scope}-{o.masking}"
+
+    def _maps(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Per-face cluster maps (B, H, W) for faces x (B, 1, H, W)."""
+        if self.options.cluster_scope == "shared":
+            if self.map is None:
+                raise RuntimeError("no shared cluster map yet: on_epoch_start computes it")
+            return self.map.to(x.device)[None].expand(len(x), -1, -1)
+        t0 = time.perf_counter()
+        maps = cluster_maps(self.attention(x), x[:, 0], self.options, generator)
+        self._seconds += _elapsed(t0, x.device)
+        return maps
+
+    def prepare(self, split: SplitTensors) -> None:
+        if self.attention is None:
+            raise ValueError(f"the perturb policy needs the attention of its phase-1 run {self.phase1!r} "
+                             "(make_policy(spec, attention=...))")
+
+    def on_epoch_start(self, epoch: int, train_split: SplitTensors, generator: torch.Generator) -> None:
+        if self.options.cluster_scope == "shared":  # the paper: clusters are updated once per epoch
+            t0 = time.perf_counter()
+            self.map = shared_cluster_map(self.attention, train_split, self.options, generator)
+            self._seconds += _elapsed(t0, train_split.images.device)
+
+    def _masked(self, x: torch.Tensor, maps: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
+        hide = (maps == cluster[:, None, None]) & (cluster >= 0)[:, None, None]
+        return torch.where(hide[:, None], torch.full_like(x, self.options.fill_value), x)
+
+    def _copies(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """The face, then one copy per cluster with that cluster masked: view-major (n+1) * B."""
+        b = len(x)
+        return torch.cat([x] + [self._masked(x, maps, torch.full((b,), c, device=x.device))
+                                for c in range(self.options.n_clusters)])
+
+    def train_inputs(self, x, y, split, idx, generator):
+        maps = self._maps(x, generator)
+        n = self.options.n_clusters
+        if self.options.masking == "copies":
+            return self._copies(x, maps), y.repeat(n + 1)
+        choice = torch.randint(-1, n, (len(x),), generator=generator, device=x.device)  # -1: none
+        return self._masked(x, maps, choice), y
+
+    def eval_views(self, x, split, idx):
+        if self.options.test_policy == "plain":
+            return x
+        gen = torch.Generator(device=x.device).manual_seed(0)
+        return self._copies(x, self._maps(x, gen))
+
+    def epoch_stats(self) -> dict:
+        out, self._seconds = {"cluster_seconds": round(self._seconds, 4)}, 0.0
+        return out
+
+    def state_dict(self) -> dict:
+        return {"map": None if self.map is None else self.map.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("map") is not None:
+            self.map = state["map"]

@@ -1,0 +1,88 @@
+"""The package's shape: imports point one way (no cycle, counting imports inside functions too)."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "perturb_lib"
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, from every ``import`` and ``from`` statement anywhere."""
+    modules = {}
+    for f in root.rglob("*.py"):
+        parts = list(f.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = f
+
+    def resolve(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {m: set() for m in modules}
+    for m, f in modules.items():
+        base = m.split(".") if f.name == "__init__.py" else m.split(".")[:-1]
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                prefix = base[:len(base) - (node.level - 1)] if node.level else []
+                mod = ".".join(prefix + ([node.module] if node.module else [])) if node.level else node.module or ""
+                targets = [f"{mod}.{a.name}" for a in node.names] + [mod]
+            else:
+                continue
+            for t in targets:
+                r = resolve(t) if t.split(".")[0] == root.name else None
+                # a package's own submodules and a module's parent packages are not edges: Python imports the
+                # parents first anyway (the same rule as ../shared/tools/import_cycles.py)
+                inside = (f.name == "__init__.py" and r and r.startswith(m + ".")) or (r and m.startswith(r + "."))
+                if r and r != m and not inside:
+                    graph[m].add(r)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                return stack[stack.index(n):] + [n]
+            if n not in state and (found := visit(n)):
+                return found
+        state[m] = "done"
+        stack.pop()
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_the_finder_finds_a_planted_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle_inside_the_package():
+    graph = import_graph(PACKAGE)
+    assert len(graph) > 40
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_imports_point_down_the_layers_the_readme_draws():
+    from perturb_lib.readme import LAYERS, layer_of
+    graph = import_graph(PACKAGE)
+    upward = [f"{m} ({LAYERS[layer_of(m)][0]}) imports {n} ({LAYERS[layer_of(n)][0]})"
+              for m, targets in graph.items() if m != "perturb_lib" for n in targets
+              if n != "perturb_lib" and layer_of(n) > layer_of(m)]
+    assert upward == []
+
+
+def test_readme_generated_sections_are_in_sync():
+    from perturb_lib import readme
+    assert readme.stale() == [], "run `make readme`"
