@@ -19,10 +19,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (>= 3.10) on PATH"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "need Python >= 3.10, $(PYTHON) is older"; exit 1; }
-	@echo "bootstrapping $(VENV) (first time only: torch + jupyter, a few minutes)"
+	@echo "bootstrapping $(VENV) (first time only: torch, jupyter and the landmark detectors, a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,landmarks]'
 	@touch $@
 
 study: $(STAMP)  ## run notebooks 00-05 on a profile (default: cpu, synthetic faces)

@@ -23,7 +23,7 @@
 # %%
 from IPython.display import display
 
-from perturb_lib import data, figures, params, report
+from perturb_lib import data, figures, landmarks, params, report
 from perturb_lib.experiments import DataResults, load_faces
 
 # %% tags=["parameters"]
@@ -33,14 +33,15 @@ dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
 data_seed = 0  # int: synthetic only: generator seed
-landmark_source = 'auto'  # str: auto | ground_truth | template | file
+landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
 samples_per_emotion = 6  # int: faces shown per emotion in the sample grid
+landmark_providers = ['template', 'dlib', 'mediapipe']  # list[str]: providers compared on the same faces (those installed)
 
 # %%
 P = params.from_notebook(params.DataNotebook, globals())
 faces, lm = load_faces(P)
-record = DataResults.of(faces, P.landmark_source)
+record = DataResults.of(faces, P)
 record.save(P.study_dir)
 faces
 
@@ -55,12 +56,32 @@ report.figure3(record, P.figures_dir)
 
 # %% [markdown]
 # ## Faces and their landmarks
-# Synthetic faces carry exact landmarks. For FER2013 a mean-face template is fitted to the registered
-# crops and refined per image (no detector is downloaded), or a landmark file can be given.
+# Every mask and feature removal of the study is drawn from landmarks. Synthetic faces carry exact ones. On
+# FER2013 they come from dlib's 68-point detector as MaskTheFace ran it (the tool that made the published
+# MaskFer), or MediaPipe's 468-point face mesh (the second seed paper's), both offline; without them, from a
+# mean-face template fitted to the crops, which is about 4 px off on a 48-px face.
 
 # %%
+print(f"the study's landmarks: {record.landmark_source}")
 figures.save_figure(figures.plot_samples(faces, per_emotion=P.samples_per_emotion, landmarks=lm), P.figures_dir,
                     "data_samples")
+
+# %% [markdown]
+# ### The providers on the same faces
+# How often each detector finds a face, per split and emotion (a face it misses still gets landmarks: dlib's
+# predictor in the mean detected box, MediaPipe's mean mesh), how far the 68-point providers are from the
+# reference (the ground truth on synthetic faces, dlib on real ones), and how long each takes per face.
+
+# %%
+compared = list(record.ms_per_face)
+if compared:
+    figures.save_figure(figures.plot_landmark_comparison(
+        faces, {p: landmarks.landmarks_for(faces, p) for p in compared},
+        {p: landmarks.detected(faces, p) for p in compared}), P.figures_dir, "landmark_providers")
+    if not record.detection.empty:
+        display(record.detection.pivot_table(index=["by", "group"], columns="provider", values="rate %", sort=False))
+    display(record.landmark_error)
+    display(record.ms_per_face)
 
 # %%
 figures.save_figure(figures.plot_region_maps(faces, lm), P.figures_dir, "data_region_maps")

@@ -19,12 +19,15 @@
 # randomised network whose readout is solved in closed form.
 #
 # Synthetic faces carry exact landmarks and each identity's neutral face, so landmark *movement* is known and
-# the kept landmarks can be checked against the regions that define each emotion.
+# the kept landmarks can be checked against the regions that define each emotion. On FER2013 the landmarks are
+# MediaPipe's 468-point face mesh (the seed paper's own landmark model, `lm_source="mediapipe"`) or dlib's 68,
+# on the faces the detector finds; FER2013 has no neutral frame per person, so the features are the normalised
+# coordinates alone.
 
 # %%
 from IPython.display import Markdown, display
 
-from perturb_lib import params, report
+from perturb_lib import landmarks, params, report
 from perturb_lib.experiments import explain_emotions, load_faces
 
 # %% tags=["parameters"]
@@ -34,10 +37,11 @@ dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
 data_seed = 0  # int: synthetic only: generator seed
-landmark_source = 'auto'  # str: auto | ground_truth | template | file
+landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
 val_split = 'PublicTest'  # str: split that selects checkpoints and settings
 test_split = 'PrivateTest'  # str: split that is only ever tested on
+lm_source = None  # str | None: landmarks of this notebook (None: landmark_source; mediapipe: the seed paper's 468 points)
 lm_features = 'auto'  # str: coords | displacement | both (auto: both when neutral faces are known)
 lm_task = 'rest'  # str: each emotion against the rest, or against neutral only
 lm_families = ['mlp', 'random']  # list[str]: binary model families compared
@@ -55,6 +59,10 @@ lm_seed = 0  # int: seed of the landmark models
 # %%
 P = params.from_notebook(params.LandmarkNotebook, globals())
 faces, lm = load_faces(P)
+if P.lm_source:  # this notebook's own landmarks, on the faces the detector finds
+    lm = landmarks.landmarks_for(faces, P.lm_source, P.landmark_file)
+    found = landmarks.detected(faces, P.lm_source, P.landmark_file)
+    faces, lm = faces.subset(found), lm[found]
 results = explain_emotions(faces, lm, P)
 results.save(P.study_dir)
 print(f"{faces.name}: {len(faces)} faces, features: {results.features}, task: emotion vs {results.task}")

@@ -26,14 +26,9 @@ import torch
 from torch import nn
 
 from .data.faces import EMOTIONS, SPLITS, FaceSet
-from .landmarks.layout import GROUPS
+from .landmarks.layout import IBUG68, Layout, layout_of
 
 FEATURE_SETS = ("coords", "displacement", "both")
-LANDMARK_REGION = np.empty(68, dtype=object)
-for _name, _idx in GROUPS.items():
-    LANDMARK_REGION[_idx] = {"jaw": "jaw", "right_brow": "brows", "left_brow": "brows", "nose_bridge": "nose",
-                             "nose_base": "nose", "right_eye": "eyes", "left_eye": "eyes", "outer_lip": "mouth",
-                             "inner_lip": "mouth"}[_name]
 
 
 # ------------------------------------------------------------------------------------------ features
@@ -41,14 +36,15 @@ def normalise_shape(landmarks: np.ndarray, reference: np.ndarray | None = None) 
     """Remove position, scale and roll: centre on the mean point, divide by the RMS radius, level the eyes.
 
     Args:
-        landmarks: (N, 68, 2).
+        landmarks: (N, K, 2), K = 68 or 468.
         reference: (N, 68, 2) whose transform is applied instead (so a neutral face and its expression
             share one frame); default: each face's own.
     """
     ref = landmarks if reference is None else reference
+    layout = layout_of(ref)
     centre = ref.mean(1, keepdims=True)
     scale = np.sqrt(((ref - centre) ** 2).sum(-1).mean(1))[:, None, None]
-    eyes = ref[:, 42:48].mean(1) - ref[:, 36:42].mean(1)
+    eyes = ref[:, list(layout.left_eye)].mean(1) - ref[:, list(layout.right_eye)].mean(1)
     angle = np.arctan2(eyes[:, 1], eyes[:, 0])
     cos, sin = np.cos(-angle)[:, None], np.sin(-angle)[:, None]
     p = (landmarks - centre) / scale
@@ -343,10 +339,11 @@ def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, s
     return table, np.asarray(ranking[:chosen_k])
 
 
-def region_agreement(kept: np.ndarray, defining: tuple[str, ...]) -> dict:
+def region_agreement(kept: np.ndarray, defining: tuple[str, ...], layout: Layout = IBUG68) -> dict:
     """Share of kept landmarks inside the emotion's defining regions, against all landmarks' share (chance)."""
-    inside = np.isin(LANDMARK_REGION[kept], list(defining))
-    chance = float(np.isin(LANDMARK_REGION, list(defining)).mean())
+    region = layout.region_of_point()
+    inside = np.isin(region[kept], list(defining))
+    chance = float(np.isin(region, list(defining)).mean())
     share = float(inside.mean()) if len(kept) else float("nan")
     return {"kept": int(len(kept)), "share_in_defining": share, "chance": chance,
             "lift": share / chance if chance else float("nan")}

@@ -41,7 +41,7 @@ def param(default: Any, doc: str, choices: tuple | None = None, path: bool = Fal
 # Literal here so that this module imports nothing of the study; tests check each against the registry that
 # implements it (models.MODELS, saliency.METHODS, policies' regions, styles and fills, data.DATASETS, ...).
 DATASETS = ("synthetic", "fer2013", "ferplus")
-LANDMARK_SOURCES = ("auto", "ground_truth", "template", "file")
+LANDMARK_SOURCES = ("auto", "ground_truth", "template", "file", "dlib", "mediapipe")
 MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "densenet121", "dpn26", "dpn92", "resmasking")
 ATTENTION_MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "dpn26", "dpn92")
 EVAL_SPLITS = ("PublicTest", "PrivateTest")
@@ -219,7 +219,8 @@ class Data(Params):
     data_path: str | None = param(None, "FER2013 CSV, image-folder root or .npz (not for synthetic)", path=True)
     size: float = param(0.1, "synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)")
     data_seed: int = param(0, "synthetic only: generator seed")
-    landmark_source: str = param("auto", "auto | ground_truth | template | file", LANDMARK_SOURCES)
+    landmark_source: str = param("auto", "auto (ground truth, else dlib, else the template) | ground_truth | dlib | "
+                                         "mediapipe | template | file", LANDMARK_SOURCES)
     landmark_file: str | None = param(None, "CSV/NPZ of landmarks keyed by image id (landmark_source file)",
                                       path=True)
 
@@ -315,6 +316,8 @@ class SchemeOptions(Params):
     cluster_selection: str = param("top", "pixels clustered: top attention (paper) | all (code)", ("top", "all"))
     top_fraction: float = param(0.2, "share of highest-attention pixels clustered (paper: not given)")
     attention_threshold: float = param(0.5, "cluster_selection all: attention below this is zeroed (code: 0.5)")
+    cluster_region: str = param("face", "pixels that may be clustered: face (inside the face outline) | image "
+                                        "(every pixel; the attention's zero-padding border wins)", ("face", "image"))
     cluster_scope: str = param("shared", "one map per epoch (paper) | per_image", ("shared", "per_image"))
     cluster_sample: int = param(256, "training faces behind each shared map")
     masking: str = param("random", "random cluster per face (default) | copies (code: k+1 copies)",
@@ -341,6 +344,8 @@ class DataNotebook(Data, Output):
     """00 · the data."""
 
     samples_per_emotion: int = param(6, "faces shown per emotion in the sample grid")
+    landmark_providers: list[str] = param(["template", "dlib", "mediapipe"], "providers compared on the same faces "
+                                          "(those installed)", ("template", "dlib", "mediapipe"))
 
 
 @dataclass
@@ -353,6 +358,10 @@ class MaskFerNotebook(Execution, Recipe, Data, Output):
                                      path=True)
     maskfer_all_clean: bool = param(False, "with maskfer_path: train clean runs on every face, not only those with a "
                                            "masked twin")
+    maskfer_faces: str = param("detected", "faces of MaskFer: detected (those the landmark detector finds, "
+                                           "MaskTheFace's rule) | all", ("detected", "all"))
+    maskfer_list: str | None = param(None, "the published MaskFer file list (CSV), to report how our faces agree "
+                                           "with it", path=True)
     removal_regions: list[str] = param(list(REMOVAL_REGIONS), "regions removed at test time from clean-trained models",
                                        REMOVAL_REGIONS)
     removal_fill: str = param("mean", "what replaces a removed region: mean | blur | noise", FILLS)
@@ -389,6 +398,8 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, Execution, Recipe, Data, Out
 class LandmarkNotebook(Splits, Data, Output):
     """04 · landmark explainability (the second seed paper)."""
 
+    lm_source: str | None = param(None, "landmarks of this notebook (None: landmark_source; mediapipe: the seed "
+                                        "paper's 468 points)", LANDMARK_SOURCES)
     lm_features: str = param("auto", "coords | displacement | both (auto: both when neutral faces are known)",
                              ("auto", "coords", "displacement", "both"))
     lm_task: str = param("rest", "each emotion against the rest, or against neutral only", ("rest", "neutral"))

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import yaml
 from traitlets.config import Config
 
-from .io import read_json, write_json
+from .io import atomic_path, read_json, write_json
 from .params import NOTEBOOKS, ParameterError, parameter_names
 from .paths import PROJECT_ROOT, resolve
 
@@ -185,7 +186,58 @@ def run_study(profile: str = "cpu", study: str | None = None, data: str | None =
     total = time.time() - t_all
     out(f"study {study!r}: {len(selected)} notebook(s) in {_fmt(total)}; executed notebooks in {nb_out}")
     write_json(study_dir / "timings.json", {"total_seconds": round(total, 1), "notebooks": report})
+    if selected[-1] == list(NOTEBOOKS)[-1]:
+        copied = publish(study_dir, values["figures_dir"])
+        out(f"study {study!r}: results, {copied} run records and the executed notebooks copied to "
+            f"{resolve(values['figures_dir'])}")
     return report
+
+
+RECORD_FILES = ("config.json", "metrics.json", "history.csv", "env.json")
+
+
+def publish(study_dir, figures_dir) -> int:
+    """Copy a study's small outputs beside its figures, so that ``figures/<study>/`` holds everything a reader needs
+    without the run folders: the results objects, the executed notebooks, and each run the results name - its
+    config, metrics, history, environment and cached test logits, never its checkpoints.
+
+    Args:
+        study_dir: the study folder (``runs/<study>``).
+        figures_dir: its figures folder.
+
+    Returns:
+        How many run records were copied.
+    """
+    src, dst = resolve(study_dir), resolve(figures_dir)
+    for part in ("results", "records", "notebooks"):
+        shutil.rmtree(dst / part, ignore_errors=True)  # what an earlier run left must not pass for this one's
+    names = set()
+    for path in sorted((src / "results").glob("*")):
+        _copy(path, dst / "results" / path.name)
+        if path.suffix == ".json":
+            doc = read_json(path)
+            names |= _run_names(doc.get("runs")) | _run_names(doc.get("phase1"))
+    for path in sorted((src / "notebooks").glob("*.ipynb")):
+        _copy(path, dst / "notebooks" / path.name)
+    if (src / "timings.json").is_file():
+        _copy(src / "timings.json", dst / "timings.json")
+    for name in sorted(names):
+        run = src / "records" / name
+        for path in [run / f for f in RECORD_FILES] + sorted(run.glob("evals/*.npz")):
+            if path.is_file():
+                _copy(path, dst / "records" / name / path.relative_to(run))
+    return len(names)
+
+
+def _run_names(runs) -> set[str]:
+    if isinstance(runs, dict):
+        return {v for v in runs.values() if isinstance(v, str)}
+    return set()
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 # The kernel talks to the runner over local IPC sockets: over TCP, ipykernel warns on every start that the traffic

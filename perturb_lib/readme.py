@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from .io import read_json
 from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
 
@@ -77,7 +78,89 @@ def parameters_table() -> str:
     return "\n".join(out)
 
 
-GENERATORS = {"architecture": architecture, "parameters": parameters_table}
+def results(study: str) -> str:
+    """The key numbers of a committed study (``figures/<study>/``), beside the paper's, and what they say.
+
+    Read from the study's committed results objects; a study not committed yet says so.
+    """
+    from .experiments import DataResults, MaskFerResults, SchemeResults
+    from .report import findings
+    from .stats import fmt_ci
+    root = PROJECT_ROOT / "figures" / study
+    if not (root / "results" / "scheme.json").is_file():
+        return f"_No committed results for `{study}` yet: `make study PROFILE={study}` makes them._"
+    data, maskfer, scheme = DataResults.load(root), MaskFerResults.load(root), SchemeResults.load(root)
+    record = next(iter(sorted((root / "records").glob("*/config.json"))), None)
+    config = read_json(record) if record else {}
+    timings = read_json(root / "timings.json") if (root / "timings.json").is_file() else {}
+    model = maskfer.models[0]
+    lines = [f"{data.dataset} ({data.faces:,} faces; landmarks: {data.landmark_source}), {model} at width "
+             f"{config.get('width')}, {config.get('epochs')} epochs ({config.get('lr_schedule')} schedule, lr "
+             f"{config.get('lr')}), {len(maskfer.seeds)} seeds; intervals: 95 % over seeds and test faces"
+             + (f"; the whole study took {timings['total_seconds'] / 60:.0f} minutes on this machine."
+                if timings.get("total_seconds") else "."), "",
+             "| quantity | paper (FER2013, full-width models, 200 epochs) | ours |", "|---|---|---|"]
+    cross = maskfer.cross_conditions.set_index(["model", "condition"])
+
+    def acc(condition):
+        r = cross.loc[(model, condition)]
+        return fmt_ci(r["mean"], r["ci"], 1, " %", int(r["seeds"]))
+    lines.append(f"| {model} test accuracy, trained and tested clean | 66.5 % | {acc('clean -> clean')} |")
+    lines.append(f"| trained and tested masked | -- | {acc('masked -> masked')} |")
+    lines.append(f"| trained clean, tested masked | -- | {acc('clean -> masked')} |")
+    t1 = maskfer.table1[maskfer.table1["column"] == model].set_index("row")
+    from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, paper_column
+    k = PAPER_COLUMNS.index(paper_column(model))
+    for emo in t1.index:
+        cell = fmt_ci(t1.loc[emo, "mean"], t1.loc[emo, "ci"], 0, " %", int(t1.loc[emo, "seeds"]))
+        few = f" ({int(t1.loc[emo, 'test_faces'])} test faces)" if t1.loc[emo, "few"] else ""
+        lines.append(f"| Table 1, {emo}{few}: change of accuracy, masked vs clean | {TABLE1[emo][k]} % | {cell} |")
+    t2 = scheme.table2.set_index("model")
+    if model in t2.index:
+        r = t2.loc[model]
+        column = paper_column(model)
+        lines.append(f"| Perturb Scheme (n = {scheme.options.get('n_clusters')}): accuracy change | "
+                     f"{TABLE2_PERTURB[column][0] - TABLE2_BASELINE[column][0]:+.1f} pp | "
+                     f"{fmt_ci(r['delta acc'], r['delta acc ci'], 1, ' pp', int(r['seeds']))} |")
+    if scheme.sweep["chosen"].any():
+        chosen = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
+        lines.append(f"| best number of clusters (ours: chosen on validation) | 3 | {chosen} |")
+    if maskfer.truth_summary:
+        t = maskfer.truth_summary
+        lines.append(f"| synthetic truth: most harmful removal is a defining region | -- | {t['score']} of {t['emotions']} "
+                     f"(chance {t['chance']:.2f}, p = {t['p_value']:.3f}) |")
+    if maskfer.mask_probe:
+        m = maskfer.mask_probe
+        lines.append(f"| a probe reads the emotion from the mask's pixels (balanced accuracy) | -- | "
+                     f"{m['balanced_accuracy']:.3f} (chance {m['chance']:.3f} ± {m['chance_band']:.3f}) |")
+    drop = maskfer.removal_trained.sort_values("mean").iloc[0] if not maskfer.removal_trained.empty else None
+    if drop is not None:
+        lines.append(f"| largest drop, trained and tested without one feature | up to -85 % (happy, surprise) | "
+                     f"{drop['row']} without the {drop['column']}: "
+                     f"{fmt_ci(drop['mean'], drop['ci'], 0, ' %', int(drop['seeds']))} |")
+    lines += ["", "What this says about the paper's claims (from `report.findings`):", ""]
+    lines += [f"- {sentence}" for sentence in findings(maskfer, scheme, model)]
+    lines += ["", f"Every table: `figures/{study}/tables/`; every figure: `figures/{study}/`; the executed notebooks: "
+              f"`figures/{study}/notebooks/`; the full paper-vs-ours comparison: "
+              f"`figures/{study}/tables/paper_vs_ours.md`."]
+    return "\n".join(lines)
+
+
+def figures_gallery(study: str) -> str:
+    """The key figures of a committed study as images."""
+    root = PROJECT_ROOT / "figures" / study
+    shown = [("table1_heatmap", "Table 1: change of per-class accuracy, masked vs clean (ours beside the paper's)"),
+             ("fig1_saliency", "Figure 1: saliency of the clean- and the mask-trained model"),
+             ("fig4_clusters", "Figure 4: phase-1 attention and its clusters"),
+             ("fig5_cluster_sweep", "Figure 5: accuracy against the number of clusters")]
+    lines = [f"![{caption}](figures/{study}/{name}.png)\n*{caption}*\n" for name, caption in shown
+             if (root / f"{name}.png").is_file()]
+    return "\n".join(lines) if lines else f"_No committed figures for `{study}` yet._"
+
+
+GENERATORS = {"architecture": architecture, "parameters": parameters_table,
+              "results-cpu": lambda: results("cpu"), "results-fer2013-cpu": lambda: results("fer2013-cpu"),
+              "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu")}
 _BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S)
 
 

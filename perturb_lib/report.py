@@ -15,7 +15,9 @@ import pandas as pd
 from . import figures
 from .data.faces import EMOTIONS
 from .experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
-from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, TABLE3, paper_column, table1_frame
+from .paper import (FIGURE5_BEST_CLUSTERS, PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, TABLE3, paper_column,
+                    table1_frame)
+from .stats import fmt_ci
 from .tables import formatted, wide
 
 
@@ -275,3 +277,48 @@ def comparison(maskfer: MaskFerResults, scheme: SchemeResults, figures_dir) -> p
     table = comparison_table(maskfer, scheme)
     figures.save_table(table.set_index("table"), _tables(figures_dir), "paper_vs_ours", floatfmt=".3g")
     return table
+
+
+# ------------------------------------------------------------------------------------------ findings
+def findings(maskfer: MaskFerResults, scheme: SchemeResults, model: str = "vgg16") -> list[str]:
+    """What the results say about the paper's claims, in sentences (each with its interval and seeds).
+
+    Args:
+        maskfer: notebook 01's results.
+        scheme: notebook 03's results.
+        model: the backbone the sentences are about.
+
+    Returns:
+        One sentence per claim: which emotions masking hurts most, whether sad rises, whether fear drops little,
+        whether the Perturb Scheme helps, and the best number of clusters.
+    """
+    out = []
+    t1 = maskfer.table1[maskfer.table1["column"] == model].set_index("row")
+    if len(t1):
+        worst = t1["mean"].sort_values().index[:2]
+        cells = "; ".join(f"{e} {stats_text(t1.loc[e])}" for e in worst)
+        out.append(f"Masking hurts {worst[0].lower()} and {worst[1].lower()} most ({cells}; relative change of "
+                   f"per-class accuracy, {model}); the paper's {model.upper()} column: happy -35 %, neutral -43 %.")
+        out.append(f"Sad: {stats_text(t1.loc['Sad'])} ({t1.loc['Sad', 'verdict']}); the paper's text says sad "
+                   "rises, its Table 1 says it falls (-8 % for VGG16).")
+        out.append(f"Fear: {stats_text(t1.loc['Fear'])} ({t1.loc['Fear', 'verdict']}); the paper's text says about "
+                   "-10 %, its Table 1 -17 % for VGG16.")
+    if not scheme.table2.empty:
+        row = scheme.table2.set_index("model").loc[model] if model in set(scheme.table2["model"]) else scheme.table2.iloc[0]
+        out.append(f"The Perturb Scheme changes test accuracy by {row['delta acc']:+.1f} pp "
+                   f"({fmt_interval(row['delta acc ci'])}, {int(row['seeds'])} seeds: {row['verdict']}); the paper "
+                   f"reports {row['paper delta acc']:+.1f} pp for its VGG16.")
+    if not scheme.sweep.empty and scheme.sweep["chosen"].any():
+        n = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
+        out.append(f"The number of clusters chosen on validation is {n} (the paper's best: {FIGURE5_BEST_CLUSTERS}), "
+                   f"from a sweep with {int(scheme.sweep['seeds'].max())} seed(s).")
+    return out
+
+
+def stats_text(cell) -> str:
+    """``-35 % ± 12`` or ``-35 % (n = 1, no interval)`` for a long-table row."""
+    return fmt_ci(cell["mean"], cell["ci"], 0, " %", mark=False)
+
+
+def fmt_interval(half) -> str:
+    return "n = 1, no interval" if half is None or not math.isfinite(half) else f"± {half:.1f} pp"

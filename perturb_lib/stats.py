@@ -147,8 +147,8 @@ def within_noise(mean, half_width) -> bool | None:
     return bool(abs(mean) <= half_width)
 
 
-def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None = None) -> str:
-    """``-12.3 ± 4.5``, ``-1.2 ± 4.5 inconclusive (3 seeds)`` when the interval includes 0,
+def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None = None, mark: bool = True) -> str:
+    """``-12.3 ± 4.5``, ``-1.2 ± 4.5 inconclusive (3 seeds)`` when the interval includes 0 (``mark``),
     ``-12.3 (n = 1, no interval)`` for one seed, or ``--`` for no value."""
     mean, half_width = _nan(mean), _nan(half_width)
     if math.isnan(mean):
@@ -157,6 +157,6 @@ def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None 
     if math.isnan(half_width):
         return text + " (n = 1, no interval)"
     text += f" ± {half_width:.{digits}f}"
-    if abs(mean) <= half_width:
+    if mark and abs(mean) <= half_width:
         text += f" inconclusive ({seeds} seeds)" if seeds else " inconclusive"
     return text

@@ -55,19 +55,21 @@ def test_clusters_find_facial_features_better_than_chance(trained_attention):
     record = scheme.phase2_record(run, faces, SchemeOptions(n_clusters=3), CPU)
     shared = record["shared_map"]
     assert set(np.unique(shared)) == {-1, 0, 1, 2}
-    assert abs((shared >= 0).mean() - 0.2) < 0.01  # the top 20% of pixels are clustered
+    face_share = cluster.face_pixels(torch.as_tensor(faces.landmarks[faces.splits == 0])).float().mean(0).numpy()
+    assert face_share[shared >= 0].min() > 0.3  # only pixels inside (most) faces are clustered ...
+    assert 0.1 < (shared >= 0).mean() < 0.2  # ... the top 20 % of them, not 20 % of the image
     best = max(record["overlap_shared"], key=lambda o: o["precision"] / o["chance"])
     assert best["region"] in ("eyes", "mouth", "nose", "brows")
     assert best["precision"] > 3 * best["chance"], record["overlap_shared"]
     own = record["per_image_maps"]
-    assert ((own >= 0).mean((1, 2)) > 0.19).all()  # every face has its own clusters too
+    assert ((own >= 0).mean((1, 2)) > 0.05).all()  # every face has its own clusters too
     again = scheme.phase2_record(run, faces, SchemeOptions(n_clusters=3), CPU)  # phase 2 is reused, not redone
     np.testing.assert_array_equal(again["shared_map"], shared)
 
 
 def _split(faces, n=8):
-    return SplitTensors("Training", torch.as_tensor(faces.images[:n]), torch.as_tensor(faces.labels[:n]), None,
-                        faces.ids[:n])
+    return SplitTensors("Training", torch.as_tensor(faces.images[:n]), torch.as_tensor(faces.labels[:n]),
+                        torch.as_tensor(faces.landmarks[:n]), faces.ids[:n])
 
 
 @pytest.mark.parametrize("masking, test, inputs_per_face, views", [("random", "plain", 1, 1), ("copies", "sum", 4, 4)])

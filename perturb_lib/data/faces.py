@@ -128,23 +128,29 @@ class FaceSet:
 
     @classmethod
     def load_npz(cls, path: str | os.PathLike) -> "FaceSet":
-        """Read a set written by :meth:`save_npz`; errors name the file and the missing field."""
+        """Read a set written by :meth:`save_npz`, or an array file of FER2013 in the original row order (arrays
+        ``images``, ``labels`` and ``usage``, 0 Training / 1 PublicTest / 2 PrivateTest, as
+        ``shared/data/fer2013/export.py --npz`` writes it; its faces get the CSV loader's ids, ``fer<row>``).
+        Errors name the file and the missing field."""
         path = Path(path)
         try:
             data = np.load(path, allow_pickle=False)
         except Exception as exc:  # zip errors, truncated files ...
             raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
         with data:
-            missing = [k for k in ("images", "labels", "splits", "ids") if k not in data.files]
+            split_key = "splits" if "splits" in data.files else "usage"
+            missing = [k for k in ("images", "labels", split_key) if k not in data.files]
             if missing:
-                raise DataError(f"{path}: missing field(s) {', '.join(missing)}")
-            ids = data["ids"].astype(str)
+                raise DataError(f"{path}: missing field(s) {', '.join(missing)} (expected images, labels and "
+                                "splits or usage)")
+            n = len(data["images"])
+            ids = data["ids"].astype(str) if "ids" in data.files else np.array([f"fer{i:07d}" for i in range(n)])
             check_unique_ids(ids, str(path))
             return cls(
-                images=data["images"], labels=data["labels"], splits=data["splits"], ids=ids,
+                images=data["images"], labels=data["labels"], splits=data[split_key], ids=ids,
                 landmarks=data["landmarks"] if "landmarks" in data.files else None,
                 extras={k[len("extra__"):]: data[k] for k in data.files if k.startswith("extra__")},
-                name=str(data["name"]) if "name" in data.files else path.stem,
+                name=str(data["name"]) if "name" in data.files else "fer2013",
                 source=str(data["source"]) if "source" in data.files else str(path),
             )
 

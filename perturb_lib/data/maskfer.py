@@ -64,3 +64,30 @@ def load_maskfer_folders(root: str | Path, originals: FaceSet, style: str = "N95
     masked.images = np.stack(images)
     masked.name, masked.source = "maskfer", str(root)
     return MaskFerPairs(masked, index, int(len(originals) - len(np.unique(index))), unmatched)
+
+
+def load_maskfer_list(path: str | Path, faces: FaceSet) -> np.ndarray:
+    """Which faces the published MaskFer holds, from its file list.
+
+    Args:
+        path: a CSV with a ``masked_filename`` column (``<Usage>_<id>_N95.jpg``, matched to image-folder ids) and,
+            optionally, ``fer2013_npz_row`` (the row of fer2013.csv, matched to the CSV's ``fer<row>`` ids).
+        faces: the faces to mark.
+
+    Returns:
+        (N,) bool: in the published MaskFer.
+    """
+    import pandas as pd
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        raise DataError(f"{path}: not a readable CSV ({exc})") from exc
+    if "fer2013_npz_row" in table.columns and str(faces.ids[0]).startswith("fer"):
+        listed = {f"fer{int(r):07d}" for r in table["fer2013_npz_row"]}
+    elif "masked_filename" in table.columns:
+        listed = {str(name).rsplit("_", 1)[0] for name in table["masked_filename"]}
+    else:
+        raise DataError(f"{path}: needs a 'masked_filename' or a 'fer2013_npz_row' column "
+                        f"(found {', '.join(table.columns)})")
+    return np.isin(faces.ids, list(listed))

@@ -8,8 +8,8 @@ import pandas as pd
 
 from ..data.faces import EMOTIONS, SPLITS, FaceSet
 from ..data.registry import load_dataset
-from ..landmarks import landmarks_for
-from ..params import Data
+from ..landmarks import choose, detected, detectors, landmarks_for, timing
+from ..params import Data, DataNotebook
 from .results import Results
 
 
@@ -49,7 +49,11 @@ class DataResults(Results):
     Attributes:
         dataset, source, fingerprint, faces: which data, from where, its content hash and size.
         counts: faces per emotion and split (:func:`class_counts`, emotion as a column).
-        landmark_source: where the landmarks came from.
+        landmark_source: where the study's landmarks came from (the provider ``auto`` chose).
+        detection: per provider compared, split and emotion: faces, how many it found, the rate.
+        landmark_error: per provider, the distance (px) of its 68 points from the reference's (the ground truth on
+            synthetic faces, dlib on real ones) on faces both found: mean and 90th percentile, per facial part.
+        ms_per_face: per provider, the time it took per face.
     """
 
     name = "data"
@@ -61,9 +65,60 @@ class DataResults(Results):
     faces: int = 0
     counts: pd.DataFrame = field(default_factory=pd.DataFrame)
     landmark_source: str = ""
+    detection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    landmark_error: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ms_per_face: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, faces: FaceSet, landmark_source: str) -> "DataResults":
-        """The record of a dataset."""
+    def of(cls, faces: FaceSet, params: DataNotebook) -> "DataResults":
+        """The record of a dataset, with its landmark providers compared.
+
+        Args:
+            faces: the dataset.
+            params: notebook 00's parameters (``landmark_source``, ``landmark_providers``).
+        """
+        compared = [p for p in params.landmark_providers if p in ("template",) or detectors.available(p)]
+        found = [detection_rates(faces, p) for p in compared if p in ("dlib", "mediapipe")]  # the others find all
         return cls(dataset=faces.name, source=faces.source, fingerprint=faces.fingerprint(), faces=len(faces),
-                   counts=class_counts(faces).reset_index(), landmark_source=landmark_source)
+                   counts=class_counts(faces).reset_index(),
+                   landmark_source=choose(faces, params.landmark_source, params.landmark_file),
+                   detection=pd.concat(found, ignore_index=True) if found else pd.DataFrame(),
+                   landmark_error=landmark_errors(faces, compared), ms_per_face={p: timing(faces, p) for p in compared})
+
+
+def detection_rates(faces: FaceSet, provider: str) -> pd.DataFrame:
+    """How often a provider finds a face, per split and per emotion (and in all)."""
+    found = detected(faces, provider)
+    rows = []
+    for kind, names, values in (("split", SPLITS, faces.splits), ("emotion", EMOTIONS, faces.labels)):
+        for i, name in enumerate(names):
+            sel = values == i
+            rows.append({"provider": provider, "by": kind, "group": name, "faces": int(sel.sum()),
+                         "found": int(found[sel].sum()), "rate %": round(100 * float(found[sel].mean()), 1)})
+    rows.append({"provider": provider, "by": "all", "group": "all", "faces": len(faces), "found": int(found.sum()),
+                 "rate %": round(100 * float(found.mean()), 1)})
+    return pd.DataFrame(rows)
+
+
+PARTS = {"all 68": slice(0, 68), "jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36),
+         "eyes": slice(36, 48), "mouth": slice(48, 68)}
+
+
+def landmark_errors(faces: FaceSet, providers: list[str]) -> pd.DataFrame:
+    """Each 68-point provider against the reference (ground truth when the faces carry it, else dlib), on the
+    faces both found: mean and 90th-percentile distance per facial part, in pixels."""
+    reference = "ground_truth" if faces.landmarks is not None else ("dlib" if "dlib" in providers else None)
+    if reference is None:
+        return pd.DataFrame()
+    ref, ref_found = landmarks_for(faces, reference), detected(faces, reference)
+    rows = []
+    for p in providers:
+        if p == reference or p == "mediapipe":  # the mesh has no 68-point correspondence
+            continue
+        both = ref_found & detected(faces, p)
+        dist = np.linalg.norm(landmarks_for(faces, p)[both] - ref[both], axis=-1)
+        for part, sl in PARTS.items():
+            per_face = dist[:, sl].mean(1)
+            rows.append({"provider": p, "reference": reference, "part": part, "faces": int(both.sum()),
+                         "mean px": round(float(per_face.mean()), 2), "p90 px": round(float(np.percentile(per_face, 90)), 2)})
+    return pd.DataFrame(rows)

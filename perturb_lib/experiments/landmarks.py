@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data.faces import EMOTIONS, FaceSet
 from ..data.synthetic import defining_regions
+from ..landmarks.layout import layout_of
 from ..landmark_models import (dataset_ig, ablation_relevance, emotion_data, fit_and_score, landmark_features,
                                medoid_baselines, progressive_reduction, region_agreement)
 from ..params import LandmarkNotebook
@@ -22,7 +23,8 @@ class LandmarkResults(Results):
     """What notebook 04 found.
 
     Attributes:
-        dataset, features, task: what was explained, with which features, against what.
+        dataset, features, task: what was explained, with which features, against what (FER2013 has no neutral
+            frame per person, so there the features are the normalised coordinates alone).
         relevance: long table ``emotion, family, method, landmark, relevance`` (methods: ig_medoids, ig_zero,
             ablation).
         reduction: long table of every reduction step (``emotion, family, landmarks, val_*, test_*, ...``).
@@ -64,6 +66,7 @@ def explain_emotions(faces: FaceSet, landmarks: np.ndarray, params: LandmarkNote
         The results.
     """
     P = params
+    layout = layout_of(landmarks)
     features = P.lm_features if P.lm_features != "auto" else ("both" if "neutral_landmarks" in faces.extras else "coords")
     task, seed, val_split, test_split = P.lm_task, P.lm_seed, P.val_split, P.test_split
     model_kw = {"hidden": P.lm_hidden, "epochs": P.lm_epochs, "random_hidden": P.random_hidden, "ridge": P.ridge}
@@ -109,7 +112,7 @@ def explain_emotions(faces: FaceSet, landmarks: np.ndarray, params: LandmarkNote
     if "aus" in faces.extras:  # synthetic faces: do the kept landmarks sit in the regions that make the emotion?
         defining = defining_regions()
         agreement = pd.DataFrame([{"emotion": emo, "family": family, "defining regions": ", ".join(defining[emo]),
-                                   **region_agreement(np.asarray(k), defining[emo])}
+                                   **region_agreement(np.asarray(k), defining[emo], layout)}
                                   for (emo, family), k in ((key.split("/"), k) for key, k in kept.items())
                                   if defining.get(emo)])
     return LandmarkResults(dataset=faces.name, features=features, task=task, relevance=pd.DataFrame(rel_rows),

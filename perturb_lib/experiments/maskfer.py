@@ -18,10 +18,12 @@ import pandas as pd
 import torch
 
 from ..data.faces import EMOTIONS, SPLITS, FaceSet
+from ..data.maskfer import load_maskfer_list
 from ..data.synthetic import defining_regions
 from ..evaluate import Predictions, run_logits
 from ..execution import Settings
 from ..grid import run_grid
+from ..landmarks import detected
 from ..params import MaskFerNotebook
 from ..runs import Run, load_run
 from ..tables import accuracy, change_table
@@ -47,7 +49,8 @@ class MaskFerResults(Results):
         columns: Table 1's columns (the models, then ``Ensemble`` when there are several).
         mask_policy: the spec of the generated masks, or None when the published MaskFer images were used.
         maskfer_path: the published MaskFer folders, when used.
-        faces: how many faces each split kept (with the published folders: those with a masked twin).
+        membership: per split, how many faces MaskFer keeps (the detected ones, those with a published masked
+            twin, or all) and, given the published list, how they agree with it.
         table1: long form (see :mod:`perturb_lib.tables`): relative % change of per-class accuracy.
         cross_conditions: ``model``, ``condition`` (trained -> tested), ``mean``, ``ci``, ``pred``, ``seeds``
             (test accuracy %).
@@ -70,7 +73,7 @@ class MaskFerResults(Results):
     columns: list = field(default_factory=list)
     mask_policy: dict | None = None
     maskfer_path: str | None = None
-    faces: dict = field(default_factory=dict)
+    membership: pd.DataFrame = field(default_factory=pd.DataFrame)
     table1: pd.DataFrame = field(default_factory=pd.DataFrame)
     cross_conditions: pd.DataFrame = field(default_factory=pd.DataFrame)
     removal_tested: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -102,9 +105,16 @@ class MaskFerExperiment:
 
     def __init__(self, params: MaskFerNotebook, faces: FaceSet, landmarks: np.ndarray,
                  masked_faces: FaceSet | None = None):
-        if masked_faces is not None and not params.maskfer_all_clean:
-            keep = np.isin(faces.ids, masked_faces.ids)
-            faces, landmarks = faces.subset(keep), landmarks[keep]
+        if masked_faces is not None:  # the published images: their faces are MaskFer's
+            kept = np.isin(faces.ids, masked_faces.ids)
+        elif params.maskfer_faces == "detected":  # MaskTheFace's rule: the faces its detector finds
+            kept = detected(faces, params.landmark_source, params.landmark_file)
+        else:
+            kept = np.ones(len(faces), dtype=bool)
+        published = load_maskfer_list(params.maskfer_list, faces) if params.maskfer_list else None
+        self.membership = membership_table(faces.splits, kept, published)
+        if not (masked_faces is not None and params.maskfer_all_clean):
+            faces, landmarks = faces.subset(kept), landmarks[kept]
         self.P, self.faces, self.landmarks, self.masked_faces = params, faces, landmarks, masked_faces
         self.settings = Settings(device=params.device)
         self.mask = CLEAN if masked_faces is not None else {"kind": "mask", "style": params.mask_style, "seed": 0}
@@ -227,14 +237,35 @@ class MaskFerExperiment:
         truth, summary = pd.DataFrame(), {}
         if "aus" in self.faces.extras:  # synthetic faces: which regions define each emotion is known
             truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining_regions())
-        kept = {s: int((self.faces.splits == i).sum()) for i, s in enumerate(SPLITS)}
         return MaskFerResults(
             dataset=self.faces.name, models=list(self.P.models), seeds=list(self.P.seeds), columns=self.columns(),
             mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.P.maskfer_path,
-            faces=kept, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
+            membership=self.membership, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
             removal_trained=self.removal_trained(), truth_check=truth, truth_summary=summary,
             mask_probe={} if self.masked_faces is not None else mask_probe(self.faces, self.landmarks, self.P.mask_style),
             runs={k: r.name for k, r in self.runs.items()})
+
+
+def membership_table(splits: np.ndarray, kept: np.ndarray, published: np.ndarray | None = None) -> pd.DataFrame:
+    """Per split and in all: faces, how many MaskFer keeps, and - given the published list - how many are in both,
+    only ours, only the published, and the share of all faces on which the two agree.
+
+    Args:
+        splits: (N,) split index of every face.
+        kept: (N,) bool, the faces we keep.
+        published: (N,) bool, the faces the published MaskFer holds (None: not known).
+    """
+    rows = []
+    for name, sel in [(s, splits == i) for i, s in enumerate(SPLITS)] + [("all", np.ones(len(splits), bool))]:
+        row = {"split": name, "faces": int(sel.sum()), "kept": int(kept[sel].sum()),
+               "kept %": round(100 * float(kept[sel].mean()), 1) if sel.any() else float("nan")}
+        if published is not None:
+            row.update({"published": int(published[sel].sum()), "both": int((kept & published)[sel].sum()),
+                        "only ours": int((kept & ~published)[sel].sum()),
+                        "only published": int((~kept & published)[sel].sum()),
+                        "agreement %": round(100 * float((kept == published)[sel].mean()), 2)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def truth_check(removal: pd.DataFrame, defining: dict[str, tuple[str, ...]]) -> tuple[pd.DataFrame, dict]:

@@ -23,13 +23,13 @@ import torch
 from ..data.faces import EMOTIONS, SPLITS, FaceSet, pick_per_emotion
 from ..execution import Settings
 from ..grid import run_grid
-from ..io import read_json, save_npz, stable_hash, write_json
+from ..io import array_fingerprint, read_json, save_npz, stable_hash, write_json
 from ..landmarks.regions import MAP_REGIONS
 from ..models import attention_maps
 from ..paper import TABLE2_BASELINE, TABLE2_PERTURB, paper_column
 from ..params import SchemeNotebook, SchemeOptions
 from ..policies import split_tensors
-from ..policies.clusters import UNSELECTED, cluster_maps, shared_cluster_map
+from ..policies.clusters import UNSELECTED, cluster_maps, face_pixels, shared_cluster_map
 from ..runs import Run
 from ..evaluate import Predictions, run_predictions
 from ..tables import accuracy, accuracy_difference, change_table, macro_f1, verdict
@@ -51,7 +51,7 @@ def perturb_config(base: TrainConfig, backbone: str, phase1: Run, options: Schem
 
 
 def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings: Settings | None = None,
-                  seed: int = 0, examples: int = 64) -> dict:
+                  seed: int = 0, examples: int = 64, landmarks: np.ndarray | None = None) -> dict:
     """Phase 2 on its own: the shared cluster map of a training sample and per-image maps of some test faces.
 
     Stored beside the phase-1 run (``clusters-<hash>.npz`` and ``.json``) and reused. On synthetic faces the
@@ -61,7 +61,9 @@ def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings:
         ``shared_map`` (H, W), ``per_image_maps``, ``attention``, ``example_index`` (into the test split), and the
         info: ``seconds_shared_map``, ``test_split``, ``example_ids``, ``overlap_shared``, ``overlap_per_image``.
     """
-    key = {"scheme": asdict(options), "data": faces.fingerprint(), "seed": seed, "examples": examples}
+    lm = landmarks if landmarks is not None else faces.landmarks
+    key = {"scheme": asdict(options), "data": faces.fingerprint(), "seed": seed, "examples": examples,
+           "landmarks": array_fingerprint(lm) if lm is not None else None}
     stem = phase1.dir / f"clusters-{stable_hash(key)}"
     if stem.with_suffix(".json").is_file():
         with np.load(stem.with_suffix(".npz")) as z:
@@ -72,14 +74,15 @@ def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings:
     attention = lambda x: attention_maps(model, x)  # noqa: E731
     gen = torch.Generator(device=device).manual_seed(seed)
     t0 = time.perf_counter()
-    shared = shared_cluster_map(attention, split_tensors(faces, "Training", device), options, gen)
+    shared = shared_cluster_map(attention, split_tensors(faces, "Training", device, lm), options, gen)
     seconds = time.perf_counter() - t0
     test_name = phase1.config["test_split"]
-    test = split_tensors(faces, test_name, device)
+    test = split_tensors(faces, test_name, device, lm)
     pick = torch.arange(min(examples, len(test)), device=device)
     x = test.batch(pick)
     att = attention(x)
-    per_image = cluster_maps(att, x[:, 0], options, gen)  # each face's own map, whatever the policy's scope
+    allowed = face_pixels(test.landmarks[pick]) if options.cluster_region == "face" else None
+    per_image = cluster_maps(att, x[:, 0], options, gen, allowed)  # each face's own map, whatever the scope
     info = {"scheme": asdict(options), "seconds_shared_map": round(seconds, 4), "test_split": test_name,
             "example_ids": test.ids[:len(pick)].tolist()}
     if "regions" in faces.extras:
@@ -133,7 +136,8 @@ class SchemeRuns:
 
 
 def run_perturb_scheme(base: TrainConfig, faces: FaceSet, study_dir, backbone: str = "vgg16",
-                       options: SchemeOptions | None = None, settings: Settings | None = None) -> SchemeRuns:
+                       options: SchemeOptions | None = None, settings: Settings | None = None,
+                       landmarks: np.ndarray | None = None) -> SchemeRuns:
     """The three phases end to end for one seed (each reused when finished), plus the matching clean baseline.
 
     Args:
@@ -143,15 +147,16 @@ def run_perturb_scheme(base: TrainConfig, faces: FaceSet, study_dir, backbone: s
         backbone: the phase-3 predictor (and baseline) model; phase 1 is the same model with spatial gates.
         options: the scheme's options (default: the paper's).
         settings: execution settings.
+        landmarks: the faces' landmarks (default: ``faces.landmarks``), for clustering inside the face.
 
     Returns:
         The runs.
     """
     options = options or SchemeOptions()
     phase1 = train(phase1_config(base, backbone), faces, study_dir, settings)
-    clusters = phase2_record(phase1, faces, options, settings, seed=base.seed)
+    clusters = phase2_record(phase1, faces, options, settings, seed=base.seed, landmarks=landmarks)
     baseline = train(base.replace(model=backbone, policy={"kind": "clean"}), faces, study_dir, settings)
-    perturb = train(perturb_config(base, backbone, phase1, options), faces, study_dir, settings)
+    perturb = train(perturb_config(base, backbone, phase1, options), faces, study_dir, settings, landmarks)
     return SchemeRuns(phase1, clusters, perturb, baseline)
 
 
@@ -230,8 +235,8 @@ class SchemeExperiment:
         return SchemeOptions(**{**values, **({"n_clusters": n} if n else {})})
 
     def _grid(self, configs: dict[str, TrainConfig]) -> None:
-        runs = run_grid(list(configs.values()), self.faces, self.P.study_dir, self.settings, backend=self.P.backend,
-                        address=self.P.ray_address)
+        runs = run_grid(list(configs.values()), self.faces, self.P.study_dir, self.settings, self.landmarks,
+                        backend=self.P.backend, address=self.P.ray_address)
         self.runs.update(zip(configs, runs))
 
     def train(self) -> dict[str, Run]:
@@ -263,7 +268,8 @@ class SchemeExperiment:
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
         seed = self.P.seeds[0]
-        rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed)
+        rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed,
+                            landmarks=self.landmarks)
         test = self.faces.split(rec["test_split"])
         shown = np.asarray(rec["example_index"])
         pick = [int(next((i for i in shown if test.labels[i] == c), shown[0])) for c in range(len(EMOTIONS))]
@@ -275,7 +281,7 @@ class SchemeExperiment:
     def _predictions(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, preds (S, N))`` of the runs ``kind/model/seed/n`` on a split (default: their test split)."""
         return Predictions.stack([run_predictions(self.runs[_key(kind, model, s, n)], self.faces, split=split,
-                                                  settings=self.settings) for s in seeds])
+                                                  landmarks=self.landmarks, settings=self.settings) for s in seeds])
 
     def _seeds(self, model: str, n: int, seeds) -> list[int]:
         return [s for s in seeds if _key("perturb", model, s, n) in self.runs]

@@ -105,3 +105,35 @@ def plot_perturbation_examples(faces: FaceSet, landmarks: np.ndarray, specs: lis
             grid_cell(ax, i, j, name, EMOTIONS[faces.labels[pick[i]]])
     fig.tight_layout()
     return fig
+
+
+def plot_landmark_comparison(faces: FaceSet, points: dict[str, np.ndarray], found: dict[str, np.ndarray] | None = None,
+                             n: int = 8, seed: int = 0):
+    """The same faces (columns) with each provider's landmarks (rows); faces a detector did not find are marked.
+
+    Args:
+        faces: the dataset.
+        points: ``{provider: (N, K, 2)}``.
+        found: ``{provider: (N,) bool}`` for detectors.
+        n: how many faces (one per emotion first).
+        seed: which faces.
+
+    Returns:
+        The figure.
+    """
+    pick = pick_per_emotion(faces.labels, max(1, n // len(EMOTIONS) + 1), seed)[:n]
+    fig, axes = plt.subplots(len(points), len(pick), figsize=(1.15 * len(pick), 1.25 * len(points) + 0.3), squeeze=False)
+    for i, (name, pts) in enumerate(points.items()):
+        for j, k in enumerate(pick):
+            ax = axes[i, j]
+            ax.imshow(faces.images[k], cmap="gray", vmin=0, vmax=255)
+            missed = found is not None and name in found and not found[name][k]
+            ax.scatter(pts[k, :, 0], pts[k, :, 1], s=0.8 if pts.shape[1] > 100 else 1.5,
+                       c="#ff9500" if missed else "#ff3b30", linewidths=0)
+            ax.set_xlim(-0.5, 47.5)
+            ax.set_ylim(47.5, -0.5)
+            grid_cell(ax, i, j, EMOTIONS[faces.labels[k]] + (" (not found)" if missed else ""), name)
+    fig.suptitle("landmarks of the same faces by provider (orange: the detector found no face; points from its "
+                 "fallback)", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..landmarks.regions import region_masks
 from ..params import SchemeOptions
 from .base import InputPolicy, SplitTensors
 
@@ -99,7 +100,7 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 20, tol: float = 1e-4, generato
 
 
 def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, options: SchemeOptions,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Cluster maps: each selected pixel gets a cluster id 0..n-1, the others :data:`UNSELECTED` (-1).
 
     Args:
@@ -108,12 +109,17 @@ def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, options: Sche
         options: the scheme's options (``n_clusters``, ``lam``, ``alpha``, ``cluster_features``,
             ``cluster_selection``, ``top_fraction``, ``attention_threshold``, ``kmeans_iters``).
         generator: seeds k-means.
+        allowed: (B, H, W) bool, the pixels that may be selected (the face); None: every pixel. With
+            ``cluster_selection="all"`` every allowed pixel is clustered.
 
     Returns:
         (B, H, W) int64 cluster ids.
     """
     o = options
     b, h, w = attention.shape
+    if allowed is not None:
+        allowed = allowed.to(attention.device).expand(b, h, w)
+        attention = torch.where(allowed, attention, torch.full_like(attention, -1.0))  # never in the top
     if o.cluster_features == "intensity":
         third = intensity
     else:  # the authors' code: the attention, zeroed below the threshold when every pixel is clustered
@@ -122,11 +128,14 @@ def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, options: Sche
         lo, hi = a.flatten(1).amin(1)[:, None, None], a.flatten(1).amax(1)[:, None, None]
         third = (a - lo) / (hi - lo).clamp_min(1e-6)
     feats = pixel_features(third, o.lam, o.alpha)
-    if o.cluster_selection == "top":
-        keep = max(o.n_clusters, int(round(o.top_fraction * h * w)))
+    if o.cluster_selection == "top":  # the top share of the pixels that may be chosen
+        room = h * w if allowed is None else int(allowed.flatten(1).sum(1).min())
+        keep = max(o.n_clusters, int(round(o.top_fraction * room)))
         idx = attention.flatten(1).topk(keep, dim=1).indices
-    else:
+    elif allowed is None:
         idx = torch.arange(h * w, device=attention.device)[None].expand(b, -1)
+    else:  # every allowed pixel (the same count per map: the smallest face's)
+        idx = attention.flatten(1).topk(int(allowed.flatten(1).sum(1).min()), dim=1).indices
     points = feats.gather(1, idx[..., None].expand(-1, -1, feats.shape[-1]))
     _, labels = kmeans(points, o.n_clusters, o.kmeans_iters, generator=generator)
     out = torch.full((b, h * w), UNSELECTED, dtype=torch.long, device=attention.device)
@@ -134,12 +143,22 @@ def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, options: Sche
     return out.reshape(b, h, w)
 
 
+def face_pixels(landmarks: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) bool: the pixels inside each face's outline (at least half covered)."""
+    return region_masks(landmarks, ("face",))[:, 0] >= 0.5
+
+
 def shared_cluster_map(attention: AttentionFn, faces: SplitTensors, options: SchemeOptions,
                        generator: torch.Generator) -> torch.Tensor:
-    """One cluster map (H, W) from the mean attention and mean intensity of ``cluster_sample`` random faces."""
+    """One cluster map (H, W) from the mean attention and mean intensity of ``cluster_sample`` random faces; with
+    ``cluster_region="face"`` only pixels inside the outline of most of these faces may be clustered."""
     idx = torch.randperm(len(faces), generator=generator, device=faces.images.device)[:options.cluster_sample]
     x = faces.batch(idx)
-    return cluster_maps(attention(x).mean(0, keepdim=True), x[:, 0].mean(0, keepdim=True), options, generator)[0]
+    allowed = None
+    if options.cluster_region == "face":
+        allowed = face_pixels(faces.landmarks[idx]).float().mean(0, keepdim=True) >= 0.5
+    return cluster_maps(attention(x).mean(0, keepdim=True), x[:, 0].mean(0, keepdim=True), options, generator,
+                        allowed)[0]
 
 
 def _elapsed(t0: float, device) -> float:
@@ -171,14 +190,19 @@ class PerturbPolicy(InputPolicy):
         o = self.options
         return f"perturb-n{o.n_clusters}-{o.cluster_scope}-{o.masking}"
 
-    def _maps(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def needs_landmarks(self) -> bool:
+        return self.options.cluster_region == "face"
+
+    def _maps(self, x: torch.Tensor, split: SplitTensors, idx: torch.Tensor,
+              generator: torch.Generator | None) -> torch.Tensor:
         """Per-face cluster maps (B, H, W) for faces x (B, 1, H, W)."""
         if self.options.cluster_scope == "shared":
             if self.map is None:
                 raise RuntimeError("no shared cluster map yet: on_epoch_start computes it")
             return self.map.to(x.device)[None].expand(len(x), -1, -1)
         t0 = time.perf_counter()
-        maps = cluster_maps(self.attention(x), x[:, 0], self.options, generator)
+        allowed = split.cache["face_pixels"][idx] if self.options.cluster_region == "face" else None
+        maps = cluster_maps(self.attention(x), x[:, 0], self.options, generator, allowed)
         self._seconds += _elapsed(t0, x.device)
         return maps
 
@@ -186,6 +210,13 @@ class PerturbPolicy(InputPolicy):
         if self.attention is None:
             raise ValueError(f"the perturb policy needs the attention of its phase-1 run {self.phase1!r} "
                              "(make_policy(spec, attention=...))")
+        if self.needs_landmarks():
+            if split.landmarks is None:
+                raise ValueError(f"split {split.name}: clustering inside the face (cluster_region='face') needs "
+                                 "landmarks")
+            if self.options.cluster_scope == "per_image":
+                split.cache["face_pixels"] = torch.cat([face_pixels(split.landmarks[s:s + 2048])
+                                                        for s in range(0, len(split), 2048)])
 
     def on_epoch_start(self, epoch: int, train_split: SplitTensors, generator: torch.Generator) -> None:
         if self.options.cluster_scope == "shared":  # the paper: clusters are updated once per epoch
@@ -204,7 +235,7 @@ class PerturbPolicy(InputPolicy):
                                 for c in range(self.options.n_clusters)])
 
     def train_inputs(self, x, y, split, idx, generator):
-        maps = self._maps(x, generator)
+        maps = self._maps(x, split, idx, generator)
         n = self.options.n_clusters
         if self.options.masking == "copies":
             return self._copies(x, maps), y.repeat(n + 1)
@@ -215,7 +246,7 @@ class PerturbPolicy(InputPolicy):
         if self.options.test_policy == "plain":
             return x
         gen = torch.Generator(device=x.device).manual_seed(0)
-        return self._copies(x, self._maps(x, gen))
+        return self._copies(x, self._maps(x, split, idx, gen))
 
     def epoch_stats(self) -> dict:
         out, self._seconds = {"cluster_seconds": round(self._seconds, 4)}, 0.0
