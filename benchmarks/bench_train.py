@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from perturb_lib.augment import normalize, train_augment
+from perturb_lib.augment import train_augment
+from perturb_lib.images import normalize
 from perturb_lib.data import make_synthetic_faces
 from perturb_lib.models import MODELS, build_model
 

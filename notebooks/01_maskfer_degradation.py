@@ -160,3 +160,11 @@ results.mask_probe
 if not results.truth_check.empty:
     display(results.truth_check)
     display(Markdown(report.truth(results, P.figures_dir)))
+
+# %% [markdown]
+# ## What this says about the paper's claims
+# Generated from the tables above (`report.findings`), with their intervals; on synthetic faces they describe the
+# generator, not people.
+
+# %%
+display(Markdown("\n".join(f"- {line}" for line in report.findings(results, None, P.models[0]))))

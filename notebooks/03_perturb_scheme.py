@@ -24,7 +24,7 @@
 # The baselines are the clean runs of notebook 01 when the recipe matches (the same run records).
 
 # %%
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from perturb_lib import params, report
 from perturb_lib.experiments import SchemeExperiment, load_faces
@@ -130,3 +130,10 @@ report.figure6(results, P.figures_dir)
 
 # %%
 results.cost.round(4)
+
+# %% [markdown]
+# ## What this says about the paper's claims
+# Generated from the tables above (`report.findings`), with their intervals and seeds.
+
+# %%
+display(Markdown("\n".join(f"- {line}" for line in report.findings(None, results, P.perturb_models[0]))))

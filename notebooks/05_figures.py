@@ -16,6 +16,8 @@
 # result is missing, the error names the notebook that makes it. `make figures` runs only this notebook.
 
 # %%
+from IPython.display import Markdown, display
+
 from perturb_lib import params, report
 from perturb_lib.experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
 
@@ -93,3 +95,12 @@ report.landmark_figures(landmarks, P.figures_dir)
 
 # %%
 report.comparison(maskfer, scheme, P.figures_dir)
+
+# %% [markdown]
+# ## What the study says about the paper's claims
+# Generated from the results (`report.findings`): each claim with our estimate, its interval and its seeds. At the
+# laptop scale (narrow models, few epochs) an effect the paper reports may not show; "inconclusive" means the data
+# cannot decide, not that the effect is absent.
+
+# %%
+display(Markdown("\n".join(f"- {line}" for line in report.findings(maskfer, scheme, maskfer.models[0]))))

@@ -32,7 +32,7 @@ class GridError(RuntimeError):
 
 def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings | None = None,
              landmarks: np.ndarray | None = None, backend: str = "sequential", address: str | None = None,
-             gpus_per_run: float | None = None, out=print) -> list[Run]:
+             out=print) -> list[Run]:
     """Train every config of a grid, reusing finished runs.
 
     Args:
@@ -42,10 +42,9 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
         settings: execution settings for every run.
         landmarks: landmarks for policies that need them.
         backend: ``sequential`` (this process) or ``ray``.
-        address: Ray cluster address (``None``: start Ray locally).
-        gpus_per_run: Ray only: GPU share per run (e.g. 0.25 packs four small runs on a GPU; default:
-            ``PERTURB_RAY_GPUS_PER_RUN``, else 1 if the cluster has GPUs, else 0). CPUs per run:
-            ``PERTURB_RAY_CPUS_PER_RUN`` (default 1).
+        address: Ray cluster address (``None``: start Ray locally). Each Ray task's share of the cluster comes
+            from ``PERTURB_RAY_GPUS_PER_RUN`` (e.g. 0.25 packs four small runs on a GPU; default 1 if the cluster
+            has GPUs, else 0) and ``PERTURB_RAY_CPUS_PER_RUN`` (default 1).
         out: where progress lines go.
 
     Returns:
@@ -62,7 +61,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
     out(f"grid: {len(unique)} runs, {done} already finished, {len(unique) - done} to train ({backend})")
     if backend == "ray":
         from .grid_ray import run_on_ray
-        results = run_on_ray([c for _, c in unique], faces, study_dir, settings, landmarks, address, gpus_per_run, out)
+        results = run_on_ray([c for _, c in unique], faces, study_dir, settings, landmarks, address, out)
     else:
         results = []
         t0 = time.time()

@@ -57,22 +57,23 @@ def _train_task(config: dict, faces: FaceSet, study_dir: str | None, settings: d
 
 
 def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings,
-               landmarks: np.ndarray | None, address: str | None, gpus_per_run: float | None, out,
-               cpus_per_run: int | None = None, shared_storage: bool | None = None) -> list:
-    """Run every config as a Ray task; returns a :class:`Run` or a traceback text per config."""
+               landmarks: np.ndarray | None, address: str | None, out) -> list:
+    """Run every config as a Ray task; returns a :class:`Run` or a traceback text per config.
+
+    Each task's share comes from ``PERTURB_RAY_GPUS_PER_RUN`` and ``PERTURB_RAY_CPUS_PER_RUN``; records travel back
+    to the driver unless ``PERTURB_RAY_SHARED_STORAGE`` says storage is shared (the default for a local Ray).
+    """
     ray = _import_ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                  configure_logging=False)
     resources = ray.cluster_resources()
     has_gpu = resources.get("GPU", 0) > 0
-    if gpus_per_run is None and os.environ.get("PERTURB_RAY_GPUS_PER_RUN"):
-        gpus_per_run = float(os.environ["PERTURB_RAY_GPUS_PER_RUN"])
-    gpus = gpus_per_run if gpus_per_run is not None else (1.0 if has_gpu else 0.0)
-    cpus = cpus_per_run or int(os.environ.get("PERTURB_RAY_CPUS_PER_RUN", 1))
-    if shared_storage is None:
-        env = os.environ.get("PERTURB_RAY_SHARED_STORAGE")
-        shared_storage = (env != "0") if env is not None else address in (None, "", "local")
+    env_gpus = os.environ.get("PERTURB_RAY_GPUS_PER_RUN")
+    gpus = float(env_gpus) if env_gpus else (1.0 if has_gpu else 0.0)
+    cpus = int(os.environ.get("PERTURB_RAY_CPUS_PER_RUN", 1))
+    env = os.environ.get("PERTURB_RAY_SHARED_STORAGE")
+    shared_storage = (env != "0") if env is not None else address in (None, "", "local")
     settings_dict = asdict(settings)
     settings_dict["device"] = "cuda" if gpus > 0 else "cpu"
     settings_dict["progress"] = "off"

@@ -306,8 +306,8 @@ def fit_and_score(family: str, data: EmotionData, keep: np.ndarray, val_split: s
     return model, out
 
 
-def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, step: int, val_split: str,
-                          test_split: str, tolerance: float = 0.01, min_landmarks: int = 4, seed: int = 0,
+def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, step: int, splits: tuple[str, str],
+                          tolerance: float = 0.01, min_landmarks: int = 4, seed: int = 0,
                           **model_kw) -> tuple[pd.DataFrame, np.ndarray]:
     """Drop the least relevant landmarks ``step`` at a time, retrain, and pick the smallest good set.
 
@@ -316,6 +316,7 @@ def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, s
         data: the emotion's binary problem.
         ranking: landmark indices, most relevant first (the order is kept: a set is always a prefix).
         step: landmarks dropped per step.
+        splits: ``(validation split, test split)``.
         tolerance: the chosen set is the smallest whose validation balanced accuracy is within this of the
             best one seen (the test split plays no part in the choice).
         min_landmarks: the smallest set tried.
@@ -329,7 +330,7 @@ def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, s
         sizes.append(min_landmarks)
     rows = []
     for k in sizes:
-        _, row = fit_and_score(family, data, np.asarray(ranking[:k]), val_split, test_split, seed, **dict(model_kw))
+        _, row = fit_and_score(family, data, np.asarray(ranking[:k]), *splits, seed, **dict(model_kw))
         rows.append(row)
     table = pd.DataFrame(rows)
     best = table["val_balanced_accuracy"].max()

@@ -99,17 +99,17 @@ def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s" if seconds >= 60 else f"{seconds:.1f}s"
 
 
-def run_study(profile: str = "cpu", study: str | None = None, data: str | None = None,
-              overrides: dict | None = None, only: list[str] | None = None, force: bool = False,
-              timeout: int | None = None, log_output: bool = True, out=print) -> dict:
+def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | None = None,
+              only: list[str] | None = None, force: bool = False, timeout: int | None = None,
+              log_output: bool = True, out=print) -> dict:
     """Execute the study's notebooks in order.
 
     Args:
-        profile: profile name (``cpu``, ``paper``, ``smoke``) or a YAML path.
+        profile: profile name (``cpu``, ``fer2013-cpu``, ``paper``, ``smoke``) or a YAML path.
         study: study name; results go to ``runs/<study>/`` and figures to ``figures/<study>/``
             (default: the profile's name).
-        data: a FER2013 path; sets ``data_path`` (and ``dataset='fer2013'`` when the profile is synthetic).
-        overrides: parameter values that replace the profile's.
+        overrides: parameter values that replace the profile's (a ``data_path`` with a synthetic profile also
+            sets ``dataset='fer2013'``).
         only: run only these notebooks (by name); the others are neither run nor checked.
         force: run even when nothing changed.
         timeout: per-cell execution timeout in seconds (None: no limit).
@@ -125,10 +125,8 @@ def run_study(profile: str = "cpu", study: str | None = None, data: str | None =
     study = study or Path(profile).stem
     values.setdefault("study_dir", f"runs/{study}")
     values.setdefault("figures_dir", f"figures/{study}")
-    if data:
-        values["data_path"] = str(Path(data).expanduser().resolve())
-        if values.get("dataset", "synthetic") == "synthetic":
-            values["dataset"] = "fer2013"
+    if (overrides or {}).get("data_path") and values.get("dataset", "synthetic") == "synthetic":
+        values["dataset"] = "fer2013"
     for k, v in (overrides or {}).items():
         if k not in parameter_names():
             raise StudyError(f"unknown parameter {k!r}; the study's parameters are: {', '.join(sorted(parameter_names()))}")
@@ -293,7 +291,10 @@ def main(argv=None) -> int:
                 print(f"    {name:<22} {default!r:<24} {docs[name]}")
         return 0
     try:
-        run_study(a.profile, a.study, a.data, {k: _parse_value(v) for k, v in a.param}, a.only, a.force,
+        overrides = {k: _parse_value(v) for k, v in a.param}
+        if a.data:
+            overrides["data_path"] = str(Path(a.data).expanduser().resolve())
+        run_study(a.profile, a.study, overrides, a.only, a.force,
                   a.timeout, log_output=not a.quiet)
     except (StudyError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -146,6 +146,66 @@ def results(study: str) -> str:
     return "\n".join(lines)
 
 
+def landmark_numbers(study: str) -> str:
+    """The landmark providers measured on a committed study's faces: detection per split, agreement with the
+    published MaskFer, the template's error against dlib, and time per face."""
+    from .experiments import DataResults, MaskFerResults
+    root = PROJECT_ROOT / "figures" / study
+    if not (root / "results" / "data.json").is_file():
+        return f"_No committed results for `{study}` yet._"
+    data, maskfer = DataResults.load(root), MaskFerResults.load(root)
+    lines = []
+    if not data.detection.empty:
+        by_split = data.detection[data.detection["by"].isin(["split", "all"])]
+        table = by_split.pivot_table(index="group", columns="provider", values="rate %", sort=False)
+        lines += ["| faces found | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
+        lines += [f"| {g} | " + " | ".join(f"{v:.1f} %" for v in row) + " |" for g, row in table.iterrows()]
+        lines.append("")
+    member = maskfer.membership.set_index("split") if not maskfer.membership.empty else None
+    if member is not None and "agreement %" in member.columns:
+        a = member.loc["all"]
+        lines.append(f"- MaskFer membership (the faces dlib finds, MaskTheFace's rule) against the published list, "
+                     f"over all {int(a['faces']):,} faces: {int(a['kept']):,} ours, {int(a['published']):,} "
+                     f"published, {int(a['both']):,} in both, {int(a['only ours'])} only ours, "
+                     f"{int(a['only published'])} only published: {a['agreement %']:.2f} % agreement.")
+    errors = data.landmark_error
+    if not errors.empty:
+        for provider, rows in errors.groupby("provider", sort=False):
+            parts = ", ".join(f"{r['part']} {r['mean px']:.1f}" for _, r in rows.iterrows() if r["part"] != "all 68")
+            overall = rows[rows["part"] == "all 68"].iloc[0]
+            lines.append(f"- {provider} against {overall['reference']} on {int(overall['faces']):,} faces both found: "
+                         f"mean {overall['mean px']:.2f} px, 90th percentile {overall['p90 px']:.2f} px ({parts}).")
+    if data.ms_per_face:
+        lines.append("- time per face on this machine: " + ", ".join(f"{p} {ms:.1f} ms" for p, ms in data.ms_per_face.items())
+                     + " (computed once per dataset, then cached).")
+    return "\n".join(lines)
+
+
+def study_time(study: str = "cpu") -> str:
+    """How long the committed study took, from its recorded timings."""
+    path = PROJECT_ROOT / "figures" / study / "timings.json"
+    if not path.is_file():
+        return f"_`make study` has not been timed on the committed `{study}` results yet._"
+    t = read_json(path)
+    parts = ", ".join(f"{nb[:2]} {v['seconds'] / 60:.1f}" for nb, v in t["notebooks"].items())
+    return (f"The committed `figures/{study}/` took {t['total_seconds'] / 60:.1f} minutes on 2 CPU cores from an empty "
+            f"`runs/` (minutes per notebook: {parts}).")
+
+
+def recipe_frontier() -> str:
+    """The accuracy-against-minutes frontier of the CPU recipe on real FER2013 (``benchmarks/recipe_frontier.csv``)."""
+    import pandas as pd
+    path = PROJECT_ROOT / "benchmarks" / "recipe_frontier.csv"
+    if not path.is_file():
+        return "_benchmarks/recipe_frontier.csv is missing._"
+    t = pd.read_csv(path)
+    lines = ["| recipe | epochs | minutes per run | validation accuracy | test accuracy |", "|---|---|---|---|---|"]
+    for _, r in t.iterrows():
+        test = f"{100 * r['test_acc']:.1f} %" if pd.notna(r["test_acc"]) else "(not read: not a finalist)"
+        lines.append(f"| {r['recipe']} | {r['epochs']} | {r['minutes']:.1f} | {100 * r['val_acc']:.1f} % | {test} |")
+    return "\n".join(lines)
+
+
 def figures_gallery(study: str) -> str:
     """The key figures of a committed study as images."""
     root = PROJECT_ROOT / "figures" / study
@@ -160,7 +220,9 @@ def figures_gallery(study: str) -> str:
 
 GENERATORS = {"architecture": architecture, "parameters": parameters_table,
               "results-cpu": lambda: results("cpu"), "results-fer2013-cpu": lambda: results("fer2013-cpu"),
-              "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu")}
+              "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu"),
+              "landmarks-fer2013-cpu": lambda: landmark_numbers("fer2013-cpu"), "study-time": study_time,
+              "recipe-frontier": recipe_frontier}
 _BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S)
 
 

@@ -280,12 +280,12 @@ def comparison(maskfer: MaskFerResults, scheme: SchemeResults, figures_dir) -> p
 
 
 # ------------------------------------------------------------------------------------------ findings
-def findings(maskfer: MaskFerResults, scheme: SchemeResults, model: str = "vgg16") -> list[str]:
+def findings(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16") -> list[str]:
     """What the results say about the paper's claims, in sentences (each with its interval and seeds).
 
     Args:
-        maskfer: notebook 01's results.
-        scheme: notebook 03's results.
+        maskfer: notebook 01's results (None: leave its claims out).
+        scheme: notebook 03's results (None: leave its claims out).
         model: the backbone the sentences are about.
 
     Returns:
@@ -293,7 +293,7 @@ def findings(maskfer: MaskFerResults, scheme: SchemeResults, model: str = "vgg16
         whether the Perturb Scheme helps, and the best number of clusters.
     """
     out = []
-    t1 = maskfer.table1[maskfer.table1["column"] == model].set_index("row")
+    t1 = maskfer.table1[maskfer.table1["column"] == model].set_index("row") if maskfer else pd.DataFrame()
     if len(t1):
         worst = t1["mean"].sort_values().index[:2]
         cells = "; ".join(f"{e} {stats_text(t1.loc[e])}" for e in worst)
@@ -303,12 +303,12 @@ def findings(maskfer: MaskFerResults, scheme: SchemeResults, model: str = "vgg16
                    "rises, its Table 1 says it falls (-8 % for VGG16).")
         out.append(f"Fear: {stats_text(t1.loc['Fear'])} ({t1.loc['Fear', 'verdict']}); the paper's text says about "
                    "-10 %, its Table 1 -17 % for VGG16.")
-    if not scheme.table2.empty:
+    if scheme is not None and not scheme.table2.empty:
         row = scheme.table2.set_index("model").loc[model] if model in set(scheme.table2["model"]) else scheme.table2.iloc[0]
         out.append(f"The Perturb Scheme changes test accuracy by {row['delta acc']:+.1f} pp "
                    f"({fmt_interval(row['delta acc ci'])}, {int(row['seeds'])} seeds: {row['verdict']}); the paper "
                    f"reports {row['paper delta acc']:+.1f} pp for its VGG16.")
-    if not scheme.sweep.empty and scheme.sweep["chosen"].any():
+    if scheme is not None and not scheme.sweep.empty and scheme.sweep["chosen"].any():
         n = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
         out.append(f"The number of clusters chosen on validation is {n} (the paper's best: {FIGURE5_BEST_CLUSTERS}), "
                    f"from a sweep with {int(scheme.sweep['seeds'].max())} seed(s).")

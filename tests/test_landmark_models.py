@@ -71,8 +71,8 @@ def test_reduction_keeps_a_prefix_of_the_ranking(tiny_faces):
     feats = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "displacement")
     data = lmm.emotion_data(feats, tiny_faces, EMOTIONS.index("Surprise"))
     ranking = np.random.default_rng(0).permutation(68)
-    table, kept = lmm.progressive_reduction("random", data, ranking, step=16, val_split="PublicTest",
-                                            test_split="PrivateTest", random_hidden=(64,))
+    table, kept = lmm.progressive_reduction("random", data, ranking, step=16, splits=("PublicTest", "PrivateTest"),
+                                            random_hidden=(64,))
     assert list(table["landmarks"]) == [68, 52, 36, 20, 4]
     assert table["chosen"].sum() == 1
     np.testing.assert_array_equal(kept, ranking[:len(kept)])  # never drops one ranked above one it keeps

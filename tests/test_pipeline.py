@@ -14,9 +14,10 @@ def tmp_study(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_profile_runs_the_whole_chain_then_skips_it(tmp_path):
+def test_smoke_profile_runs_the_whole_chain_with_one_seed_then_skips_it(tmp_path):
+    """One seed, as the paper profile runs: no interval anywhere, and every notebook still runs to the end."""
     lines = []
-    report = run_study("smoke", overrides=tmp_study(tmp_path), log_output=False, out=lines.append)
+    report = run_study("smoke", overrides={**tmp_study(tmp_path), "seeds": [0]}, log_output=False, out=lines.append)
     assert [report[nb]["status"] for nb in NOTEBOOKS] == ["ran"] * len(NOTEBOOKS)
     for nb in NOTEBOOKS:
         assert (tmp_path / "study" / "notebooks" / f"{nb}.ipynb").is_file()
@@ -29,7 +30,11 @@ def test_smoke_profile_runs_the_whole_chain_then_skips_it(tmp_path):
     assert {"table1_ours.md", "table2.tex", "table3_ours.csv", "paper_vs_ours.md"} <= tables
     assert any("[6/6] 05_figures: done in" in line for line in lines)
     assert (tmp_path / "figures" / "fig6_mean_maps.png").is_file()
-    again = run_study("smoke", overrides=tmp_study(tmp_path), log_output=False, out=lines.append)
+    table1 = (tmp_path / "figures" / "tables" / "table1_ours.md").read_text()
+    assert "n = 1, no interval" in table1 and "inconclusive" not in table1
+    assert (tmp_path / "figures" / "results" / "maskfer.json").is_file()  # published beside the figures
+    assert (tmp_path / "figures" / "notebooks" / "05_figures.ipynb").is_file()
+    again = run_study("smoke", overrides={**tmp_study(tmp_path), "seeds": [0]}, log_output=False, out=lines.append)
     assert all(r["status"] == "skipped" for r in again.values())
 
 

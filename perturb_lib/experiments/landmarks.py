@@ -96,7 +96,7 @@ def explain_emotions(faces: FaceSet, landmarks: np.ndarray, params: LandmarkNote
             comp_rows.append({"emotion": emo, "family": family, "mean_abs_gap": float(np.abs(ig["delta"]).mean()),
                               "mean_abs_output_change": float(np.abs(ig["per_sample"].sum(1)).mean())})
             ranking = np.argsort(-ig["relevance"], kind="stable")
-            table, chosen = progressive_reduction(family, data, ranking, P.lm_step, val_split, test_split, P.lm_tolerance,
+            table, chosen = progressive_reduction(family, data, ranking, P.lm_step, (val_split, test_split), P.lm_tolerance,
                                                   seed=seed, **dict(model_kw))
             red_rows += table.assign(emotion=emo, family=family).to_dict("records")
             kept[f"{emo}/{family}"] = chosen.tolist()
