@@ -174,8 +174,16 @@ def region_shares(maps: np.ndarray, landmarks: np.ndarray, labels: np.ndarray) -
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rank correlation of each pair of flattened maps."""
-    return np.array([spearmanr(x.ravel(), y.ravel()).statistic for x, y in zip(a, b)])
+    """Rank correlation of each pair of flattened maps; NaN where a map is constant (a randomised network can
+    give an all-zero map, whose correlation is undefined: scipy would warn and return NaN)."""
+    return np.array([spearmanr(x.ravel(), y.ravel()).statistic if np.ptp(x) > 0 and np.ptp(y) > 0 else np.nan
+                     for x, y in zip(a, b)])
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    """Mean over the faces whose correlation is defined (NaN when none is)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def randomization_check(model: nn.Module, images: np.ndarray, targets, method: str = "saliency",
@@ -199,7 +207,7 @@ def randomization_check(model: nn.Module, images: np.ndarray, targets, method: s
         for i in block:
             rand_layers[layers[i][0]].reset_parameters()
         maps = np.abs(attribute(rand, images, targets, method, device=device))
-        rows.append({"step": step, "randomised": layers[block[-1]][0], "spearman": float(_spearman(ref, maps).mean())})
+        rows.append({"step": step, "randomised": layers[block[-1]][0], "spearman": _mean_defined(_spearman(ref, maps))})
     return pd.DataFrame(rows)
 
 
