@@ -310,3 +310,27 @@ def test_torchvision_compiled_ops_load():
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], dtype=torch.float32)
     keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
     assert keep.tolist() == [0, 2]
+
+
+def test_no_emotion_outside_the_faces(small_faces):
+    """The synthetic faces carry their emotion only on the face: a probe on the pixels outside every face's
+    outline reads no more than chance (the Perturb Scheme's attention once found the image border; the data was
+    not the cause)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    from perturb_lib.landmarks import region_masks
+    face = region_masks(small_faces.landmarks, ["face"])[:, 0]
+    outside = (face < 0.01).all(0)
+    assert outside.sum() > 100
+    feats = small_faces.images[:, outside.numpy()].astype(np.float32) / 255
+    train, test = small_faces.splits == 0, small_faces.splits > 0
+    probe = LogisticRegression(max_iter=2000, class_weight="balanced").fit(feats[train], small_faces.labels[train])
+    score = balanced_accuracy_score(small_faces.labels[test], probe.predict(feats[test]))
+    se = np.sqrt((1 / 7) * (6 / 7) / test.sum()) * np.sqrt(7)  # per-class recalls average 7 binomials
+    assert score < 1 / 7 + 3 * se, score
+    # the same probe on the face's own pixels does read the emotion: the check can fail
+    inside = (face > 0.99).all(0)
+    feats = small_faces.images[:, inside.numpy()].astype(np.float32) / 255
+    probe = LogisticRegression(max_iter=2000, class_weight="balanced").fit(feats[train], small_faces.labels[train])
+    assert balanced_accuracy_score(small_faces.labels[test], probe.predict(feats[test])) > 1 / 7 + 3 * se
