@@ -248,7 +248,9 @@ def dataset_ig(model: nn.Module, x: np.ndarray, baselines: np.ndarray, n_landmar
     total = torch.zeros_like(xt)
     for b in baselines:
         bt = torch.as_tensor(b, dtype=torch.float32)[None].expand_as(xt)
-        total += ig.attribute(xt, baselines=bt, n_steps=steps, method="gausslegendre", internal_batch_size=4096)
+        # Captum needs at least one row per example in each internal batch (it warns and uses len(xt) otherwise)
+        total += ig.attribute(xt, baselines=bt, n_steps=steps, method="gausslegendre",
+                              internal_batch_size=max(4096, len(xt)))
     attr = (total / len(baselines)).detach().numpy()
     with torch.no_grad():
         gap = model(xt).numpy() - model(torch.as_tensor(baselines, dtype=torch.float32)).mean().item()

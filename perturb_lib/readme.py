@@ -228,7 +228,8 @@ def figures_gallery(study: str) -> str:
 GENERATORS = {"architecture": architecture, "parameters": parameters_table,
               "results-cpu": lambda: results("cpu"), "results-fer2013-cpu": lambda: results("fer2013-cpu"),
               "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu"),
-              "landmarks-fer2013-cpu": lambda: landmark_numbers("fer2013-cpu"), "study-time": lambda: study_time("cpu") + "\n\n" + study_time("fer2013-cpu"),
+              "landmarks-fer2013-cpu": lambda: landmark_numbers("fer2013-cpu"),
+              "study-time": lambda: study_time("cpu") + "\n\n" + study_time("fer2013-cpu"),
               "recipe-frontier": recipe_frontier}
 _BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S)
 
