@@ -10,7 +10,7 @@ STUDY ?= $(PROFILE)
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help study test figures lab notebooks readme bench clean clean-runs
+.PHONY: help study test figures rehearse compare lab notebooks readme bench clean clean-runs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,10 +29,21 @@ study: $(STAMP)  ## run notebooks 00-05 on a profile (default: cpu, synthetic fa
 	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 test: $(STAMP)  ## run the test suite
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=15 $(ARGS)
 
 figures: $(STAMP)  ## regenerate figures and tables from run records only (notebook 05)
 	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) --only 05_figures --force $(ARGS)
+
+# The paper profile's own grid (five architectures at full width, ten-crop, six removal regions, three Perturb
+# backbones, clusters 1-5) through all six notebooks, on a tiny slice of synthetic faces for one epoch, in bf16 and
+# channels-last where they apply: the GPU's code path, rehearsed on the CPU. Nothing it prints is a result.
+REHEARSAL := -p dataset synthetic -p size 0.01 -p epochs 1 -p device cpu -p precision bf16 -p per_emotion 2 \
+	-p sanity_images 8 -p lm_epochs 2 -p lm_step 30 -p cluster_sample 32
+rehearse: $(STAMP)  ## the paper profile's grid at full width on a tiny slice of faces, 1 epoch, CPU (minutes)
+	$(PY) -m perturb_lib.pipeline --profile paper --study rehearse --force $(REHEARSAL) $(ARGS)
+
+compare: $(STAMP)  ## compare a fresh study (runs/STUDY) with the committed figures/STUDY, cell by cell
+	$(PY) -m perturb_lib.compare --study $(STUDY) $(ARGS)
 
 lab: $(STAMP)  ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

@@ -1,19 +1,24 @@
-"""Training throughput per model, and the device-resident data path against a DataLoader pipeline.
+"""Training throughput per architecture and width, fp32 against bf16, with and without channels-last and
+``torch.compile``, against this machine's own matrix-product peak; and the device-resident data path against a
+DataLoader pipeline.
 
-    python benchmarks/bench_train.py                         # CPU defaults: narrow models, a few seconds each
-    python benchmarks/bench_train.py --width 1 --batch 256   # the paper's models (meant for a GPU)
-    python benchmarks/bench_train.py --models vgg16 --compile
+    python benchmarks/bench_train.py                           # the default table (make bench), about 25 minutes
+    python benchmarks/bench_train.py --configs vgg16:0.25 --seconds 5
+    python benchmarks/bench_train.py --no-compile --markdown table.md
 
-Prints images/s for each model's training step (forward, backward, SGD step, on the batched augmentation) and
-batches/s of augmented batches for (a) the device-resident path of perturb_lib.augment and (b) a torch
-DataLoader with torchvision transforms doing the same augmentation (pad-crop, flip, erasing), and their ratio.
-Numbers go to stdout and, with --json, to a file. Nothing here is a test: targets are read by people.
+For each (model, width) it measures one training step (forward, backward, SGD-Nesterov step, on the batched
+augmentation of device-resident uint8 faces) in steady state: fp32 and bf16 autocast, each with the contiguous and
+the channels-last memory format; then ``torch.compile`` of the best eager memory format of each precision (its
+compile time, i.e. the first steps, reported apart). Achieved GFLOP/s = images/s x the FLOPs of one training image
+(forward and backward, counted by ``torch.utils.flop_counter``), and its share of the machine's peak: a 2048x2048
+matrix product in the same precision, measured in the same run. Numbers go to stdout (a Markdown table) and, with
+--json / --markdown, to files; ``benchmarks/RESULTS.md`` records them with the date, machine and command. Nothing
+here is a test: targets are read by people.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
@@ -21,9 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from perturb_lib.augment import train_augment
-from perturb_lib.images import normalize
 from perturb_lib.data import make_synthetic_faces
-from perturb_lib.models import MODELS, build_model
+from perturb_lib.execution import cpu_name, resolve_device
+from perturb_lib.images import normalize
+from perturb_lib.models import build_model
+
+DEFAULT_CONFIGS = ("vgg16:0.125,vgg16:0.25,vgg16:0.5,vgg16:1,resnet50:0.125,resnet50:1,densenet121:0.125,"
+                   "densenet121:1,dpn26:0.125,dpn26:1,resmasking:0.125,resmasking:1")
 
 
 def _sync(device):
@@ -31,7 +40,33 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def train_throughput(name, width, batch, device, seconds, amp, channels_last, compile_model) -> float:
+def gemm_peak(device, dtype, seconds: float = 2.0, n: int = 2048) -> float:
+    """GFLOP/s of an n x n matrix product in ``dtype``: the machine's practical peak for that precision."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    t0, k = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        k += 1
+    _sync(device)
+    return 2 * n ** 3 * k / (time.perf_counter() - t0) / 1e9
+
+
+def flops_per_image(name: str, width: float, batch: int = 8) -> float:
+    """FLOPs of one training image (forward and backward), counted by torch's flop counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model = build_model(name, width=width)
+    x = torch.randn(batch, 1, 48, 48)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), torch.zeros(batch, dtype=torch.long)).backward()
+    return counter.get_total_flops() / batch
+
+
+def train_throughput(name, width, batch, device, seconds, amp, channels_last, compile_model) -> tuple[float, float]:
+    """Steady-state training images/s of one configuration, and the seconds its first three steps took (for a
+    compiled model: the compilation)."""
     torch.manual_seed(0)
     model = build_model(name, width=width).to(device)
     if channels_last:
@@ -53,15 +88,17 @@ def train_throughput(name, width, batch, device, seconds, amp, channels_last, co
         loss.backward()
         opt.step()
 
+    t0 = time.perf_counter()
     for k in range(3):  # warm-up (and compilation)
         step(k)
     _sync(device)
+    first = time.perf_counter() - t0
     t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
+    while time.perf_counter() - t0 < seconds or n < 2:
         step(n)
         n += 1
     _sync(device)
-    return n * batch / (time.perf_counter() - t0)
+    return n * batch / (time.perf_counter() - t0), first
 
 
 def device_path(images: np.ndarray, batch: int, device, seconds: float) -> float:
@@ -108,46 +145,82 @@ def dataloader_path(images: np.ndarray, batch: int, device, seconds: float, work
     return n / (time.perf_counter() - t0)
 
 
+def measure(configs, batch, device, seconds, compile_models, out=print) -> tuple[dict, list[dict]]:
+    """Every configuration's row, and the peaks they are compared with."""
+    peaks = {"fp32": gemm_peak(device, torch.float32), "bf16": gemm_peak(device, torch.bfloat16)}
+    out(f"GEMM peak (2048^2 matrix product): fp32 {peaks['fp32']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f} GFLOP/s")
+    out("| model | width | GFLOP per image | precision | channels-last | compile | images/s | GFLOP/s | "
+        "of peak | compile s |")
+    out("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name, width in configs:
+        flops = flops_per_image(name, width)
+        for precision in ("fp32", "bf16"):
+            eager = []
+            for cl in (False, True):
+                ips, _ = train_throughput(name, width, batch, device, seconds, precision == "bf16", cl, False)
+                eager.append((ips, cl))
+                rows.append(_row(name, width, flops, precision, cl, False, ips, None, peaks, out))
+            if compile_models:
+                best_cl = max(eager)[1]
+                ips, first = train_throughput(name, width, batch, device, seconds, precision == "bf16", best_cl, True)
+                rows.append(_row(name, width, flops, precision, best_cl, True, ips, first, peaks, out))
+                torch._dynamo.reset()  # each compiled model is measured from a clean cache
+    return peaks, rows
+
+
+def _row(name, width, flops, precision, cl, compiled, ips, first, peaks, out) -> dict:
+    gflops = ips * flops / 1e9
+    row = {"model": name, "width": width, "gflop_per_image": round(flops / 1e9, 4), "precision": precision,
+           "channels_last": cl, "compile": compiled, "images_per_s": round(ips, 1), "gflop_per_s": round(gflops, 1),
+           "of_peak": round(gflops / peaks[precision], 3), "compile_seconds": None if first is None else round(first, 1)}
+    out(f"| {name} | {width:g} | {flops / 1e9:.3f} | {precision} | {'yes' if cl else 'no'} | "
+        f"{'yes' if compiled else 'no'} | {ips:,.0f} | {gflops:,.0f} | {100 * gflops / peaks[precision]:.0f} % | "
+        f"{'' if first is None else f'{first:.0f}'} |")
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
-    ap.add_argument("--width", type=float, default=None, help="width multiplier (default: 0.125 on CPU, 1 on GPU)")
-    ap.add_argument("--batch", type=int, default=None, help="batch size (default: 64 on CPU, 256 on GPU)")
-    ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated model:width pairs")
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: 128 on CPU, 256 on GPU)")
+    ap.add_argument("--seconds", type=float, default=4.0, help="timed seconds per measurement (at least 2 steps)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the models")
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the comparison")
-    ap.add_argument("--skip-models", action="store_true", help="only the data-path comparison")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the data-path comparison")
+    ap.add_argument("--skip-data-path", action="store_true", help="skip the data-path comparison")
     ap.add_argument("--json", help="also write the numbers to this file")
+    ap.add_argument("--markdown", help="also write the table to this file")
     a = ap.parse_args(argv)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device)
-    gpu = device.type == "cuda"
-    width = a.width if a.width is not None else (1.0 if gpu else 0.125)
-    batch = a.batch or (256 if gpu else 64)
-    info = {"device": torch.cuda.get_device_name(device) if gpu else platform.processor() or "cpu",
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "width": width, "batch": batch,
-            "amp_bf16": gpu, "channels_last": gpu, "compile": a.compile, "date": time.strftime("%Y-%m-%d")}
-    print("# " + ", ".join(f"{k}={v}" for k, v in info.items()))
-    results = {"info": info, "train_images_per_s": {}}
-    if not a.skip_models:
-        print(f"{'model':<12} {'train images/s':>15}")
-        for name in a.models.split(","):
-            ips = train_throughput(name, width, batch, device, a.seconds, gpu, gpu, a.compile)
-            results["train_images_per_s"][name] = round(ips, 1)
-            print(f"{name:<12} {ips:>15,.0f}", flush=True)
-    images = make_synthetic_faces(size=0.1, seed=0).images
-    ours = device_path(images, batch, device, a.seconds)
-    theirs = dataloader_path(images, batch, device, a.seconds, a.workers)
-    results["data_path"] = {"device_resident_batches_per_s": round(ours, 1),
-                            f"dataloader_{a.workers}_workers_batches_per_s": round(theirs, 1),
-                            "ratio": round(ours / theirs, 1)}
-    print(f"data path, batches of {batch} augmented faces per second:")
-    print(f"  device-resident batched augmentation: {ours:10,.1f}")
-    print(f"  DataLoader + torchvision ({a.workers} workers): {theirs:10,.1f}")
-    print(f"  ratio: {ours / theirs:.1f}x")
+    device = torch.device(resolve_device(a.device))
+    batch = a.batch or (256 if device.type == "cuda" else 128)
+    configs = [(c.split(":")[0], float(c.split(":")[1])) for c in a.configs.split(",") if c]
+    info = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "batch": batch,
+            "date": time.strftime("%Y-%m-%d")}
+    lines = []
+
+    def out(line):
+        print(line, flush=True)
+        lines.append(line)
+    out("# " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    peaks, rows = measure(configs, batch, device, a.seconds, not a.no_compile, out)
+    results = {"info": info, "gemm_peak_gflop_per_s": peaks, "train": rows}
+    if not a.skip_data_path:
+        images = make_synthetic_faces(size=0.1, seed=0).images
+        ours = device_path(images, batch, device, a.seconds)
+        theirs = dataloader_path(images, batch, device, a.seconds, a.workers)
+        results["data_path"] = {"device_resident_batches_per_s": round(ours, 1),
+                                f"dataloader_{a.workers}_workers_batches_per_s": round(theirs, 1),
+                                "ratio": round(ours / theirs, 1)}
+        out(f"data path, batches of {batch} augmented faces per second: device-resident batched augmentation "
+            f"{ours:,.1f}; DataLoader + torchvision ({a.workers} workers) {theirs:,.1f}; ratio {ours / theirs:.1f}x")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,14 @@ from perturb_lib.experiments import DataResults, load_faces
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
 data_seed = 0  # int: synthetic only: generator seed
 landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
 samples_per_emotion = 6  # int: faces shown per emotion in the sample grid
 landmark_providers = ['template', 'dlib', 'mediapipe']  # list[str]: providers compared on the same faces (those installed)
 
@@ -76,8 +78,8 @@ figures.save_figure(figures.plot_samples(faces, per_emotion=P.samples_per_emotio
 compared = list(record.ms_per_face)
 if compared:
     figures.save_figure(figures.plot_landmark_comparison(
-        faces, {p: landmarks.landmarks_for(faces, p) for p in compared},
-        {p: landmarks.detected(faces, p) for p in compared}), P.figures_dir, "landmark_providers")
+        faces, {p: landmarks.landmarks_for(faces, p, cache_dir=P.cache_dir) for p in compared},
+        {p: landmarks.detected(faces, p, cache_dir=P.cache_dir) for p in compared}), P.figures_dir, "landmark_providers")
     if not record.detection.empty:
         display(record.detection.pivot_table(index=["by", "group"], columns="provider", values="rate %", sort=False))
     display(record.landmark_error)

@@ -23,7 +23,7 @@
 # %%
 from IPython.display import Markdown, display
 
-from perturb_lib import params, report
+from perturb_lib import paper, params, report
 from perturb_lib.data import load_maskfer_folders
 from perturb_lib.experiments import MaskFerExperiment, load_faces
 from perturb_lib.tables import largest_drop
@@ -31,12 +31,14 @@ from perturb_lib.tables import largest_drop
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
 data_seed = 0  # int: synthetic only: generator seed
 landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
 val_split = 'PublicTest'  # str: split that selects checkpoints and settings
 test_split = 'PrivateTest'  # str: split that is only ever tested on
 width = 0.125  # float: channel-width multiplier of every model (paper: 1.0)
@@ -51,18 +53,29 @@ lr_schedule = 'plateau'  # str: plateau (the paper's ReduceLROnPlateau) | onecyc
 plateau_factor = 0.75  # float: ReduceLROnPlateau factor on the validation metric (paper: 0.75)
 plateau_patience = 5  # int: ReduceLROnPlateau patience in epochs (paper: 5)
 warmup_epochs = 1.0  # float: linear LR warm-up epochs (paper: none; narrow nets need it)
-label_smoothing = 0.0  # float: cross-entropy label smoothing (paper: none)
+label_smoothing = 0.1  # float: cross-entropy label smoothing (paper: none)
 input_size = 48  # int: network input: 48, or 40 for crops as in the authors' ten-crop setup
 crop = 'pad'  # str: training crop: pad (padded random crop) | resized (zoom, shift, rotation) | none
 pad = 4  # int: padding of the pad crop, and the shift of ten-crop views at 48 px
 flip = True  # bool: random horizontal flips
-erasing = 0.5  # float: probability of random erasing (Zhong et al.)
-tta = 'none'  # str: test-time augmentation: none | tencrop
+erasing = 0.0  # float: probability of random erasing (Zhong et al.; paper: used, probability not given)
+ema = 0.0  # float: decay per step of an exponential moving average of the weights, which is then what is validated, kept and tested (0: off)
+tta = 'flip'  # str: test-time augmentation: none | flip (mean of the face and its mirror) | tencrop (paper: ten-crop)
 select_metric = 'accuracy'  # str: validation metric that keeps the checkpoint and drives the LR schedule
 device = 'auto'  # str: auto | cpu | cuda
+precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
+channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
+compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
+threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
+eval_batch_size = 1024  # int: faces per evaluation batch
+progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
 seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
 backend = 'sequential'  # str: grid backend: sequential | ray
 ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
+ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
+ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
+ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
+model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
 models = ['vgg16']  # list[str]: models for Table 1; several add an ensemble (paper: five)
 mask_style = 'n95'  # str: generated mask style: n95 | surgical | cloth
 maskfer_path = None  # str | None: published MaskFer image folders (None: masks drawn from landmarks)
@@ -138,8 +151,9 @@ display(report.removal(results, P.figures_dir, P.removal_model))
 drop = largest_drop(results.removal_trained)
 if drop and drop["mean"] < 0:
     display(Markdown(f"**Largest drop when trained and tested without a feature:** removing the **{drop['column']}** "
-                     f"changes **{drop['row']}** by **{drop['mean']:.0f} %** ({drop['verdict']}; paper: up to −85 %, "
-                     "for happy and surprise, in models trained without a feature)."))
+                     f"changes **{drop['row']}** by **{drop['mean']:.0f} %** [{drop['lo']:.0f}, {drop['hi']:.0f}] "
+                     f"({drop['verdict']}; the paper: up to {paper.TEXT_REMOVAL_CHANGE:.0f} % for "
+                     f"{' and '.join(e.lower() for e in paper.TEXT_REMOVAL_EMOTIONS)})."))
 
 # %% [markdown]
 # ## Does the mask hide what it covers?
@@ -163,8 +177,9 @@ if not results.truth_check.empty:
 
 # %% [markdown]
 # ## What this says about the paper's claims
-# Generated from the tables above (`report.findings`), with their intervals; on synthetic faces they describe the
-# generator, not people.
+# Each claim about masking and removal, tested by one rule (`perturb_lib.claims`): confirmed when our 95 % interval
+# holds the paper's value and excludes no effect, refuted when it excludes the paper's value, not decided when it
+# holds both (and then what would decide it). On synthetic faces they describe the generator, not people.
 
 # %%
-display(Markdown("\n".join(f"- {line}" for line in report.findings(results, None, P.models[0]))))
+report.claims_table(results, None, P.figures_dir, P.models[0])

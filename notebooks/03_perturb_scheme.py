@@ -24,7 +24,7 @@
 # The baselines are the clean runs of notebook 01 when the recipe matches (the same run records).
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from perturb_lib import params, report
 from perturb_lib.experiments import SchemeExperiment, load_faces
@@ -32,12 +32,14 @@ from perturb_lib.experiments import SchemeExperiment, load_faces
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
 data_seed = 0  # int: synthetic only: generator seed
 landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
 val_split = 'PublicTest'  # str: split that selects checkpoints and settings
 test_split = 'PrivateTest'  # str: split that is only ever tested on
 width = 0.125  # float: channel-width multiplier of every model (paper: 1.0)
@@ -52,18 +54,29 @@ lr_schedule = 'plateau'  # str: plateau (the paper's ReduceLROnPlateau) | onecyc
 plateau_factor = 0.75  # float: ReduceLROnPlateau factor on the validation metric (paper: 0.75)
 plateau_patience = 5  # int: ReduceLROnPlateau patience in epochs (paper: 5)
 warmup_epochs = 1.0  # float: linear LR warm-up epochs (paper: none; narrow nets need it)
-label_smoothing = 0.0  # float: cross-entropy label smoothing (paper: none)
+label_smoothing = 0.1  # float: cross-entropy label smoothing (paper: none)
 input_size = 48  # int: network input: 48, or 40 for crops as in the authors' ten-crop setup
 crop = 'pad'  # str: training crop: pad (padded random crop) | resized (zoom, shift, rotation) | none
 pad = 4  # int: padding of the pad crop, and the shift of ten-crop views at 48 px
 flip = True  # bool: random horizontal flips
-erasing = 0.5  # float: probability of random erasing (Zhong et al.)
-tta = 'none'  # str: test-time augmentation: none | tencrop
+erasing = 0.0  # float: probability of random erasing (Zhong et al.; paper: used, probability not given)
+ema = 0.0  # float: decay per step of an exponential moving average of the weights, which is then what is validated, kept and tested (0: off)
+tta = 'flip'  # str: test-time augmentation: none | flip (mean of the face and its mirror) | tencrop (paper: ten-crop)
 select_metric = 'accuracy'  # str: validation metric that keeps the checkpoint and drives the LR schedule
 device = 'auto'  # str: auto | cpu | cuda
+precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
+channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
+compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
+threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
+eval_batch_size = 1024  # int: faces per evaluation batch
+progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
 seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
 backend = 'sequential'  # str: grid backend: sequential | ray
 ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
+ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
+ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
+ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
+model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
 n_clusters = 3  # int: clusters k of the scheme (paper: 3)
 lam = 1.5  # float: Eq. 1 weight of pixel distance (paper: 1.5)
 alpha = 1.2  # float: Eq. 1 weight of intensity distance (paper: 1.2)
@@ -80,6 +93,7 @@ test_policy = 'plain'  # str: plain (paper) | sum (code: logits summed over copi
 kmeans_iters = 20  # int: Lloyd iterations of k-means
 figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
 perturb_models = ['vgg16']  # list[str]: backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)
+perturb_seeds = None  # list[int] | None: seeds of the baseline and Perturb pairs of Tables 2-3 (None: seeds)
 attention_model = None  # str | None: phase-1 model (None: the backbone itself, with spatial gates)
 cluster_sweep = [1, 2, 3, 4]  # list[int]: cluster counts of Figure 5
 sweep_model = 'vgg16'  # str: backbone of the Figure 5 sweep (paper: VGG16)
@@ -133,7 +147,8 @@ results.cost.round(4)
 
 # %% [markdown]
 # ## What this says about the paper's claims
-# Generated from the tables above (`report.findings`), with their intervals and seeds.
+# The Perturb Scheme's gain and the best number of clusters, tested by one rule (`perturb_lib.claims`), with the
+# power of this many seeds to see the paper's gain.
 
 # %%
-display(Markdown("\n".join(f"- {line}" for line in report.findings(None, results, P.perturb_models[0]))))
+report.claims_table(None, results, P.figures_dir, P.perturb_models[0])

@@ -33,12 +33,14 @@ from perturb_lib.experiments import explain_emotions, load_faces
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
 data_seed = 0  # int: synthetic only: generator seed
 landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
 val_split = 'PublicTest'  # str: split that selects checkpoints and settings
 test_split = 'PrivateTest'  # str: split that is only ever tested on
 lm_source = None  # str | None: landmarks of this notebook (None: landmark_source; mediapipe: the seed paper's 468 points)
@@ -60,8 +62,8 @@ lm_seed = 0  # int: seed of the landmark models
 P = params.from_notebook(params.LandmarkNotebook, globals())
 faces, lm = load_faces(P)
 if P.lm_source:  # this notebook's own landmarks, on the faces the detector finds
-    lm = landmarks.landmarks_for(faces, P.lm_source, P.landmark_file)
-    found = landmarks.detected(faces, P.lm_source, P.landmark_file)
+    lm = landmarks.landmarks_for(faces, P.lm_source, P.landmark_file, P.cache_dir)
+    found = landmarks.detected(faces, P.lm_source, P.landmark_file, P.cache_dir)
     faces, lm = faces.subset(found), lm[found]
 results = explain_emotions(faces, lm, P)
 results.save(P.study_dir)

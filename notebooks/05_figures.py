@@ -16,14 +16,13 @@
 # result is missing, the error names the notebook that makes it. `make figures` runs only this notebook.
 
 # %%
-from IPython.display import Markdown, display
-
 from perturb_lib import params, report
 from perturb_lib.experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
 
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
 
 # %%
 P = params.from_notebook(params.FiguresNotebook, globals())
@@ -97,10 +96,16 @@ report.landmark_figures(landmarks, P.figures_dir)
 report.comparison(maskfer, scheme, P.figures_dir)
 
 # %% [markdown]
-# ## What the study says about the paper's claims
-# Generated from the results (`report.findings`): each claim with our estimate, its interval and its seeds. At the
-# laptop scale (narrow models, few epochs) an effect the paper reports may not show; "inconclusive" means the data
-# cannot decide, not that the effect is absent.
+# ## The paper's claims: our verdicts
+# Each claim of the paper's text, tested by one rule (`perturb_lib.claims`): **confirmed** when our 95 % interval
+# (seeds and test faces) holds the paper's value and excludes no effect, **refuted** when it excludes the paper's
+# value, **not decided** when it holds both - and then how many seeds, or test faces, would decide it. At the
+# laptop scale (narrow models, few epochs) "not decided" means the data cannot tell, not that the effect is absent;
+# "consistent with the paper (not rejected)" in the comparison above is not "confirmed".
 
 # %%
-display(Markdown("\n".join(f"- {line}" for line in report.findings(maskfer, scheme, maskfer.models[0]))))
+report.claims_table(maskfer, scheme, P.figures_dir, maskfer.models[0])
+
+# %%
+collapsed = report.collapsed_runs(P.study_dir, set(maskfer.runs.values()) | set(scheme.runs.values()))
+print("runs that predict one class for more than half of their test faces:", "; ".join(collapsed) or "none")

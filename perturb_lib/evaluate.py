@@ -3,20 +3,29 @@ run tested on another version of its faces (e.g. a clean-trained model on masked
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from . import augment, images, models
 from .augment import center_crop, ten_crop
 from .data.faces import SPLITS, FaceSet
 from .execution import Settings, autocast
 from .images import normalize
-from .io import array_fingerprint, save_npz, stable_hash
+from .io import array_fingerprint, code_fingerprint, save_npz, stable_hash
 from .metrics import classification_metrics
 from .params import Recipe
 from .policies import InputPolicy, SplitTensors, split_tensors
 from .runs import Run, policy_for
+
+
+def is_channels_last(model: torch.nn.Module) -> bool:
+    """Whether the model's convolutions are in channels-last memory format (its inputs should be too)."""
+    for p in model.parameters():
+        if p.dim() == 4 and p.shape[1] > 1:  # a 1-channel kernel is contiguous either way
+            return p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+    return False
 
 
 @torch.no_grad()
@@ -28,27 +37,33 @@ def predict(model, split: SplitTensors, policy: InputPolicy, recipe: Recipe, set
         model: the classifier (put in eval mode here).
         split: the faces on the device.
         policy: what is done to them (its views, and how their logits combine).
-        recipe: the run's recipe (``tta``, ``input_size``, ``pad``).
-        settings: batch size, precision and memory format.
+        recipe: the run's recipe (``tta``: none, flip or tencrop; ``input_size``, ``pad``).
+        settings: batch size and precision (the memory format follows the model's).
         device: where the model is.
 
     Returns:
-        (N, C) float logits.
+        (N, C) float logits; with test-time augmentation the mean over the views.
     """
     model.eval()
-    amp, channels_last = settings.use_amp(device), settings.use_channels_last(device)
+    amp, channels_last = settings.use_amp(device), is_channels_last(model)
     out = []
     for start in range(0, len(split), settings.eval_batch_size):
         idx = torch.arange(start, min(start + settings.eval_batch_size, len(split)), device=device)
         x = policy.eval_views(split.batch(idx), split, idx)
-        views = ten_crop(x, recipe.input_size, recipe.pad) if recipe.tta == "tencrop" else center_crop(x, recipe.input_size)
+        if recipe.tta == "tencrop":
+            views = ten_crop(x, recipe.input_size, recipe.pad)
+        else:
+            views = center_crop(x, recipe.input_size)
+            if recipe.tta == "flip":  # the cheap form of ten-crop: the face and its mirror
+                views = torch.cat([views, views.flip(-1)])
         views = normalize(views)
         if channels_last:
             views = views.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             logits = model(views).float()
-        if recipe.tta == "tencrop":
-            logits = logits.reshape(10, -1, logits.shape[-1]).mean(0)
+        n_views = {"tencrop": 10, "flip": 2}.get(recipe.tta, 1)
+        if n_views > 1:
+            logits = logits.reshape(n_views, -1, logits.shape[-1]).mean(0)
         out.append(policy.combine(logits))
     return torch.cat(out)
 
@@ -71,6 +86,10 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
                landmarks: np.ndarray | None = None, settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Logits of a finished run on some version of some split, cached in ``<run>/evals/``.
 
+    The run is evaluated in the precision it was trained in. The cache is keyed by what made the logits: the
+    policy, the split, the faces and landmarks, the recipe's test-time augmentation, the precision, and the code
+    of :func:`predict`, of the policy, of the augmentation and of the models.
+
     Args:
         run: the finished run.
         faces: the dataset.
@@ -82,16 +101,23 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
     Returns:
         ``(logits (N, C), labels (N,))``.
     """
-    settings = settings or Settings()
+    settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"))
     recipe = run_recipe(run)
     spec = policy if policy is not None else run.config["policy"]
     split = split or recipe.test_split
+    own = {recipe.val_split: "val", recipe.test_split: "test"}.get(split)
+    if policy is None and own and run.logits(own) is not None:  # the record's own logits: no checkpoint needed
+        expected = faces.ids[faces.splits == SPLITS.index(split)]
+        logits, labels, ids = run.logits(own)
+        if np.array_equal(ids, np.asarray(expected, str)):
+            return logits, labels
     device = settings.resolved_device()
     study_dir = run.dir.parent.parent
     pol = policy_for(spec, study_dir, device)
     lm = landmarks if landmarks is not None else faces.landmarks
     key = {"policy": pol.spec(), "split": split, "data": faces.fingerprint(), "tta": recipe.tta,
-           "landmarks": array_fingerprint(lm) if (pol.needs_landmarks() and lm is not None) else None}
+           "landmarks": array_fingerprint(lm) if (pol.needs_landmarks() and lm is not None) else None,
+           "precision": settings.precision, "code": code_fingerprint(predict, type(pol), augment, images, models)}
     path = run.dir / "evals" / f"{stable_hash(key)}.npz"
     if path.is_file():
         with np.load(path) as cached:
@@ -100,7 +126,10 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
     pol.prepare(data)
     best = run.checkpoint("best", device=str(device))  # read once: the model and the policy's state
     pol.load_state_dict(best.get("policy", {}) if policy is None else {})
-    logits = predict(run.model(device=str(device), state=best), data, pol, recipe, settings, device).cpu().numpy()
+    model = run.model(device=str(device), state=best)
+    if settings.use_channels_last(device, run.config["model"], run.config["width"]):
+        model = model.to(memory_format=torch.channels_last)
+    logits = predict(model, data, pol, recipe, settings, device).cpu().numpy()
     labels = data.labels.cpu().numpy()
     save_npz(path, {"logits": logits, "labels": labels})
     return logits, labels
@@ -108,29 +137,40 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
 
 @dataclass
 class Predictions:
-    """A run's predicted classes on the faces of one split, by id.
+    """A run's (or an ensemble's) logits on the faces of one split, by id.
 
     Attributes:
         ids: (N,) the faces' ids.
         labels: (N,) their true classes.
-        preds: (N,) the predicted classes.
+        logits: (N, C) the logits (an ensemble's: summed over its models).
     """
 
     ids: np.ndarray
     labels: np.ndarray
-    preds: np.ndarray
+    logits: np.ndarray
+
+    @property
+    def preds(self) -> np.ndarray:
+        """(N,) the predicted classes."""
+        return self.logits.argmax(1)
 
     @classmethod
-    def stack(cls, runs: list["Predictions"]) -> tuple[np.ndarray, np.ndarray]:
-        """Several runs' predictions on the faces they share, aligned by id: ``(labels (N,), preds (R, N))``."""
+    def stack_logits(cls, runs: list["Predictions"]) -> tuple[np.ndarray, np.ndarray]:
+        """Several runs' logits on the faces they share, aligned by id: ``(labels (N,), logits (R, N, C))``."""
         common = set(runs[0].ids).intersection(*(r.ids for r in runs[1:]))
         order = [i for i in runs[0].ids if i in common]
         rows = []
         for r in runs:
             where = {k: j for j, k in enumerate(r.ids)}
-            rows.append(r.preds[[where[i] for i in order]])
+            rows.append(r.logits[[where[i] for i in order]])
         first = {k: j for j, k in enumerate(runs[0].ids)}
         return runs[0].labels[[first[i] for i in order]], np.stack(rows)
+
+    @classmethod
+    def stack(cls, runs: list["Predictions"]) -> tuple[np.ndarray, np.ndarray]:
+        """Several runs' predicted classes on the faces they share, aligned by id: ``(labels (N,), preds (R, N))``."""
+        labels, logits = cls.stack_logits(runs)
+        return labels, logits.argmax(-1)
 
 
 def run_predictions(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
@@ -138,11 +178,4 @@ def run_predictions(run: Run, faces: FaceSet, policy: dict | None = None, split:
     """A finished run's predictions on some version of some split (arguments as :func:`run_logits`)."""
     split = split or run_recipe(run).test_split
     logits, labels = run_logits(run, faces, policy, split, landmarks, settings)
-    return Predictions(faces.ids[faces.splits == SPLITS.index(split)], labels, logits.argmax(1))
-
-
-def evaluate_run(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
-                 landmarks: np.ndarray | None = None, settings: Settings | None = None) -> dict:
-    """Metrics of a finished run on some version of some split (arguments as :func:`run_logits`)."""
-    logits, labels = run_logits(run, faces, policy, split, landmarks, settings)
-    return classification_metrics(labels, logits.argmax(1))
+    return Predictions(faces.ids[faces.splits == SPLITS.index(split)], labels, logits)

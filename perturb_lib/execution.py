@@ -1,5 +1,9 @@
-"""How a run executes - device, precision, memory format, progress - none of which is part of its identity:
-the same config on a CPU or a GPU is the same run.
+"""How a run executes - device, precision, memory format, compilation, threads, progress.
+
+The settings themselves are parameters (:class:`perturb_lib.params.Compute`, settable from a profile, ``-p`` and
+papermill); :class:`Settings` adds what resolves their ``auto`` values on this machine. Only the precision changes
+what a run computes, so the precision a run resolves to is part of its identity and the rest is not: the same
+config on a CPU or a GPU, channels-last or not, compiled or not, is the same run.
 """
 from __future__ import annotations
 
@@ -7,52 +11,67 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
 from . import __version__
+from .params import Compute
+
+# Channels-last on the CPU, measured per model and width (``make bench``, benchmarks/RESULTS.md): with bf16 it
+# helps wide layers (VGG16 from width 0.25: 1.5x at 0.25, 1.4x at 0.5) and hurts narrow ones (VGG16 0.125: 0.84x;
+# ResNet18 0.125: 0.66x). Here: the smallest width from which each model gains, in bf16 and in fp32 (None: never).
+CPU_CHANNELS_LAST_FROM: dict[str, dict[str, float | None]] = {
+    "bf16": {"vgg16": 0.25, "resmasking": None, "resnet18": None, "resnet34": None, "resnet50": None,
+             "densenet121": None, "dpn26": None, "dpn92": None},
+    "fp32": {},
+}
 
 
 @dataclass
-class Settings:
-    """Execution settings of training and evaluation.
+class Settings(Compute):
+    """Execution settings of training and evaluation (the fields of :class:`~perturb_lib.params.Compute`), with
+    their ``auto`` values resolved for a device and a model."""
 
-    Args:
-        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
-        amp: bf16 autocast (default: on CUDA).
-        channels_last: channels-last memory format (default: on CUDA).
-        compile: ``torch.compile`` the model for training.
-        progress: ``bar``, ``lines``, ``summary`` or ``off`` (default: env ``PERTURB_PROGRESS``, else a bar on a
-            terminal and a line per epoch elsewhere).
-        eval_batch_size: faces per evaluation batch.
-        threads: CPU threads for torch (None: leave torch's setting).
-    """
-
-    device: str = "auto"
-    amp: bool | None = None
-    channels_last: bool | None = None
-    compile: bool = False
-    progress: str | None = None
-    eval_batch_size: int = 1024
-    threads: int | None = None
+    @classmethod
+    def of(cls, params) -> "Settings":
+        """The settings a notebook's (or any) parameters hold."""
+        return cls(**{f.name: getattr(params, f.name) for f in fields(Compute) if hasattr(params, f.name)})
 
     def resolved_device(self) -> torch.device:
         return torch.device(resolve_device(self.device))
 
-    def use_amp(self, device: torch.device) -> bool:
-        return self.amp if self.amp is not None else device.type == "cuda"
+    def resolved_precision(self, device: torch.device | None = None) -> str:
+        """``fp32`` or ``bf16``: ``auto`` is bf16 where the hardware has fast bf16."""
+        device = device or self.resolved_device()
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if fast_bf16(device) else "fp32"
 
-    def use_channels_last(self, device: torch.device) -> bool:
-        return self.channels_last if self.channels_last is not None else device.type == "cuda"
+    def use_amp(self, device: torch.device) -> bool:
+        """bf16 autocast."""
+        return self.resolved_precision(device) == "bf16"
+
+    def use_channels_last(self, device: torch.device, model: str | None = None, width: float | None = None) -> bool:
+        """Channels-last memory format: ``auto`` is on for CUDA and, on the CPU, where it was measured faster for
+        the model and width (:data:`CPU_CHANNELS_LAST_FROM`)."""
+        if self.channels_last != "auto":
+            return self.channels_last == "on"
+        if device.type == "cuda":
+            return True
+        start = CPU_CHANNELS_LAST_FROM.get(self.resolved_precision(device), {}).get(model or "")
+        return start is not None and width is not None and width >= start
+
+    def use_compile(self, device: torch.device) -> bool:
+        """``torch.compile`` of the training step: ``auto`` is off. Measured on 2 CPU cores (benchmarks/RESULTS.md)
+        it costs 30-60 s to compile for 4-25 % more images/s, which does not pay within a 5-minute run; on CUDA it
+        has not been measured yet."""
+        return self.compile == "on"
 
     def progress_mode(self) -> str:
-        """``bar``, ``lines``, ``summary`` or ``off``."""
-        mode = self.progress or os.environ.get("PERTURB_PROGRESS")
-        if mode:
-            if mode not in ("bar", "lines", "summary", "off"):
-                raise ValueError(f"progress must be bar, lines, summary or off, got {mode!r}")
-            return mode
+        """``bar``, ``lines``, ``summary`` or ``off``: ``auto`` is a bar on a terminal and a line per epoch elsewhere."""
+        if self.progress != "auto":
+            return self.progress
         return "bar" if sys.stderr.isatty() else "lines"
 
 
@@ -65,19 +84,59 @@ def resolve_device(name: str = "auto") -> str:
     return name
 
 
+def fast_bf16(device: torch.device) -> bool:
+    """Whether the device has fast bf16 arithmetic: CUDA with bf16, or a CPU with AMX or AVX512-BF16 (where
+    oneDNN runs bf16 matrix products at several times the fp32 rate; elsewhere bf16 is emulated and slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    if all(c is not None for c in checks):
+        return any(c() for c in checks)
+    try:  # older torch: the kernel's CPU flags
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
 def autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when ``amp``; a no-op elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+    """bf16 autocast on the device when ``amp`` (CUDA, or the CPU's matrix units through oneDNN)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
 
-def environment(device: torch.device, settings: Settings, **extra) -> dict:
-    """Versions and hardware a run executed on, plus ``extra`` (timings)."""
+def environment(device: torch.device, settings: Settings, model: str | None = None, width: float | None = None,
+                **extra) -> dict:
+    """Versions and hardware a run executed on, how it executed, plus ``extra`` (timings)."""
     import torchvision
     env = {"perturb_lib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
            "python": platform.python_version(), "platform": platform.platform(), "device": str(device),
-           "threads": torch.get_num_threads(), "amp_bf16": settings.use_amp(device),
-           "channels_last": settings.use_channels_last(device), "compile": settings.compile,
-           "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
+           "cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+           "precision": settings.resolved_precision(device),
+           "channels_last": settings.use_channels_last(device, model, width),
+           "compile": settings.use_compile(device), "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none): a run's timing is only a measurement when the
+    machine's load stayed near the run's own thread count."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform says."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

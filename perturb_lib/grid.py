@@ -13,7 +13,8 @@ import numpy as np
 
 from .data.faces import FaceSet
 from .execution import Settings
-from .runs import Run, run_dir_for
+from .params import Execution
+from .runs import Run, adopt, run_dir_for
 from .train import TrainConfig, train
 
 BACKENDS = ("sequential", "ray")
@@ -31,8 +32,8 @@ class GridError(RuntimeError):
 
 
 def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings | None = None,
-             landmarks: np.ndarray | None = None, backend: str = "sequential", address: str | None = None,
-             out=print) -> list[Run]:
+             landmarks: np.ndarray | None = None, grid: Execution | None = None, out=print,
+             ledger: str | None = None) -> list[Run]:
     """Train every config of a grid, reusing finished runs.
 
     Args:
@@ -41,11 +42,10 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
         study_dir: the study folder (records under ``records/``).
         settings: execution settings for every run.
         landmarks: landmarks for policies that need them.
-        backend: ``sequential`` (this process) or ``ray``.
-        address: Ray cluster address (``None``: start Ray locally). Each Ray task's share of the cluster comes
-            from ``PERTURB_RAY_GPUS_PER_RUN`` (e.g. 0.25 packs four small runs on a GPU; default 1 if the cluster
-            has GPUs, else 0) and ``PERTURB_RAY_CPUS_PER_RUN`` (default 1).
+        grid: where the runs go (:class:`~perturb_lib.params.Execution`: ``backend`` sequential or ray, and the
+            Ray address and each task's share); default: sequential, in this process.
         out: where progress lines go.
+        ledger: finished records to reuse before training (:func:`perturb_lib.train.train`).
 
     Returns:
         The runs, in the order of ``configs``.
@@ -53,15 +53,21 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
     Raises:
         GridError: after every other run has finished, if some failed.
     """
+    grid = grid or Execution()
+    backend = grid.backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     settings = settings or Settings()
-    unique = list({run_dir_for(c, faces, study_dir, landmarks): c for c in configs}.items())
+    unique = list({run_dir_for(c, faces, study_dir, landmarks, settings): c for c in configs}.items())
     done = sum((d / "metrics.json").is_file() for d, _ in unique)
-    out(f"grid: {len(unique)} runs, {done} already finished, {len(unique) - done} to train ({backend})")
+    # finished records of the ledger are copied in here, by the driver, whatever the backend
+    kept = sum(not (d / "metrics.json").is_file() and not (d / "last.pt").is_file() and adopt(d, ledger)
+               for d, _ in unique)
+    out(f"grid: {len(unique)} runs, {done} already finished, {kept} reused from the ledger, "
+        f"{len(unique) - done - kept} to train ({backend})")
     if backend == "ray":
         from .grid_ray import run_on_ray
-        results = run_on_ray([c for _, c in unique], faces, study_dir, settings, landmarks, address, out)
+        results = run_on_ray([c for _, c in unique], faces, study_dir, settings, landmarks, grid, out)
     else:
         results = []
         t0 = time.time()
@@ -74,7 +80,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
             out(f"grid: {k}/{len(unique)} done, {failed} failed, {time.time() - t0:.0f}s - {run_dir.name}")
     by_dir = {d: r for (d, _), r in zip(unique, results)}
     failures = [(c, by_dir[d]) for d, c in unique if isinstance(by_dir[d], str)]
-    runs = [by_dir[run_dir_for(c, faces, study_dir, landmarks)] for c in configs]
+    runs = [by_dir[run_dir_for(c, faces, study_dir, landmarks, settings)] for c in configs]
     if failures:
         raise GridError(failures, [r if isinstance(r, Run) else None for r in runs])
     return runs

@@ -3,16 +3,15 @@
 Local by default (``ray.init()`` on this machine); give ``address`` (``ray://host:10001`` or ``host:6379``) to use
 a cluster started with Ray's own CLI (``ray start --head`` / ``ray start --address=...``). With shared storage
 (always the case locally) tasks write their records straight into ``<study>/records``; without it
-(``PERTURB_RAY_SHARED_STORAGE=0``, the default for a remote address) each task trains in a scratch folder and
+(``ray_shared_storage=False``, the default for a remote address) each task trains in a scratch folder and
 sends its record back, and the runs a task depends on (a Perturb run's phase-1 run) are sent to it.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from .data.faces import FaceSet
 from .execution import Settings
 from .io import atomic_write_bytes
+from .params import Execution
 from .runs import Run, records_dir, run_dir_for
 from .train import TrainConfig, train
 
@@ -57,27 +57,26 @@ def _train_task(config: dict, faces: FaceSet, study_dir: str | None, settings: d
 
 
 def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings,
-               landmarks: np.ndarray | None, address: str | None, out) -> list:
+               landmarks: np.ndarray | None, grid: Execution, out) -> list:
     """Run every config as a Ray task; returns a :class:`Run` or a traceback text per config.
 
-    Each task's share comes from ``PERTURB_RAY_GPUS_PER_RUN`` and ``PERTURB_RAY_CPUS_PER_RUN``; records travel back
-    to the driver unless ``PERTURB_RAY_SHARED_STORAGE`` says storage is shared (the default for a local Ray).
+    Each task's share comes from ``grid.ray_cpus_per_run`` and ``grid.ray_gpus_per_run``; records travel back to
+    the driver unless ``grid.ray_shared_storage`` says storage is shared (the default for a local Ray).
     """
     ray = _import_ray()
+    address = grid.ray_address
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                  configure_logging=False)
     resources = ray.cluster_resources()
     has_gpu = resources.get("GPU", 0) > 0
-    env_gpus = os.environ.get("PERTURB_RAY_GPUS_PER_RUN")
-    gpus = float(env_gpus) if env_gpus else (1.0 if has_gpu else 0.0)
-    cpus = int(os.environ.get("PERTURB_RAY_CPUS_PER_RUN", 1))
-    env = os.environ.get("PERTURB_RAY_SHARED_STORAGE")
-    shared_storage = (env != "0") if env is not None else address in (None, "", "local")
-    settings_dict = asdict(settings)
-    settings_dict["device"] = "cuda" if gpus > 0 else "cpu"
-    settings_dict["progress"] = "off"
-    settings_dict["threads"] = cpus
+    gpus = grid.ray_gpus_per_run if grid.ray_gpus_per_run is not None else (1.0 if has_gpu else 0.0)
+    cpus = grid.ray_cpus_per_run
+    shared_storage = (grid.ray_shared_storage if grid.ray_shared_storage is not None
+                      else address in (None, "", "local"))
+    # every task computes in the driver's precision, so its record lands under the name the driver expects
+    settings_dict = asdict(replace(settings, device="cuda" if gpus > 0 else "cpu", progress="off", threads=cpus,
+                                   precision=settings.resolved_precision()))
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_train_task)
     faces_ref, lm_ref = ray.put(faces), ray.put(landmarks)
     out(f"grid on Ray: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs; each run gets "
@@ -97,7 +96,7 @@ def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: 
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
         for ref in ready:
             i = pending.pop(ref)
-            target = run_dir_for(configs[i], faces, study_dir, landmarks)
+            target = run_dir_for(configs[i], faces, study_dir, landmarks, settings)
             try:
                 value = ray.get(ref)
                 if isinstance(value, dict):

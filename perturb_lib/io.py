@@ -6,11 +6,14 @@ the stable hash that names configs.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import math
 import os
 import tempfile
+import types
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -126,3 +129,30 @@ def stable_hash(obj: Any, length: int = 10) -> str:
 def array_fingerprint(a: np.ndarray, length: int = 16) -> str:
     """A short content hash of an array (as float32), e.g. the landmarks a run was trained with."""
     return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float32).tobytes()).hexdigest()[:length]
+
+
+def code_fingerprint(*objects: Any, length: int = 12) -> str:
+    """A short hash of the source code behind some functions, classes or modules (a package: every ``.py`` file
+    under it), so that a cache keyed by it is invalidated when the code that made it changes.
+
+    Functions and classes are looked up where they are used, at call time: a function replaced at run time (a
+    monkeypatch, a new definition in a notebook) has other source and so another key.
+    """
+    h = hashlib.sha256()
+    for obj in objects:
+        if isinstance(obj, types.ModuleType):
+            files = sorted(Path(obj.__file__).parent.rglob("*.py")) if hasattr(obj, "__path__") else [Path(obj.__file__)]
+            for f in files:
+                h.update(_file_digest(str(f), f.stat().st_mtime_ns))
+        else:
+            target = inspect.unwrap(obj)
+            try:
+                h.update(inspect.getsource(target).encode())
+            except (OSError, TypeError):  # built in, or defined where its source is gone: its qualified name
+                h.update(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', repr(target))}".encode())
+    return h.hexdigest()[:length]
+
+
+@functools.lru_cache(maxsize=512)
+def _file_digest(path: str, mtime_ns: int) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()

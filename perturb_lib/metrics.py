@@ -13,6 +13,15 @@ from sklearn import metrics as skm
 
 from .data.faces import NUM_CLASSES
 
+#: a model that puts more than this share of a split's predictions on one class has collapsed onto it (FER2013's
+#: largest class, happy, is a quarter of its faces; a collapsed run's accuracy says nothing about the faces)
+COLLAPSE_SHARE = 0.5
+
+
+def collapsed(metrics: dict) -> bool:
+    """Whether a split's predictions concentrate on one class (:data:`COLLAPSE_SHARE`)."""
+    return metrics.get("top_prediction_share", 0.0) > COLLAPSE_SHARE
+
 
 def classification_metrics(y_true, y_pred, num_classes: int = NUM_CLASSES) -> dict:
     """Accuracy, balanced accuracy, macro F1, per-class recall and F1, support, confusion matrix.
@@ -25,7 +34,9 @@ def classification_metrics(y_true, y_pred, num_classes: int = NUM_CLASSES) -> di
     Returns:
         A JSON-able dict. Per-class recall is NaN for classes absent from ``y_true``; balanced accuracy averages
         the recall of the classes present in ``y_true``, and macro F1 the F1 of the classes present in
-        ``y_true`` or ``y_pred`` (0 where undefined), as scikit-learn computes them.
+        ``y_true`` or ``y_pred`` (0 where undefined), as scikit-learn computes them. ``top_prediction_share``
+        is the share of predictions on the most predicted class (``top_prediction``): above
+        :data:`COLLAPSE_SHARE` the model has collapsed (:func:`collapsed`).
     """
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     labels = np.arange(num_classes)
@@ -46,4 +57,6 @@ def classification_metrics(y_true, y_pred, num_classes: int = NUM_CLASSES) -> di
             "per_class_f1": f1.tolist(),
             "support": support.tolist(),
             "confusion": cm.tolist(),
+            "top_prediction": int(cm.sum(0).argmax()),
+            "top_prediction_share": float(cm.sum(0).max() / n) if n else float("nan"),
         }

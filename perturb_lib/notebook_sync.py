@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from .io import atomic_path, atomic_write_text
 from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
 
@@ -80,10 +81,11 @@ def write(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     for py in sorted(notebook_dir.glob("*.py")):
         text = _with_generated_parameters(py)
         if text != py.read_text():
-            py.write_text(text)
+            atomic_write_text(py, text)
             written.append(py)
         target = py.with_suffix(".ipynb")
-        jupytext.write(_from_py(text, py.stem), target, fmt="ipynb")
+        with atomic_path(target) as tmp:
+            jupytext.write(_from_py(text, py.stem), tmp, fmt="ipynb")
         written.append(target)
     return written
 

@@ -59,3 +59,26 @@ def table1_frame() -> pd.DataFrame:
     df = pd.DataFrame({e: dict(zip(PAPER_COLUMNS, TABLE1[e])) for e in EMOTIONS}).T
     df.index.name = "emotion"
     return df.astype(float)
+
+# Claims of the paper's text (its abstract and sections 1-3), as data; perturb_lib.claims tests each against ours.
+TEXT_HAPPY_MASK_CHANGE = -60.0  # "the accuracy for emotions like happiness dropped by around 60%"
+TEXT_FEAR_MASK_CHANGE = -10.0  # "for fear, there was only a slight drop of around 10%"
+TEXT_SAD_MASK = "increase"  # "for the emotion sad, there's even a slight increase in accuracy ratio"
+TEXT_REMOVAL_CHANGE = -85.0  # "up to an 85% accuracy drop ... for emotions like happy and surprise"
+TEXT_REMOVAL_EMOTIONS = ("Happy", "Surprise")
+TEXT_REMOVAL_IMPROVES = "Disgust"  # "for the emotion disgust, there seem to be slight improvement in accuracy"
+
+
+def mask_hurts_most(top: int = 2) -> tuple[str, ...]:
+    """The emotions Table 1 names most often among each column's ``top`` largest drops (Happy and Neutral)."""
+    counts: dict[str, int] = {}
+    for k in range(len(PAPER_COLUMNS)):
+        for emotion in sorted(EMOTIONS, key=lambda e: TABLE1[e][k])[:top]:
+            counts[emotion] = counts.get(emotion, 0) + 1
+    return tuple(sorted(counts, key=lambda e: (-counts[e], EMOTIONS.index(e)))[:top])
+
+
+def perturb_gain(column: str = "VGG16") -> float | None:
+    """The Perturb Scheme's gain in test accuracy (points) Table 2 reports for a column (VGG16: +3.0)."""
+    base, perturb = TABLE2_BASELINE.get(column), TABLE2_PERTURB.get(column)
+    return round(perturb[0] - base[0], 6) if base and perturb else None

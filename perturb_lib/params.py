@@ -51,6 +51,11 @@ FILLS = ("mean", "blur", "noise")
 SALIENCY_METHODS = ("saliency", "integrated_gradients", "smoothgrad", "gradcam", "guided_gradcam", "occlusion")
 EMOTION_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+SWITCHES = ("auto", "on", "off")
+PROGRESS = ("auto", "bar", "lines", "summary", "off")
+TTA = ("none", "flip", "tencrop")
+CACHE_DIR = "runs/cache"  # parsed datasets and landmarks; the default of Data.cache_dir and of the loaders
 
 
 # ------------------------------------------------------------------------------------------ the base
@@ -209,6 +214,9 @@ class Output(Params):
 
     study_dir: str = param("runs/cpu", "run records, results and executed notebooks of this study")
     figures_dir: str = param("figures/cpu", "where figures and tables are written")
+    ledger_dir: str | None = param(None, "finished run records reused before anything is trained (e.g. the "
+                                         "committed figures/<study>/records): a run found there is copied in, its "
+                                         "checkpoint retrained only where a model must be loaded")
 
 
 @dataclass
@@ -223,6 +231,7 @@ class Data(Params):
                                          "mediapipe | template | file", LANDMARK_SOURCES)
     landmark_file: str | None = param(None, "CSV/NPZ of landmarks keyed by image id (landmark_source file)",
                                       path=True)
+    cache_dir: str = param(CACHE_DIR, "parsed datasets and landmarks, cached (keyed by their inputs and code)")
 
     def check(self) -> None:
         super().check()
@@ -264,14 +273,17 @@ class Recipe(Splits):
     plateau_factor: float = param(0.75, "ReduceLROnPlateau factor on the validation metric (paper: 0.75)")
     plateau_patience: int = param(5, "ReduceLROnPlateau patience in epochs (paper: 5)")
     warmup_epochs: float = param(1.0, "linear LR warm-up epochs (paper: none; narrow nets need it)")
-    label_smoothing: float = param(0.0, "cross-entropy label smoothing (paper: none)")
+    label_smoothing: float = param(0.1, "cross-entropy label smoothing (paper: none)")
     input_size: int = param(48, "network input: 48, or 40 for crops as in the authors' ten-crop setup", (40, 48))
     crop: str = param("pad", "training crop: pad (padded random crop) | resized (zoom, shift, rotation) | none",
                       ("pad", "resized", "none"))
     pad: int = param(4, "padding of the pad crop, and the shift of ten-crop views at 48 px")
     flip: bool = param(True, "random horizontal flips")
-    erasing: float = param(0.5, "probability of random erasing (Zhong et al.)")
-    tta: str = param("none", "test-time augmentation: none | tencrop", ("none", "tencrop"))
+    erasing: float = param(0.0, "probability of random erasing (Zhong et al.; paper: used, probability not given)")
+    ema: float = param(0.0, "decay per step of an exponential moving average of the weights, which is then what "
+                            "is validated, kept and tested (0: off)")
+    tta: str = param("flip", "test-time augmentation: none | flip (mean of the face and its mirror) | tencrop "
+                             "(paper: ten-crop)", TTA)
     select_metric: str = param("accuracy", "validation metric that keeps the checkpoint and drives the LR schedule",
                                ("accuracy", "balanced_accuracy", "macro_f1"))
 
@@ -279,22 +291,63 @@ class Recipe(Splits):
         super().check()
         if self.epochs < 1 or self.batch_size < 1:
             raise ParameterError("parameters 'epochs' and 'batch_size' must be positive")
+        if not 0.0 <= self.ema < 1.0:
+            raise ParameterError(f"parameter 'ema' must be in [0, 1) (a decay per step; 0 is off), got {self.ema}")
 
 
 @dataclass
-class Device(Params):
-    """Where to compute."""
+class Compute(Params):
+    """How a run executes: device, precision, memory format, compilation, threads, progress. Only the precision
+    changes what a run computes, so only the precision it resolves to is part of a run's identity
+    (:func:`perturb_lib.runs.run_identity`); :class:`perturb_lib.execution.Settings` resolves the ``auto`` values.
+    """
 
     device: str = param("auto", "auto | cpu | cuda", DEVICES)
+    precision: str = param("auto", "auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; "
+                                   "else fp32) | fp32 | bf16 (autocast)", PRECISIONS)
+    channels_last: str = param("auto", "channels-last memory format: auto (where measured faster for the model and "
+                                       "width) | on | off", SWITCHES)
+    compile: str = param("auto", "torch.compile the training step: auto (where measured to pay within a run) | on | "
+                                 "off", SWITCHES)
+    threads: int = param(0, "CPU threads of torch while a run trains (0: torch's default)")
+    eval_batch_size: int = param(1024, "faces per evaluation batch")
+    progress: str = param("auto", "auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary "
+                                  "(a line per run) | off", PROGRESS)
 
 
 @dataclass
-class Execution(Device):
+class Execution(Compute):
     """How many runs and where they run."""
 
     seeds: list[int] = param([0, 1, 2], "training seeds; tables report intervals over them")
     backend: str = param("sequential", "grid backend: sequential | ray", ("sequential", "ray"))
     ray_address: str | None = param(None, "Ray cluster address (backend ray); None starts Ray locally")
+    ray_cpus_per_run: int = param(1, "backend ray: CPUs of each run's task")
+    ray_gpus_per_run: float | None = param(None, "backend ray: GPUs of each run's task (None: 1 when the cluster has "
+                                                 "GPUs, else 0; 0.25 packs four small runs on one GPU)")
+    ray_shared_storage: bool | None = param(None, "backend ray: runs/ is on storage every node sees (None: yes for "
+                                                  "a local Ray, no for a remote address)")
+
+
+@dataclass
+class ModelRecipes(Params):
+    """Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation)."""
+
+    model_recipes: dict = field(default_factory=dict, metadata={
+        "doc": "per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)",
+        "choices": None, "path": False})
+
+    def check(self) -> None:
+        super().check()
+        recipe = set(Recipe.defaults())
+        for model, changes in self.model_recipes.items():
+            if model not in MODELS:
+                raise ParameterError(f"parameter 'model_recipes': {model!r} is not a model; choose from "
+                                     f"{', '.join(MODELS)}")
+            if not isinstance(changes, dict) or set(changes) - recipe:
+                bad = sorted(set(changes) - recipe) if isinstance(changes, dict) else changes
+                raise ParameterError(f"parameter 'model_recipes': {model}: {bad!r} are not recipe parameters; "
+                                     f"they are: {', '.join(sorted(recipe))}")
 
 
 @dataclass
@@ -349,7 +402,7 @@ class DataNotebook(Data, Output):
 
 
 @dataclass
-class MaskFerNotebook(Execution, Recipe, Data, Output):
+class MaskFerNotebook(ModelRecipes, Execution, Recipe, Data, Output):
     """01 · MaskFer degradation: Table 1, cross conditions, feature removal."""
 
     models: list[str] = param(["vgg16"], "models for Table 1; several add an ensemble (paper: five)", MODELS)
@@ -372,7 +425,7 @@ class MaskFerNotebook(Execution, Recipe, Data, Output):
 
 
 @dataclass
-class SaliencyNotebook(SaliencyFigure, Device, Data, Output):
+class SaliencyNotebook(SaliencyFigure, Compute, Data, Output):
     """02 · saliency: Figure 1, region shares, sanity checks."""
 
     saliency_model: str = param("vgg16", "which of notebook 01's models to explain", MODELS)
@@ -383,10 +436,11 @@ class SaliencyNotebook(SaliencyFigure, Device, Data, Output):
 
 
 @dataclass
-class SchemeNotebook(SaliencyFigure, SchemeOptions, Execution, Recipe, Data, Output):
+class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Recipe, Data, Output):
     """03 · the Perturb Scheme: Figures 4-6, Tables 2-3."""
 
     perturb_models: list[str] = param(["vgg16"], "backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)", MODELS)
+    perturb_seeds: list[int] | None = param(None, "seeds of the baseline and Perturb pairs of Tables 2-3 (None: seeds)")
     attention_model: str | None = param(None, "phase-1 model (None: the backbone itself, with spatial gates)",
                                         ATTENTION_MODELS)
     cluster_sweep: list[int] = param([1, 2, 3, 4], "cluster counts of Figure 5")

@@ -13,8 +13,3 @@ def resolve(path: str | os.PathLike) -> Path:
     """An absolute path: ``~`` expanded, relative paths taken from the project root."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else PROJECT_ROOT / p
-
-
-def cache_dir() -> Path:
-    """Folder for parsed-data caches (``PERTURB_CACHE`` overrides ``runs/cache``)."""
-    return resolve(os.environ.get("PERTURB_CACHE", "runs/cache"))

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from traitlets.config import Config
 
 from .io import atomic_path, read_json, write_json
 from .params import NOTEBOOKS, ParameterError, parameter_names
+from .runs import RECORD_FILES
 from .paths import PROJECT_ROOT, resolve
 
 PROFILES_DIR = PROJECT_ROOT / "profiles"
@@ -131,6 +133,7 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
         if k not in parameter_names():
             raise StudyError(f"unknown parameter {k!r}; the study's parameters are: {', '.join(sorted(parameter_names()))}")
         values[k] = v
+    values.setdefault("progress", "summary")  # one line per training run inside notebooks, unless asked otherwise
     for name, cls in NOTEBOOKS.items():  # every notebook's parameters are checked before the first one runs
         if not only or name in only:
             try:
@@ -143,9 +146,8 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
     study_dir = resolve(values["study_dir"])
     nb_out = study_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PERTURB_PROGRESS", "summary")  # one line per training run inside notebooks
     _ensure_python3_kernel()
-    selected = [n for n in NOTEBOOKS if not only or n in only]
+    selected = selected_names(only)
     report, upstream, t_all = {}, [], time.time()
     for k, name in enumerate(selected, 1):
         source = NOTEBOOK_DIR / f"{name}.ipynb"
@@ -179,11 +181,11 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
         write_json(state_path, {"input_hash": digest, "parameters": parameters, "seconds": round(seconds, 1),
                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         out(f"{prefix}: done in {_fmt(seconds)}")
-        report[name] = {"status": "ran", "seconds": round(seconds, 1)}
+        report[name] = {"status": "ran", "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         upstream.append(digest)
     total = time.time() - t_all
     out(f"study {study!r}: {len(selected)} notebook(s) in {_fmt(total)}; executed notebooks in {nb_out}")
-    write_json(study_dir / "timings.json", {"total_seconds": round(total, 1), "notebooks": report})
+    merge_timings(study_dir / "timings.json", report)
     if selected[-1] == list(NOTEBOOKS)[-1]:
         copied = publish(study_dir, values["figures_dir"])
         out(f"study {study!r}: results, {copied} run records and the executed notebooks copied to "
@@ -191,13 +193,39 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
     return report
 
 
-RECORD_FILES = ("config.json", "metrics.json", "history.csv", "env.json")
+def selected_names(only: list[str] | None) -> list[str]:
+    """The notebooks a run of the study executes, in order."""
+    return [n for n in NOTEBOOKS if not only or n in only]
+
+
+def merge_timings(path: Path, report: dict) -> dict:
+    """Record how long each notebook took when it last ran: the notebooks that ran now replace their own entries,
+    the others (skipped now, or not selected) keep theirs, so running one notebook never loses the others' times.
+
+    Returns:
+        ``{"total_seconds": the sum over the notebooks, "notebooks": {name: {"seconds", "finished"}}}``.
+    """
+    old = read_json(path).get("notebooks", {}) if path.is_file() else {}
+    merged = {name: old[name] for name in NOTEBOOKS if name in old}
+    for name, entry in report.items():
+        if entry["status"] == "ran":
+            merged[name] = {"seconds": entry["seconds"], "finished": entry["finished"]}
+    merged = {name: merged[name] for name in NOTEBOOKS if name in merged}
+    doc = {"total_seconds": round(sum(v["seconds"] for v in merged.values()), 1), "notebooks": merged}
+    write_json(path, doc)
+    return doc
+
+
 
 
 def publish(study_dir, figures_dir) -> int:
     """Copy a study's small outputs beside its figures, so that ``figures/<study>/`` holds everything a reader needs
-    without the run folders: the results objects, the executed notebooks, and each run the results name - its
-    config, metrics, history, environment and cached test logits, never its checkpoints.
+    without the run folders: the results objects, the executed notebooks, the timings, and each run the results
+    name - its config, metrics, history, environment and cached test logits, never its checkpoints.
+
+    The new copies are assembled in a staging folder beside the target and each part is then swapped into place
+    with a rename, so an interruption leaves either the old part or the new one, never a half-deleted mix, and
+    nothing that an earlier study left passes for this one's.
 
     Args:
         study_dir: the study folder (``runs/<study>``).
@@ -207,24 +235,38 @@ def publish(study_dir, figures_dir) -> int:
         How many run records were copied.
     """
     src, dst = resolve(study_dir), resolve(figures_dir)
-    for part in ("results", "records", "notebooks"):
-        shutil.rmtree(dst / part, ignore_errors=True)  # what an earlier run left must not pass for this one's
-    names = set()
-    for path in sorted((src / "results").glob("*")):
-        _copy(path, dst / "results" / path.name)
-        if path.suffix == ".json":
-            doc = read_json(path)
-            names |= _run_names(doc.get("runs")) | _run_names(doc.get("phase1"))
-    for path in sorted((src / "notebooks").glob("*.ipynb")):
-        _copy(path, dst / "notebooks" / path.name)
-    if (src / "timings.json").is_file():
-        _copy(src / "timings.json", dst / "timings.json")
-    for name in sorted(names):
-        run = src / "records" / name
-        for path in [run / f for f in RECORD_FILES] + sorted(run.glob("evals/*.npz")):
-            if path.is_file():
-                _copy(path, dst / "records" / name / path.relative_to(run))
+    dst.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=dst))
+    try:
+        names = set()
+        for path in sorted((src / "results").glob("*")):
+            shutil.copyfile(path, _parent(staging / "results" / path.name))
+            if path.suffix == ".json":
+                doc = read_json(path)
+                names |= _run_names(doc.get("runs")) | _run_names(doc.get("phase1"))
+        for path in sorted((src / "notebooks").glob("*.ipynb")):
+            shutil.copyfile(path, _parent(staging / "notebooks" / path.name))
+        for name in sorted(names):
+            run = src / "records" / name
+            for path in [run / f for f in RECORD_FILES] + sorted(run.glob("evals/*.npz")):
+                if path.is_file():
+                    shutil.copyfile(path, _parent(staging / "records" / name / path.relative_to(run)))
+        for part in ("results", "records", "notebooks"):
+            (staging / part).mkdir(exist_ok=True)
+            old = dst / part
+            if old.exists():
+                old.rename(staging / f"old-{part}")  # moved aside, deleted once the new part is in place
+            (staging / part).rename(old)
+        if (src / "timings.json").is_file():
+            _copy(src / "timings.json", dst / "timings.json")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return len(names)
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _run_names(runs) -> set[str]:

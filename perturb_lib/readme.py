@@ -12,7 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from .io import read_json
+from .io import atomic_write_text, read_json
+from .params import EMOTION_NAMES as EMOTIONS_ORDER
 from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
 
@@ -34,19 +35,12 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
                                  "saliency", "landmark_models"),
      "run records, the training loop, evaluation, grids; saliency methods and landmark classifiers; table helpers"),
     ("experiments", ("experiments",), "one module per notebook's experiment, each returning a results object"),
-    ("figures and report", ("figures", "report", "readme"),
-     "figures by concept, one report function per artefact, the README's generated sections"),
-    ("the pipeline", ("pipeline", "notebook_sync"), "running a study's notebooks; keeping notebooks in sync"),
+    ("figures and report", ("figures", "claims", "report", "readme"),
+     "figures by concept, the paper's claims and their verdicts, one report function per artefact, the README's "
+     "generated sections"),
+    ("the pipeline", ("pipeline", "notebook_sync", "compare"),
+     "running a study's notebooks; keeping notebooks in sync; comparing a fresh study with the committed one"),
 ]
-
-
-def layer_of(module: str) -> int:
-    """The layer index of a module (``perturb_lib.x.y`` or ``x.y``)."""
-    name = module.removeprefix("perturb_lib.")
-    for i, (_, members, _) in enumerate(LAYERS):
-        if any(name == m or name.startswith(m + ".") for m in members):
-            return i
-    raise KeyError(f"module {module!r} is in no layer of perturb_lib.readme.LAYERS")
 
 
 def architecture() -> str:
@@ -79,67 +73,95 @@ def parameters_table() -> str:
 
 
 def results(study: str) -> str:
-    """The key numbers of a committed study (``figures/<study>/``), beside the paper's, and what they say.
+    """The key numbers of a committed study (``figures/<study>/``), beside the paper's, and the claims table.
 
-    Read from the study's committed results objects; a study not committed yet says so.
+    Read from the study's committed results objects and run records; every paper number comes from
+    :mod:`perturb_lib.paper`. A study not committed yet says so.
     """
+    from .claims import claims
     from .experiments import DataResults, MaskFerResults, SchemeResults
-    from .report import findings
+    from .paper import FIGURE5_BEST_CLUSTERS, PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, paper_column, perturb_gain
+    from .report import collapsed_runs
     from .stats import fmt_ci
+    from .tables import cell_text, of_measure
     root = PROJECT_ROOT / "figures" / study
     if not (root / "results" / "scheme.json").is_file():
         return f"_No committed results for `{study}` yet: `make study PROFILE={study}` makes them._"
     data, maskfer, scheme = DataResults.load(root), MaskFerResults.load(root), SchemeResults.load(root)
+    if "measure" not in maskfer.table1:
+        return (f"_The committed `figures/{study}/` was made before the current statistics (log-ratio intervals, "
+                f"\"not estimable\", the claims table); its tables stay under `figures/{study}/tables/`, and its numbers "
+                f"return here when it is re-run: `make study PROFILE={study}`._")
     record = next(iter(sorted((root / "records").glob("*/config.json"))), None)
     config = read_json(record) if record else {}
-    timings = read_json(root / "timings.json") if (root / "timings.json").is_file() else {}
     model = maskfer.models[0]
-    lines = [f"{data.dataset} ({data.faces:,} faces; landmarks: {data.landmark_source}), {model} at width "
-             f"{config.get('width')}, {config.get('epochs')} epochs ({config.get('lr_schedule')} schedule, lr "
-             f"{config.get('lr')}), {len(maskfer.seeds)} seeds; intervals: 95 % over seeds and test faces"
-             + (f"; how long it took: see [Two commands](#two-commands)." if timings.get("total_seconds") else "."),
-             "",
-             "| quantity | paper (FER2013, full-width models, 200 epochs) | ours |", "|---|---|---|"]
+    column = paper_column(model)
+    lines = [f"{data.dataset} ({data.faces:,} faces; landmarks: {data.landmark_source}). The recipe: {model} at width "
+             f"{config.get('width')}, {config.get('epochs')} epochs, batch {config.get('batch_size')}, "
+             f"{config.get('lr_schedule')} schedule at lr {config.get('lr')}, label smoothing "
+             f"{config.get('label_smoothing')}, random erasing {config.get('erasing')}, test-time augmentation "
+             f"{config.get('tta')}, {config.get('precision')}. Seeds: Table 1 {len(maskfer.seeds)}, the Perturb "
+             f"Scheme {int(scheme.table2['seeds'].max()) if not scheme.table2.empty else 0}, the cluster sweep "
+             f"{int(scheme.sweep['seeds'].max()) if not scheme.sweep.empty else 0}. Intervals: 95 % over seeds and "
+             f"test faces; a relative change's on the log-ratio scale.", ""]
+    t2 = scheme.table2.set_index("model")
     cross = maskfer.cross_conditions.set_index(["model", "condition"])
 
     def acc(condition):
         r = cross.loc[(model, condition)]
-        return fmt_ci(r["mean"], r["ci"], 1, " %", int(r["seeds"]))
-    lines.append(f"| {model} test accuracy, trained and tested clean | 66.5 % | {acc('clean -> clean')} |")
-    lines.append(f"| trained and tested masked | -- | {acc('masked -> masked')} |")
-    lines.append(f"| trained clean, tested masked | -- | {acc('clean -> masked')} |")
-    t1 = maskfer.table1[maskfer.table1["column"] == model].set_index("row")
-    from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, paper_column
-    k = PAPER_COLUMNS.index(paper_column(model))
-    for emo in t1.index:
-        cell = fmt_ci(t1.loc[emo, "mean"], t1.loc[emo, "ci"], 0, " %", int(t1.loc[emo, "seeds"]))
-        few = f" ({int(t1.loc[emo, 'test_faces'])} test faces)" if t1.loc[emo, "few"] else ""
-        lines.append(f"| Table 1, {emo}{few}: change of accuracy, masked vs clean | {TABLE1[emo][k]} % | {cell} |")
-    t2 = scheme.table2.set_index("model")
+        return fmt_ci(r["mean"], r["ci"], 1, " %", int(r["seeds"]), mark=False)
+    lines += ["| quantity | paper (FER2013, full-width models, 200 epochs) | ours |", "|---|---|---|"]
     if model in t2.index:
         r = t2.loc[model]
-        column = paper_column(model)
-        lines.append(f"| Perturb Scheme (n = {scheme.options.get('n_clusters')}): accuracy change | "
-                     f"{TABLE2_PERTURB[column][0] - TABLE2_BASELINE[column][0]:+.1f} pp | "
-                     f"{fmt_ci(r['delta acc'], r['delta acc ci'], 1, ' pp', int(r['seeds']))} |")
-    if scheme.sweep["chosen"].any():
+        lines.append(f"| {model} test accuracy, every test face (Table 2's baseline, {int(r['seeds'])} seeds) | "
+                     f"{TABLE2_BASELINE[column][0]} % | {fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} |")
+    lines.append(f"| trained and tested clean, on the faces dlib finds (Table 1's faces) | -- | {acc('clean -> clean')} |")
+    lines.append(f"| trained and tested masked (Table 1's faces) | -- | {acc('masked -> masked')} |")
+    lines.append(f"| trained clean, tested masked (Table 1's faces) | -- | {acc('clean -> masked')} |")
+    if model in t2.index:
+        r = t2.loc[model]
+        lines.append(f"| Perturb Scheme (n = {scheme.options.get('n_clusters')}): change of test accuracy, paired by "
+                     f"seed | {perturb_gain(column):+.1f} pp | "
+                     f"{fmt_ci(r['delta acc'], r['delta acc ci'], 2, ' pp', int(r['seeds']))} ({int(r['seeds'])} seeds) |")
+    if not scheme.sweep.empty and scheme.sweep["chosen"].any():
         chosen = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
-        lines.append(f"| best number of clusters (ours: chosen on validation) | 3 | {chosen} |")
+        lines.append(f"| best number of clusters (ours: chosen on validation, {int(scheme.sweep['seeds'].max())} seeds) "
+                     f"| {FIGURE5_BEST_CLUSTERS} | {chosen} |")
     if maskfer.truth_summary:
         t = maskfer.truth_summary
         lines.append(f"| synthetic truth: most harmful removal is a defining region | -- | {t['score']} of {t['emotions']} "
                      f"(chance {t['chance']:.2f}, p = {t['p_value']:.3f}) |")
     if maskfer.mask_probe:
         m = maskfer.mask_probe
+        within = abs(m["balanced_accuracy"] - m["chance"]) <= m["chance_band"]
         lines.append(f"| a probe reads the emotion from the mask's pixels (balanced accuracy) | -- | "
-                     f"{m['balanced_accuracy']:.3f} (chance {m['chance']:.3f} ± {m['chance_band']:.3f}) |")
-    drop = maskfer.removal_trained.sort_values("mean").iloc[0] if not maskfer.removal_trained.empty else None
-    if drop is not None:
-        lines.append(f"| largest drop, trained and tested without one feature | up to -85 % (happy, surprise) | "
-                     f"{drop['row']} without the {drop['column']}: "
-                     f"{fmt_ci(drop['mean'], drop['ci'], 0, ' %', int(drop['seeds']))} |")
-    lines += ["", "What this says about the paper's claims (from `report.findings`):", ""]
-    lines += [f"- {sentence}" for sentence in findings(maskfer, scheme, model)]
+                     f"{m['balanced_accuracy']:.3f}: {'within' if within else 'above'} chance "
+                     f"({m['chance']:.3f} ± {m['chance_band']:.3f}) |")
+    t1 = maskfer.table1[maskfer.table1["column"] == model]
+    k = PAPER_COLUMNS.index(column)
+    lines += ["", f"Table 1, {model}: change of per-class accuracy, trained and tested masked against trained and "
+              "tested clean (the same faces and seeds). The relative change is the paper's unit; it divides by the "
+              "clean accuracy, so the change in points and the change of the one-vs-rest AUC (free of the "
+              "decision threshold) stand beside it.", "",
+              f"| emotion | paper ({column}) | relative | points | AUC |", "|---|---|---|---|---|"]
+    for emo in EMOTIONS_ORDER:
+        cells = []
+        for measure in ("relative", "points", "auc"):
+            sub = of_measure(t1, measure).set_index("row")
+            cells.append(cell_text(sub.loc[emo], measure) if emo in sub.index else "--")
+        few = of_measure(t1, "relative").set_index("row")
+        label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
+        lines.append(f"| {label} | {TABLE1[emo][k]} % | " + " | ".join(cells) + " |")
+    table = claims(maskfer, scheme, model)
+    lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
+              "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['claim']} | {r['the paper']} | **{r['verdict']}** | {r['evidence']} | "
+                     f"{r['what would decide it'] or '--'} |")
+    names = set(maskfer.runs.values()) | set(scheme.runs.values())
+    collapsed = collapsed_runs(root, names) if (root / "records").is_dir() else []
+    lines += ["", f"Runs that predict one class for more than half of their test faces: "
+              f"{'; '.join(collapsed) if collapsed else 'none'} (of {len(names)})."]
     lines += ["", f"Every table: `figures/{study}/tables/`; every figure: `figures/{study}/`; the executed notebooks: "
               f"`figures/{study}/notebooks/`; the full paper-vs-ours comparison: "
               f"`figures/{study}/tables/paper_vs_ours.md`."]
@@ -252,7 +274,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 when a generated section is stale")
     a = ap.parse_args(argv)
     if a.write:
-        README.write_text(render(README.read_text()))
+        atomic_write_text(README, render(README.read_text()))
     found = stale()
     for name in found:
         print(f"README.md: generated section {name!r} is stale (run `make readme`)")

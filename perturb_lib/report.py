@@ -15,10 +15,10 @@ import pandas as pd
 from . import figures
 from .data.faces import EMOTIONS
 from .experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
-from .paper import (FIGURE5_BEST_CLUSTERS, PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, TABLE3, paper_column,
-                    table1_frame)
-from .stats import fmt_ci
-from .tables import formatted, wide
+from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, TABLE3, paper_column, table1_frame
+from .claims import claims
+from .stats import fmt_bounds, fmt_ci, fmt_range
+from .tables import formatted, of_measure, wide
 
 
 def _tables(figures_dir) -> str:
@@ -36,9 +36,12 @@ def figure3(data: DataResults, figures_dir):
 
 # ------------------------------------------------------------------------------------------ MaskFer
 def table1(maskfer: MaskFerResults, figures_dir) -> pd.DataFrame:
-    """Table 1 (ours, formatted), ours beside the paper's, and the heatmap of both."""
+    """Table 1 (ours: the relative change, the paper's unit, with intervals on the log-ratio scale; beside it the
+    change in points and of the one-vs-rest AUC), ours beside the paper's, and the heatmap of both."""
     ours = formatted(maskfer.table1)
     figures.save_table(ours, _tables(figures_dir), "table1_ours")
+    for measure in ("points", "auc"):
+        figures.save_table(formatted(maskfer.table1, measure), _tables(figures_dir), f"table1_{measure}")
     paper = table1_frame()
     figures.save_table(paper, _tables(figures_dir), "table1_paper", floatfmt=".0f")
     beside = {}
@@ -58,8 +61,15 @@ def table1(maskfer: MaskFerResults, figures_dir) -> pd.DataFrame:
 
 def cross_conditions(maskfer: MaskFerResults, figures_dir) -> pd.DataFrame:
     """Test accuracy for each train -> test condition: the table and its bar chart."""
-    figures.save_table(maskfer.cross_conditions.set_index(["model", "condition"]), _tables(figures_dir),
-                       "cross_conditions")
+    table = maskfer.cross_conditions.assign(**{
+        "test accuracy %": [fmt_bounds(m, lo, hi, 1, "") for m, lo, hi in
+                            zip(maskfer.cross_conditions["mean"], maskfer.cross_conditions["lo"],
+                                maskfer.cross_conditions["hi"])],
+        "one more run (95 %)": [fmt_range(max(lo, 0), min(hi, 100), 1) for lo, hi in
+                                zip(maskfer.cross_conditions["pred_lo"], maskfer.cross_conditions["pred_hi"])]})
+    figures.save_table(table[["model", "condition", "test accuracy %", "one more run (95 %)", "seeds", "test_faces"]]
+                       .rename(columns={"test_faces": "test faces"}).set_index(["model", "condition"]),
+                       _tables(figures_dir), "cross_conditions")
     figures.save_figure(figures.plot_cross_conditions(maskfer.cross_conditions), figures_dir, "cross_conditions")
     return maskfer.cross_conditions
 
@@ -77,6 +87,8 @@ def removal(maskfer: MaskFerResults, figures_dir, model: str | None = None) -> p
     figures.save_figure(fig, figures_dir, "removal_heatmap")
     if not maskfer.removal_trained.empty:
         figures.save_table(formatted(maskfer.removal_trained).T, _tables(figures_dir), "removal_trained")
+        figures.save_table(formatted(maskfer.removal_trained, "points").T, _tables(figures_dir),
+                           "removal_trained_points")
     return table
 
 
@@ -92,10 +104,11 @@ def truth(maskfer: MaskFerResults, figures_dir) -> str:
             f"{'beats' if t['beats_chance'] else 'does not beat'} chance (p < 0.05).")
 
 
-def undecided(long: pd.DataFrame) -> pd.DataFrame:
-    """Cells of a long table that its data cannot decide (one seed, or an interval that includes 0)."""
+def undecided(long: pd.DataFrame, measure: str = "relative") -> pd.DataFrame:
+    """Cells of a long table that its data cannot decide (one seed, not estimable, or an interval that includes
+    0)."""
     flags = long.assign(flag=[v not in ("decrease", "increase") for v in long["verdict"]])
-    return wide(flags, "flag").astype(bool)
+    return wide(flags, "flag", measure=measure).astype(bool)
 
 
 def maskfer_examples(faces, landmarks: np.ndarray, specs: list[dict], figures_dir):
@@ -154,20 +167,38 @@ def figure5(scheme: SchemeResults, figures_dir):
     return fig
 
 
+def _within(mean, half, low, high, digits) -> str:
+    """A level (an accuracy, an F1) with its interval, bounds kept inside the quantity's range."""
+    mean, half = float(mean), float(half)
+    return fmt_bounds(mean, max(mean - half, low), min(mean + half, high), digits, "") if math.isfinite(half) \
+        else fmt_bounds(mean, float("nan"), float("nan"), digits, "")
+
+
 def table2(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
-    """The paper's Table 2: baseline vs Perturb Scheme per backbone."""
-    table = scheme.table2.set_index("model")
-    figures.save_table(table, _tables(figures_dir), "table2", floatfmt=".3g")
+    """The paper's Table 2: baseline vs Perturb Scheme per backbone, as a person writes it."""
+    rows = []
+    for _, r in scheme.table2.iterrows():
+        n = int(r["seeds"])
+        rows.append({"model": r["model"], "seeds": n,
+                     "baseline accuracy %": _within(r["baseline acc"], r["baseline acc ci"], 0, 100, 1),
+                     "Perturb accuracy %": _within(r["perturb acc"], r["perturb acc ci"], 0, 100, 1),
+                     "change (pp, paired by seed)": fmt_ci(r["delta acc"], r["delta acc ci"], 2, "", n),
+                     "baseline macro F1": _within(r["baseline F1"], r["baseline F1 ci"], 0, 1, 3),
+                     "Perturb macro F1": _within(r["perturb F1"], r["perturb F1 ci"], 0, 1, 3),
+                     "paper: baseline, Perturb, change": (f"{r['paper baseline acc']:.1f}, {r['paper perturb acc']:.1f}, "
+                                                          f"{r['paper delta acc']:+.1f}")
+                     if math.isfinite(r["paper delta acc"]) else "--"})
+    table = pd.DataFrame(rows).set_index("model")
+    figures.save_table(table, _tables(figures_dir), "table2")
     return table
 
 
 def table3(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     """The paper's Table 3: per-class change with the Perturb Scheme, ours in relative % (the paper's unit as we
-    read it) beside percentage points."""
+    read it) beside percentage points and the change of one-vs-rest AUC."""
     t3 = scheme.table3
-    relative = formatted(t3[t3["unit"] == "relative"], digits=1).add_suffix(" (relative %)")
-    points = formatted(t3[t3["unit"] == "points"], digits=1, unit=" pp").add_suffix(" (pp)")
-    table = relative.join(points)
+    table = formatted(t3, "relative").add_suffix(" (relative %)").join(
+        formatted(t3, "points").add_suffix(" (pp)")).join(formatted(t3, "auc").add_suffix(" (AUC)"))
     figures.save_table(table, _tables(figures_dir), "table3_ours")
     return table
 
@@ -198,49 +229,65 @@ def landmark_figures(landmarks: LandmarkResults, figures_dir) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------- paper vs ours
-#: the range each compared quantity can take: a prediction interval wider than it says nothing
-SPANS = {"% change": 200.0, "accuracy %": 100.0, "macro F1": 1.0}
-
-
-def paper_verdict(paper: float, ours: float, pred_half: float, seeds: int, span: float) -> str:
+def paper_verdict(paper: float, cell, change: bool) -> str:
     """Does one more run of ours land where the paper's single run did?
 
+    Args:
+        paper: the paper's value.
+        cell: our estimate (``mean``, ``pred_lo``, ``pred_hi``, ``seeds``, ``estimable``), or None.
+        change: whether the quantity is a change (then an interval holding both the paper's value and 0 decides
+            nothing).
+
     Returns:
-        ``paper inside our prediction interval``, ``paper outside our prediction interval``, or ``inconclusive (n
-        seeds)`` when there is no interval (one seed) or it is wider than the quantity's own range, or ``no value``
-        (e.g. a change from a clean accuracy of 0).
+        ``differs from the paper`` (the paper's value is outside our 95 % prediction interval for one more run,
+        seed spread and test faces included), ``consistent with the paper (not rejected)``, ``not decided (n
+        seeds, a to b)``, ``not estimable`` or ``no value``.
     """
-    if ours is None or not math.isfinite(ours):
+    if cell is None or cell["mean"] is None or not math.isfinite(float(cell["mean"])):
         return "no value"
-    if seeds < 2 or pred_half is None or not math.isfinite(pred_half) or 2 * pred_half > span:
-        return f"inconclusive ({seeds} seed{'s' if seeds != 1 else ''})"
-    inside = abs(paper - ours) <= pred_half
-    return f"paper {'inside' if inside else 'outside'} our prediction interval"
+    if not bool(cell.get("estimable", True)):
+        return "not estimable"
+    seeds, lo, hi = int(cell["seeds"]), _float(cell.get("pred_lo")), _float(cell.get("pred_hi"))
+    if seeds < 2 or math.isnan(lo) or math.isnan(hi):
+        return f"not decided ({seeds} seed{'s' if seeds != 1 else ''}, no interval)"
+    if not lo <= paper <= hi:
+        return "differs from the paper"
+    if change and lo <= 0 <= hi and paper != 0:
+        return f"not decided ({seeds} seeds, one more run: {fmt_range(lo, hi, 1)})"
+    return "consistent with the paper (not rejected)"
+
+
+def _float(x) -> float:
+    try:
+        return float(x) if x is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def comparison_table(maskfer: MaskFerResults, scheme: SchemeResults) -> pd.DataFrame:
     """Every cell the paper reports beside ours, in the same quantity and unit.
 
     Columns: ``table``, ``emotion or metric``, ``model`` (the paper's column), ``our model``, ``unit``,
-    ``paper``, ``ours``, ``interval`` (our 95 % prediction interval for one more run), ``seeds``, ``verdict``
-    (:func:`paper_verdict`), ``note`` (e.g. a paper value that is a copy of another). Our models are matched to
-    the paper's columns by family (vgg16 -> VGG16, resnet* -> ResNet, ...).
+    ``paper``, ``ours``, ``one more run (95 %)`` (our prediction interval for one more run, seeds and test faces),
+    ``seeds``, ``verdict`` (:func:`paper_verdict`), ``note`` (e.g. a paper value that is a copy of another). Our
+    models are matched to the paper's columns by family (vgg16 -> VGG16, resnet* -> ResNet, ...).
     """
     rows = []
 
     def add(table, what, column, ours_model, unit, paper, cell, note=""):
-        mean = float(cell["mean"]) if cell is not None and cell["mean"] is not None else np.nan
-        pred = float(cell["pred"]) if cell is not None and cell["pred"] is not None else np.nan
-        seeds = int(cell["seeds"]) if cell is not None else 0
+        mean = _float(cell["mean"]) if cell is not None else np.nan
         rows.append({"table": table, "emotion or metric": what, "model": column, "our model": ours_model or "(not run)",
                      "unit": unit, "paper": paper, "ours": mean,
-                     "interval": f"{mean - pred:.3g} to {mean + pred:.3g}" if math.isfinite(pred) else "--",
-                     "seeds": seeds, "verdict": paper_verdict(paper, mean, pred, seeds, SPANS[unit]) if ours_model else "not run",
+                     "one more run (95 %)": fmt_range(cell.get("pred_lo"), cell.get("pred_hi"), 3 if unit == "macro F1"
+                                                      else 1) if cell is not None else "--",
+                     "seeds": int(cell["seeds"]) if cell is not None else 0,
+                     "verdict": paper_verdict(paper, cell, unit in ("% change", "pp")) if ours_model else "not run",
                      "note": note})
 
     def cell(long, emo, column):
+        long = of_measure(long, "relative")
         hit = long[(long["row"] == emo) & (long["column"] == column)] if column else long.iloc[:0]
-        return hit.iloc[0] if len(hit) else None
+        return hit.iloc[0].to_dict() if len(hit) else None
 
     t1 = maskfer.table1
     ours_t1 = {}
@@ -262,13 +309,13 @@ def comparison_table(maskfer: MaskFerResults, scheme: SchemeResults) -> pd.DataF
                 c = None
                 if ours:
                     r = t2.loc[ours]
-                    c = {"mean": r[f"{label.lower()} {key}"], "pred": r[f"{label.lower()} {key} pred"], "seeds": r["seeds"]}
+                    mean, pred = r[f"{label.lower()} {key}"], r[f"{label.lower()} {key} pred"]
+                    c = {"mean": mean, "pred_lo": mean - pred, "pred_hi": mean + pred, "seeds": r["seeds"]}
                 add(f"Table 2 ({label})", metric, col, ours, unit, value, c)
-    t3 = scheme.table3[scheme.table3["unit"] == "relative"] if not scheme.table3.empty else scheme.table3
     for emo in EMOTIONS:
         for col, value in TABLE3[emo].items():
             ours = ours_t2.get(col)
-            add("Table 3", emo, col, ours, "% change", value, cell(t3, emo, ours) if ours else None)
+            add("Table 3", emo, col, ours, "% change", value, cell(scheme.table3, emo, ours) if ours else None)
     return pd.DataFrame(rows)
 
 
@@ -279,46 +326,25 @@ def comparison(maskfer: MaskFerResults, scheme: SchemeResults, figures_dir) -> p
     return table
 
 
-# ------------------------------------------------------------------------------------------ findings
-def findings(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16") -> list[str]:
-    """What the results say about the paper's claims, in sentences (each with its interval and seeds).
+# ------------------------------------------------------------------------------------------ claims
+def claims_table(maskfer: MaskFerResults | None, scheme: SchemeResults | None, figures_dir,
+                 model: str = "vgg16") -> pd.DataFrame:
+    """The claims table (:func:`perturb_lib.claims.claims`), written as ``claims``."""
+    table = claims(maskfer, scheme, model)
+    figures.save_table(table.set_index("claim"), _tables(figures_dir), "claims")
+    return table
 
-    Args:
-        maskfer: notebook 01's results (None: leave its claims out).
-        scheme: notebook 03's results (None: leave its claims out).
-        model: the backbone the sentences are about.
 
-    Returns:
-        One sentence per claim: which emotions masking hurts most, whether sad rises, whether fear drops little,
-        whether the Perturb Scheme helps, and the best number of clusters.
-    """
+def collapsed_runs(study_dir, names) -> list[str]:
+    """The runs among ``names`` (run folder names) whose test predictions put more than half of the faces on one
+    class (:func:`perturb_lib.metrics.collapsed`), each with its share."""
+    from .metrics import collapsed
+    from .runs import load_run
     out = []
-    t1 = maskfer.table1[maskfer.table1["column"] == model].set_index("row") if maskfer else pd.DataFrame()
-    if len(t1):
-        worst = t1["mean"].sort_values().index[:2]
-        cells = "; ".join(f"{e} {stats_text(t1.loc[e])}" for e in worst)
-        out.append(f"Masking hurts {worst[0].lower()} and {worst[1].lower()} most ({cells}; relative change of "
-                   f"per-class accuracy, {model}); the paper's {model.upper()} column: happy -35 %, neutral -43 %.")
-        out.append(f"Sad: {stats_text(t1.loc['Sad'])} ({t1.loc['Sad', 'verdict']}); the paper's text says sad "
-                   "rises, its Table 1 says it falls (-8 % for VGG16).")
-        out.append(f"Fear: {stats_text(t1.loc['Fear'])} ({t1.loc['Fear', 'verdict']}); the paper's text says about "
-                   "-10 %, its Table 1 -17 % for VGG16.")
-    if scheme is not None and not scheme.table2.empty:
-        row = scheme.table2.set_index("model").loc[model] if model in set(scheme.table2["model"]) else scheme.table2.iloc[0]
-        out.append(f"The Perturb Scheme changes test accuracy by {row['delta acc']:+.1f} pp "
-                   f"({fmt_interval(row['delta acc ci'])}, {int(row['seeds'])} seeds: {row['verdict']}); the paper "
-                   f"reports {row['paper delta acc']:+.1f} pp for its VGG16.")
-    if scheme is not None and not scheme.sweep.empty and scheme.sweep["chosen"].any():
-        n = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
-        out.append(f"The number of clusters chosen on validation is {n} (the paper's best: {FIGURE5_BEST_CLUSTERS}), "
-                   f"from a sweep with {int(scheme.sweep['seeds'].max())} seed(s).")
+    for name in sorted(set(names)):
+        run = load_run(name, study_dir)
+        if run.finished and collapsed(run.metrics["test"]):
+            t = run.metrics["test"]
+            out.append(f"{name} ({100 * t['top_prediction_share']:.0f} % of its test faces on "
+                       f"{EMOTIONS[t['top_prediction']]})")
     return out
-
-
-def stats_text(cell) -> str:
-    """``-35 % ± 12`` or ``-35 % (n = 1, no interval)`` for a long-table row."""
-    return fmt_ci(cell["mean"], cell["ci"], 0, " %", mark=False)
-
-
-def fmt_interval(half) -> str:
-    return "n = 1, no interval" if half is None or not math.isfinite(half) else f"± {half:.1f} pp"

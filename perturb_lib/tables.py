@@ -1,9 +1,18 @@
-"""The table builders of the study, from per-face predictions of several seeds.
+"""The table builders of the study, from per-face logits of several seeds.
 
 Every table cell is an :class:`~perturb_lib.stats.Estimate`: the value, its 95 % interval (seeds and test faces
 combined), the prediction interval for one more run, and how many seeds and test faces are behind it. Long
-tables have one row per cell (``row``, ``column``, ``mean``, ``ci``, ``pred``, ``seeds``, ``test_faces``,
+tables have one row per cell (``row``, ``column``, ``measure``, ``mean``, ``lo``, ``hi``, ``ci``, ``pred_lo``,
+``pred_hi``, ``pred``, ``sd_seed``, ``se_test``, ``seeds``, ``test_faces``, ``base_correct``, ``estimable``,
 ``few``, ``verdict``); :func:`wide` and :func:`formatted` turn them into the paper's layout.
+
+A per-class change is given three ways (``measure``):
+
+* ``relative``: the relative change of per-class accuracy, the paper's unit (intervals on the log-ratio scale;
+  "not estimable" below :data:`~perturb_lib.stats.MIN_CORRECT` correct faces per seed at baseline);
+* ``points``: the change of per-class accuracy in percentage points, which does not divide by a weak baseline;
+* ``auc``: the change of the one-vs-rest AUC, a measure free of the decision threshold (a class the model rarely
+  predicts can still be ranked well).
 """
 from __future__ import annotations
 
@@ -14,9 +23,13 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from .data.faces import EMOTIONS, NUM_CLASSES
-from .stats import Estimate, estimates, fmt_ci, recalls, within_noise
+from .stats import (MIN_CORRECT, Estimate, auc_change_estimates, bounded, class_hits, estimates, fmt_bounds, fmt_ci,
+                    ratio_estimates, recalls)
 
 FEW_TEST_FACES = 100  # classes with fewer test faces than this are flagged
+MEASURES = {"relative": "% change of per-class accuracy", "points": "change of per-class accuracy (points)",
+            "auc": "change of one-vs-rest AUC"}
+UNITS = {"relative": " %", "points": " pp", "auc": ""}
 
 
 def percent_change(new, base) -> np.ndarray:
@@ -26,69 +39,84 @@ def percent_change(new, base) -> np.ndarray:
         return np.where(base > 0, 100 * (new - base) / base, np.nan)
 
 
-def verdict(e: Estimate) -> str:
-    """What an estimate of a change says: ``n = 1, no interval``, ``inconclusive (n seeds)`` when its interval
-    includes 0, else ``decrease`` or ``increase``."""
-    noise = within_noise(e.value, e.half)
-    if noise is None:
-        return "n = 1, no interval" if math.isfinite(e.value) else "--"
-    if noise:
-        return f"inconclusive ({e.seeds} seeds)"
-    return "decrease" if e.value < 0 else "increase"
+def verdict(e: Estimate, base_correct: float | None = None) -> str:
+    """What an estimate of a change says: ``not estimable``, ``n = 1, no interval``, ``decrease`` or
+    ``increase`` when its 95 % interval excludes 0, else ``not decided (n seeds)``."""
+    if not math.isfinite(e.value):
+        return "--"
+    if not e.estimable:
+        return (f"not estimable ({base_correct:.1f} correct faces per seed)" if base_correct is not None
+                else "not estimable")
+    if not e.has_interval:
+        return "n = 1, no interval"
+    if e.hi < 0:
+        return "decrease"
+    if e.lo > 0:
+        return "increase"
+    return f"not decided ({e.seeds} seeds)"
 
 
-def _row(row: str, column: str, e: Estimate) -> dict:
-    return {"row": row, "column": column, "mean": e.value, "ci": e.half, "pred": e.pred_half, "seeds": e.seeds,
-            "test_faces": e.test_faces, "few": e.test_faces < FEW_TEST_FACES, "verdict": verdict(e)}
+def _row(row: str, column: str, measure: str, e: Estimate, base_correct: float = float("nan")) -> dict:
+    return {"row": row, "column": column, "measure": measure, "mean": e.value, "lo": e.lo, "hi": e.hi, "ci": e.half,
+            "pred_lo": e.pred_lo, "pred_hi": e.pred_hi, "pred": e.pred_half, "sd_seed": e.sd_seed,
+            "se_test": e.se_test, "seeds": e.seeds, "test_faces": e.test_faces, "base_correct": base_correct,
+            "estimable": e.estimable, "few": e.test_faces < FEW_TEST_FACES,
+            "verdict": verdict(e, base_correct if math.isfinite(base_correct) else None)}
 
 
-def class_changes(labels: np.ndarray, base: np.ndarray, new: np.ndarray, relative: bool = True) -> list[Estimate]:
-    """Per-class change of accuracy from ``base`` to ``new`` predictions of the same test faces.
+def class_changes(labels: np.ndarray, base: np.ndarray, new: np.ndarray, measure: str = "relative") -> list[Estimate]:
+    """Per-class change from ``base`` to ``new`` logits of the same test faces.
 
     Args:
         labels: (N,) true classes.
-        base, new: (S, N) predicted classes, one row per seed (paired: the same seed's runs, the same faces).
-        relative: percent change of the mean accuracies (Table 1's unit), or percentage points.
+        base, new: (S, N, C) logits, one row per seed (paired: the same seed's runs, the same faces); (S, N)
+            predicted classes are accepted for ``relative`` and ``points``.
+        measure: ``relative`` (percent, log-ratio intervals), ``points`` or ``auc``.
 
     Returns:
-        One estimate per class: the change of the seed-mean recall (``100 * (mean new / mean base - 1)``, or
-        ``100 * (mean new - mean base)``), with its interval.
+        One estimate per class.
     """
-    labels, base_ok, new_ok = np.asarray(labels), np.asarray(base) == labels, np.asarray(new) == labels
-
-    def change(b, n):
-        return percent_change(n, b) if relative else 100 * (n - b)
-
-    def stat(idx):
-        return change(recalls(base_ok[:, idx], labels[idx], NUM_CLASSES).mean(0),
-                      recalls(new_ok[:, idx], labels[idx], NUM_CLASSES).mean(0))
+    labels = np.asarray(labels)
+    base, new = np.asarray(base), np.asarray(new)
+    if measure == "auc":
+        return [bounded(e, -1, 1) for e in auc_change_estimates(base, new, labels, NUM_CLASSES)]
+    base_ok = (base.argmax(-1) if base.ndim == 3 else base) == labels
+    new_ok = (new.argmax(-1) if new.ndim == 3 else new) == labels
+    if measure == "relative":
+        return ratio_estimates(base_ok, new_ok, labels, NUM_CLASSES)
 
     def per_seed(idx):
-        return change(recalls(base_ok[:, idx], labels[idx], NUM_CLASSES), recalls(new_ok[:, idx], labels[idx], NUM_CLASSES))
+        return 100 * (recalls(new_ok[:, idx], labels[idx], NUM_CLASSES) - recalls(base_ok[:, idx], labels[idx], NUM_CLASSES))
+    return [bounded(e, -100, 100) for e in estimates(lambda idx: per_seed(idx).mean(0), per_seed, labels,
+                                                     faces_per_value=np.bincount(labels, minlength=NUM_CLASSES))]
 
-    return estimates(stat, per_seed, labels, faces_per_value=np.bincount(labels, minlength=NUM_CLASSES))
 
-
-def change_table(cells: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], relative: bool = True) -> pd.DataFrame:
-    """A long table of per-class changes, one column per entry of ``cells``.
+def change_table(cells: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 measures: tuple[str, ...] = ("relative", "points", "auc")) -> pd.DataFrame:
+    """A long table of per-class changes, one column per entry of ``cells``, each measure apart.
 
     Args:
-        cells: ``{column: (labels (N,), base (S, N), new (S, N))}``.
-        relative: percent change (Table 1) or percentage points.
+        cells: ``{column: (labels (N,), base (S, N, C), new (S, N, C))}`` logits.
+        measures: which of :data:`MEASURES`.
 
     Returns:
         The long table (``row`` is the emotion).
     """
     rows = []
     for column, (labels, base, new) in cells.items():
-        rows += [_row(emo, column, e) for emo, e in zip(EMOTIONS, class_changes(labels, base, new, relative))]
+        base_ok = (np.asarray(base).argmax(-1) if np.asarray(base).ndim == 3 else np.asarray(base)) == labels
+        correct = class_hits(np.atleast_2d(base_ok), np.asarray(labels), NUM_CLASSES).mean(0)
+        for measure in measures:
+            for k, (emo, e) in enumerate(zip(EMOTIONS, class_changes(labels, base, new, measure))):
+                rows.append(_row(emo, column, measure, e, float(correct[k])))
     return pd.DataFrame(rows)
 
 
 def accuracy(labels: np.ndarray, preds: np.ndarray) -> Estimate:
     """Test accuracy in percent over seeds: (S, N) predictions of the same faces."""
     ok = np.asarray(preds) == np.asarray(labels)
-    return estimates(lambda i: 100 * ok[:, i].mean(), lambda i: 100 * ok[:, i].mean(1)[:, None], labels)[0]
+    return bounded(estimates(lambda i: 100 * ok[:, i].mean(), lambda i: 100 * ok[:, i].mean(1)[:, None], labels)[0],
+                   0, 100)
 
 
 def macro_f1(labels: np.ndarray, preds: np.ndarray) -> Estimate:
@@ -97,39 +125,75 @@ def macro_f1(labels: np.ndarray, preds: np.ndarray) -> Estimate:
 
     def per_seed(i):
         return np.array([[f1_score(labels[i], p[i], average="macro", zero_division=0)] for p in preds])
-    return estimates(lambda i: per_seed(i).mean(), per_seed, labels, draws=200)[0]
+    return bounded(estimates(lambda i: per_seed(i).mean(), per_seed, labels, draws=200)[0], 0, 1)
 
 
 def accuracy_difference(labels: np.ndarray, base: np.ndarray, new: np.ndarray) -> Estimate:
-    """Change of test accuracy in percentage points from ``base`` to ``new`` ((S, N) each, paired)."""
+    """Change of test accuracy in percentage points from ``base`` to ``new`` ((S, N) each, paired by seed)."""
     b, n = np.asarray(base) == labels, np.asarray(new) == labels
-    return estimates(lambda i: 100 * (n[:, i].mean() - b[:, i].mean()),
-                     lambda i: 100 * (n[:, i].mean(1) - b[:, i].mean(1))[:, None], labels)[0]
+    return bounded(estimates(lambda i: 100 * (n[:, i].mean() - b[:, i].mean()),
+                             lambda i: 100 * (n[:, i].mean(1) - b[:, i].mean(1))[:, None], labels)[0], -100, 100)
 
 
-def largest_drop(long: pd.DataFrame) -> dict:
-    """The most negative mean change in a long table: ``{"row", "column", "mean", "ci", "verdict"}`` (empty if none)."""
+def estimate_row(e: Estimate) -> dict:
+    """An estimate's numbers as table columns (``mean``, ``lo``, ``hi``, ``ci``, ``pred_lo``, ``pred_hi``, ``pred``,
+    ``sd_seed``, ``se_test``, ``seeds``, ``test_faces``)."""
+    return {"mean": e.value, "lo": e.lo, "hi": e.hi, "ci": e.half, "pred_lo": e.pred_lo, "pred_hi": e.pred_hi,
+            "pred": e.pred_half, "sd_seed": e.sd_seed, "se_test": e.se_test, "seeds": e.seeds,
+            "test_faces": e.test_faces}
+
+
+def largest_drop(long: pd.DataFrame, measure: str = "relative") -> dict:
+    """The most negative estimable mean change in a long table: ``{"row", "column", "mean", "lo", "hi", "seeds",
+    "verdict"}`` (empty if none)."""
+    if "measure" in long:
+        long = long[long["measure"] == measure]
+    if "estimable" in long:
+        long = long[long["estimable"].astype(bool)]
     if long.empty or long["mean"].isna().all():
         return {}
     r = long.loc[long["mean"].idxmin()]
-    return {k: r[k] for k in ("row", "column", "mean", "ci", "verdict")}
+    return {k: r[k] for k in ("row", "column", "mean", "lo", "hi", "seeds", "verdict")}
 
 
-def wide(long: pd.DataFrame, value: str = "mean", index=EMOTIONS) -> pd.DataFrame:
-    """A wide table (rows x columns) of one value of a long table, in the original orders."""
+def of_measure(long: pd.DataFrame, measure: str = "relative") -> pd.DataFrame:
+    """The rows of one measure (a table without a ``measure`` column is returned as it is)."""
+    return long[long["measure"] == measure] if "measure" in long else long
+
+
+def wide(long: pd.DataFrame, value: str = "mean", index=EMOTIONS, measure: str = "relative") -> pd.DataFrame:
+    """A wide table (rows x columns) of one value of one measure of a long table, in the original orders."""
+    long = of_measure(long, measure)
     columns = list(dict.fromkeys(long["column"]))
     out = long.pivot(index="row", columns="column", values=value).reindex(index=list(index), columns=columns)
     out.index.name, out.columns.name = "emotion" if index is EMOTIONS else "row", None
     return out
 
 
-def formatted(long: pd.DataFrame, digits: int = 0, unit: str = "%") -> pd.DataFrame:
-    """The paper's layout with ``mean ± interval`` cells (``inconclusive (n seeds)`` where the interval includes
-    0, ``n = 1, no interval`` for one seed); emotions with fewer than 100 test faces are flagged in the row label."""
-    text = long.assign(text=[fmt_ci(m, c, digits, unit, s) for m, c, s in zip(long["mean"], long["ci"], long["seeds"])])
-    out = wide(text, "text")
-    faces = long.groupby("row")["test_faces"].min()
+def cell_text(r, measure: str = "relative") -> str:
+    """One cell as a person writes it: ``-35 % [-48, -19]``, ``-4.1 pp ± 2.0``, ``not estimable (3.0 correct
+    faces per seed)``, ``-12 % (n = 1, no interval)``."""
+    if not bool(r.get("estimable", True)):
+        return f"not estimable ({r['base_correct']:.1f} correct faces per seed)"
+    if measure == "relative":
+        return fmt_bounds(r["mean"], r["lo"], r["hi"], 0, " %")
+    digits = 3 if measure == "auc" else 1
+    return fmt_ci(r["mean"], r["ci"], digits, UNITS[measure], int(r["seeds"]))
+
+
+def formatted(long: pd.DataFrame, measure: str = "relative") -> pd.DataFrame:
+    """The paper's layout with one measure's cells as text (:func:`cell_text`); emotions with fewer than 100 test
+    faces are flagged in the row label."""
+    sub = of_measure(long, measure)
+    text = sub.assign(text=[cell_text(r, measure) for _, r in sub.iterrows()])
+    out = wide(text, "text", measure=measure)
+    faces = sub.groupby("row")["test_faces"].min()
     out.index = [f"{e} ({int(faces[e])} test faces, few)" if e in faces and faces[e] < FEW_TEST_FACES else e
                  for e in out.index]
     out.index.name = "emotion"
     return out
+
+
+__all__ = ["FEW_TEST_FACES", "MEASURES", "MIN_CORRECT", "accuracy", "accuracy_difference", "cell_text", "change_table",
+           "class_changes", "estimate_row", "formatted", "largest_drop", "macro_f1", "of_measure", "percent_change",
+           "verdict", "wide"]

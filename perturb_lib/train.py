@@ -1,16 +1,21 @@
 """The training loop of the study - one place, top to bottom.
 
 Every experiment is "train a classifier on some version of the faces, evaluate it per class". :func:`train`
-does that for one :class:`TrainConfig`: cross-entropy; SGD with Nesterov momentum and weight decay; an optional
-linear warm-up, then ReduceLROnPlateau on the validation metric (the paper) or a per-step decay to 0 (short
-CPU budgets); random crop, flip and erasing
-applied in batches to data resident on the device as uint8; the checkpoint kept on validation; test metrics
-computed once at the end. Runs are recorded under ``<study>/records/`` (see :mod:`perturb_lib.runs`), reused
-when finished and resumed when interrupted.
+does that for one :class:`TrainConfig`: cross-entropy; SGD with Nesterov momentum and weight decay; the learning
+rate of each step from :class:`LRSchedule` (a warm-up, then the paper's reduce-on-plateau or a per-step decay);
+random crop, flip and erasing applied in batches to data resident on the device as uint8; optionally an
+exponential moving average of the weights; the checkpoint kept on validation; test metrics computed once at the
+end. Runs are recorded under ``<study>/records/`` (see :mod:`perturb_lib.runs`), reused when finished and resumed,
+bitwise, when interrupted.
+
+    python -m perturb_lib.train --data fer2013.csv --model vgg16 --width 0.25 --epochs 10 --policy mask
+
+trains one run from the command line (:func:`main`); its flags are the recipe's parameters.
 """
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Callable
@@ -19,17 +24,20 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .augment import train_augment
 from .data.faces import FaceSet
-from .evaluate import evaluate
-from .execution import Settings, autocast, environment
+from .evaluate import evaluate, predict
+from .execution import Settings, autocast, environment, load_average
 from .images import normalize
-from .io import atomic_write_text, save_torch, write_json
+from .io import atomic_write_text, save_npz, save_torch, to_jsonable, write_json
+from .metrics import classification_metrics
 from .models import DROPOUT_MODELS, build_model
 from .params import MODELS, Recipe, param
-from .policies import canonical_spec, split_tensors
-from .runs import Run, RunLock, policy_for, records_dir, run_identity, run_name
+from .policies import InputPolicy, SplitTensors, canonical_spec, split_tensors
+from .runs import (LOGITS_FILE, Run, RunLock, adopt, load_checkpoint, load_run, policy_for, records_dir,
+                   run_identity, run_name)
 
 
 @dataclass
@@ -55,9 +63,12 @@ class TrainConfig(Recipe):
 
     @classmethod
     def from_params(cls, params, **changes) -> "TrainConfig":
-        """The recipe some parameters describe (e.g. a notebook's), with ``changes`` on top."""
+        """The recipe some parameters describe (e.g. a notebook's), with the model's own changes
+        (``params.model_recipes[model]``, when ``changes`` names a model) and then ``changes`` on top."""
         names = set(Recipe.defaults())
-        return cls(**{**{n: getattr(params, n) for n in names if hasattr(params, n)}, **changes})
+        values = {n: getattr(params, n) for n in names if hasattr(params, n)}
+        values.update(getattr(params, "model_recipes", {}).get(changes.get("model"), {}))
+        return cls(**{**values, **changes})
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (validated again)."""
@@ -67,13 +78,15 @@ class TrainConfig(Recipe):
         return replace(self, **changes)
 
 
-def lr_factor(config: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
-    """The learning rate of a step (0-based, over all epochs) as a fraction of ``config.lr``.
+# ------------------------------------------------------------------------------------------ the learning rate
+def lr_factor(config: Recipe, global_step: int, steps_per_epoch: int) -> float:
+    """The learning rate of a step (0-based, over all epochs) as a fraction of ``config.lr``, before any
+    reduction on plateau.
 
-    A linear warm-up over ``warmup_epochs``; then 1 for ``plateau`` (ReduceLROnPlateau takes over after each
-    epoch), a linear decay to 0 at the last step for ``onecycle``, a cosine decay to 0 for ``cosine``. A pure
-    function of the step, so a resumed run follows the same curve. Short budgets gain from the decays: with 10
-    epochs the plateau schedule barely lowers the rate before training ends.
+    A linear warm-up over ``warmup_epochs``; then 1 for ``plateau`` (reductions come from validation), a linear
+    decay to 0 at the last step for ``onecycle``, a cosine decay to 0 for ``cosine``. A pure function of the
+    step, so a resumed run follows the same curve. Short budgets gain from the decays: with 10 epochs the plateau
+    schedule barely lowers the rate before training ends.
     """
     warm = config.warmup_epochs * steps_per_epoch
     if global_step < warm:
@@ -84,8 +97,126 @@ def lr_factor(config: TrainConfig, global_step: int, steps_per_epoch: int) -> fl
     return 1.0 - t if config.lr_schedule == "onecycle" else 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+@dataclass
+class LRSchedule:
+    """The one mechanism that sets the learning rate: :func:`lr_factor` of the step, times the reductions on
+    plateau so far.
+
+    The plateau rule is torch's ``ReduceLROnPlateau(mode="max")`` with its defaults (relative threshold 1e-4, no
+    cooldown): after ``plateau_patience`` epochs without a better validation metric the rate is multiplied by
+    ``plateau_factor``. It is reimplemented here (a few lines) because torch's scheduler owns the optimizer's rate
+    and cannot share it with a per-step warm-up; this way a step's rate is one product, and the state is three
+    numbers that resume exactly.
+    """
+
+    config: Recipe
+    steps_per_epoch: int
+    scale: float = 1.0
+    best: float = -math.inf
+    bad_epochs: int = 0
+
+    def lr(self, global_step: int) -> float:
+        return self.config.lr * lr_factor(self.config, global_step, self.steps_per_epoch) * self.scale
+
+    def apply(self, optimizer: torch.optim.Optimizer, global_step: int) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr(global_step)
+
+    def on_validation(self, metric: float) -> None:
+        """After each epoch: a plateau schedule reduces the rate when validation stopped improving."""
+        if self.config.lr_schedule != "plateau":
+            return
+        if metric > self.best * (1 + 1e-4):  # torch's relative threshold (and any metric beats -inf)
+            self.best, self.bad_epochs = metric, 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs > self.config.plateau_patience:
+            self.scale *= self.config.plateau_factor
+            self.bad_epochs = 0
+
+    def state_dict(self) -> dict:
+        return {"scale": self.scale, "best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scale, self.best, self.bad_epochs = state["scale"], state["best"], state["bad_epochs"]
+
+
+# ------------------------------------------------------------------------------------------ a run's state
+@dataclass
+class RunContext:
+    """What a run trains on and how: fixed for the run, rebuilt on resume."""
+
+    config: TrainConfig
+    settings: Settings
+    device: torch.device
+    policy: InputPolicy
+    splits: dict[str, SplitTensors]
+    amp: bool
+    channels_last: bool
+    run_dir: object
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.splits["Training"]) // self.config.batch_size)
+
+
+@dataclass
+class RunState:
+    """Everything that changes while a run trains, and all a resume needs (saved in ``last.pt``).
+
+    Attributes:
+        model: the network being trained.
+        ema: the moving average of its weights (None when ``config.ema`` is 0); when present it is what is
+            validated, kept and tested.
+        optimizer, lr: SGD and its learning-rate schedule.
+        generator: the random stream of data order, augmentation and the policy.
+        history: one row per finished epoch.
+        best, best_epoch: the best validation metric so far and its epoch (0-based).
+        epoch: the next epoch to train (0-based).
+    """
+
+    model: torch.nn.Module
+    ema: AveragedModel | None
+    optimizer: torch.optim.Optimizer
+    lr: LRSchedule
+    generator: torch.Generator
+    history: list = field(default_factory=list)
+    best: float = -1.0
+    best_epoch: int = -1
+    epoch: int = 0
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The network that is validated and kept: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def state_dict(self, policy: InputPolicy, device: torch.device) -> dict:
+        return {"model": self.model.state_dict(), "ema": None if self.ema is None else self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "lr": self.lr.state_dict(),
+                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "policy": policy.state_dict(), "history": to_jsonable(self.history), "best": float(self.best),
+                "best_epoch": self.best_epoch, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict, policy: InputPolicy, device: torch.device) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr.load_state_dict(state["lr"])
+        self.generator.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        policy.load_state_dict(state["policy"])
+        self.history, self.best, self.best_epoch, self.epoch = (state["history"], state["best"], state["best_epoch"],
+                                                                state["epoch"])
+
+
+# ------------------------------------------------------------------------------------------ the loop
 def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | None = None,
-          landmarks: np.ndarray | None = None, callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> Run:
+          landmarks: np.ndarray | None = None, callbacks: tuple[Callable[[int, dict], None], ...] = (),
+          ledger: str | None = None) -> Run:
     """Train (or reuse, or resume) one run and return its record.
 
     Args:
@@ -95,15 +226,23 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
         settings: how to execute (device, precision, progress).
         landmarks: (N, K, 2) landmarks for policies that need them (default: ``faces.landmarks``).
         callbacks: called as ``f(epoch, history_row)`` after each epoch's checkpoint is written.
+        ledger: a folder of finished records (e.g. the committed ``figures/<study>/records``): a run found there
+            is copied in (:func:`~perturb_lib.runs.adopt`) instead of trained.
 
     Returns:
         The finished :class:`~perturb_lib.runs.Run`.
     """
     settings = settings or Settings()
-    identity = run_identity(config, faces, landmarks)
+    identity = run_identity(config, faces, landmarks, settings)
     run_dir = records_dir(study_dir) / run_name(identity)
     if (run_dir / "metrics.json").is_file():
         return Run(run_dir)
+    if not (run_dir / "last.pt").is_file() and adopt(run_dir, ledger):
+        if settings.progress_mode() != "off":
+            print(f"{run_dir.name}: finished record reused from {ledger}", flush=True)
+        return Run(run_dir)
+    if config.policy["kind"] == "perturb":  # phase 3 needs its phase-1 model's attention
+        with_checkpoint(load_run(config.policy["phase1"], study_dir), faces, settings, landmarks)
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -111,14 +250,47 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
         with RunLock(run_dir):
             if not (run_dir / "config.json").is_file():
                 write_json(run_dir / "config.json", identity)
-            return _train(config, faces, study_dir, settings, landmarks, callbacks, run_dir)
+            ctx = setup(config, faces, study_dir, settings, landmarks, run_dir)
+            state = initial_state(ctx)
+            if (run_dir / "last.pt").is_file():  # resume where the interrupted run stopped
+                state.load_state_dict(load_checkpoint(run_dir / "last.pt", ctx.device), ctx.policy, ctx.device)
+            t_run, cpu_run, load_before = time.time(), time.process_time(), load_average()
+            step_model = torch.compile(state.model) if settings.use_compile(ctx.device) else state.model
+            for epoch in range(state.epoch, config.epochs):
+                row = train_one_epoch(ctx, state, step_model, epoch)
+                row = evaluate_and_checkpoint(ctx, state, epoch, row)
+                for cb in callbacks:
+                    cb(epoch, row)
+            return finish(ctx, state, time.time() - t_run, time.process_time() - cpu_run, load_before)
     finally:
         torch.set_num_threads(threads)  # a run's thread count must not leak into the next one's arithmetic
 
 
-def _train(config, faces, study_dir, settings, landmarks, callbacks, run_dir) -> Run:
+def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
+                    landmarks: np.ndarray | None = None) -> Run:
+    """The run with its kept checkpoint: a record copied from a ledger has none, and when a model must be loaded
+    (saliency, a phase-1 model's attention, an evaluation not cached) the run is trained again, in its folder, in
+    the precision it was recorded in. On the machine and software that made the record this gives the same bits;
+    elsewhere a slightly different model, whose new record then replaces the copied one."""
+    if run.has_checkpoint:
+        return run
+    config = TrainConfig(**{k: v for k, v in run.config.items() if k in TrainConfig.defaults()})
+    settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"))
+    if settings.progress_mode() != "off":
+        print(f"{run.name}: retraining, its checkpoint is not here (only its record) and a model must be loaded",
+              flush=True)
+    identity = run_identity(config, faces, landmarks, settings)
+    if run_name(identity) != run.name:
+        raise ValueError(f"{run.name}: these faces, landmarks or this precision make another run "
+                         f"({run_name(identity)}); retrain it with the faces it was trained on")
+    for name in ("metrics.json", LOGITS_FILE, "history.csv", "env.json"):
+        (run.dir / name).unlink(missing_ok=True)
+    return train(config, faces, run.dir.parent.parent, settings, landmarks)
+
+
+def setup(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings, landmarks, run_dir) -> RunContext:
+    """The run's device, policy and splits on the device (each prepared by the policy)."""
     device = settings.resolved_device()
-    mode = settings.progress_mode()
     policy = policy_for(config.policy, study_dir, device)
     if policy.needs_landmarks() and landmarks is None and faces.landmarks is None:
         raise ValueError(f"policy {config.policy} needs landmarks; pass landmarks= or use faces that carry them")
@@ -127,106 +299,123 @@ def _train(config, faces, study_dir, settings, landmarks, callbacks, run_dir) ->
         if len(s) == 0:
             raise ValueError(f"{faces.name}: split {s.name} is empty")
         policy.prepare(s)
-    train_split = splits["Training"]
+    return RunContext(config, settings, device, policy, splits, settings.use_amp(device),
+                      settings.use_channels_last(device, config.model, config.width), run_dir)
 
+
+def initial_state(ctx: RunContext) -> RunState:
+    """A fresh run: the seeded model (and its moving average), SGD, the schedule, the random stream."""
+    config = ctx.config
     torch.manual_seed(config.seed)
-    model = build_model(config.model, width=config.width, attention=config.attention, dropout=config.dropout).to(device)
-    channels_last, amp = settings.use_channels_last(device), settings.use_amp(device)
-    if channels_last:
+    model = build_model(config.model, width=config.width, attention=config.attention,
+                        dropout=config.dropout).to(ctx.device)
+    if ctx.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    ema = None
+    if config.ema > 0:  # BatchNorm statistics are averaged with the weights (use_buffers)
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=config.plateau_factor,
-                                                           patience=config.plateau_patience)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    history, best, best_epoch, start_epoch = [], -1.0, -1, 0
-    if (run_dir / "last.pt").is_file():  # resume where the interrupted run stopped
-        state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"].cpu())
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"])
-        policy.load_state_dict(state["policy"])
-        history, best, best_epoch, start_epoch = state["history"], state["best"], state["best_epoch"], state["epoch"] + 1
-    step_model = torch.compile(model) if settings.compile else model
+    return RunState(model, ema, optimizer, LRSchedule(config, ctx.steps_per_epoch),
+                    torch.Generator(device=ctx.device).manual_seed(config.seed))
 
-    n = len(train_split)
-    steps = (n + config.batch_size - 1) // config.batch_size
-    t_run = time.time()
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.time()  # the epoch's time includes the policy's per-epoch work (e.g. clustering)
-        policy.on_epoch_start(epoch, train_split, generator)
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        order = torch.randperm(n, generator=generator, device=device)
-        bar = _bar(mode, steps, f"{run_dir.name} {epoch + 1}/{config.epochs}")
-        for step in range(steps):
-            if config.lr_schedule != "plateau" or epoch < config.warmup_epochs:
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * lr_factor(config, epoch * steps + step, steps)
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            x, y = policy.train_inputs(train_split.batch(idx), train_split.labels[idx], train_split, idx, generator)
-            x = normalize(train_augment(x, generator, config.input_size, config.crop, config.pad, config.flip,
-                                        config.erasing))
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device, amp):
-                logits = step_model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            if bar is not None:
-                bar.update(1)
-        train_seconds = time.time() - t0
-        val = evaluate(model, splits[config.val_split], policy, config, settings, device)
-        if config.lr_schedule == "plateau":  # the per-step schedules ignore validation
-            scheduler.step(val[config.select_metric])
-        if val[config.select_metric] > best:
-            best, best_epoch = val[config.select_metric], epoch
-            save_torch(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, "policy": policy.state_dict()})
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": (loss_sum / seen).item(),
-               "train_accuracy": correct.item() / seen, "val_accuracy": val["accuracy"],
-               "val_balanced_accuracy": val["balanced_accuracy"], "val_macro_f1": val["macro_f1"],
-               "train_seconds": round(train_seconds, 3), "images_per_s": round(seen / max(train_seconds, 1e-9), 1),
-               **policy.epoch_stats()}
-        history.append(row)
-        _report_epoch(mode, bar, run_dir.name, epoch, config.epochs, row)
-        save_torch(run_dir / "last.pt", {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-            "policy": policy.state_dict(), "history": history, "best": best, "best_epoch": best_epoch,
-            "epoch": epoch})
-        atomic_write_text(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
-        for cb in callbacks:
-            cb(epoch, row)
 
-    # the checkpoint kept on validation is the one tested, once
-    best_state = torch.load(run_dir / "best.pt", map_location=device, weights_only=False)
-    model.load_state_dict(best_state["model"])
-    policy.load_state_dict(best_state.get("policy", {}))
-    metrics = {"val": evaluate(model, splits[config.val_split], policy, config, settings, device),
-               "test": evaluate(model, splits[config.test_split], policy, config, settings, device),
-               "best_epoch": best_epoch + 1, "epochs": config.epochs}
-    timing = {"wall_seconds": round(time.time() - t_run, 2),
-              "train_seconds": round(sum(h["train_seconds"] for h in history), 2),
-              "images_per_s": round(float(np.mean([h["images_per_s"] for h in history])), 1)}
-    write_json(run_dir / "env.json", environment(device, settings, **timing))
+def train_one_epoch(ctx: RunContext, state: RunState, step_model: torch.nn.Module, epoch: int) -> dict:
+    """One pass over the training faces in a random order; returns the epoch's training statistics."""
+    config, device, split = ctx.config, ctx.device, ctx.splits["Training"]
+    t0 = time.time()  # the epoch's time includes the policy's per-epoch work (e.g. clustering)
+    ctx.policy.on_epoch_start(epoch, split, state.generator)
+    state.model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    n, steps, seen = len(split), ctx.steps_per_epoch, 0
+    order = torch.randperm(n, generator=state.generator, device=device)
+    bar = _bar(ctx.settings.progress_mode(), steps, f"{ctx.run_dir.name} {epoch + 1}/{config.epochs}")
+    for step in range(steps):
+        state.lr.apply(state.optimizer, epoch * steps + step)
+        idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+        x, y = ctx.policy.train_inputs(split.batch(idx), split.labels[idx], split, idx, state.generator)
+        x = normalize(train_augment(x, state.generator, config.input_size, config.crop, config.pad, config.flip,
+                                    config.erasing))
+        if ctx.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, ctx.amp):
+            logits = step_model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        if state.ema is not None:
+            state.ema.update_parameters(state.model)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        if bar is not None:
+            bar.update(1)
+    seconds = time.time() - t0
+    if bar is not None:
+        bar.close()
+    return {"epoch": epoch + 1, "lr": state.optimizer.param_groups[0]["lr"], "train_loss": (loss_sum / seen).item(),
+            "train_accuracy": correct.item() / seen, "train_seconds": round(seconds, 3),
+            "images_per_s": round(seen / max(seconds, 1e-9), 1)}
+
+
+def evaluate_and_checkpoint(ctx: RunContext, state: RunState, epoch: int, row: dict) -> dict:
+    """Validate the epoch's network, keep it in ``best.pt`` when it is the best so far, step the plateau rule,
+    then save everything a resume needs in ``last.pt`` and the history; returns the epoch's history row."""
+    config = ctx.config
+    val = evaluate(state.evaluated, ctx.splits[config.val_split], ctx.policy, config, ctx.settings, ctx.device)
+    state.lr.on_validation(val[config.select_metric])
+    if val[config.select_metric] > state.best:
+        state.best, state.best_epoch = val[config.select_metric], epoch
+        save_torch(ctx.run_dir / "best.pt", {"model": state.evaluated.state_dict(), "epoch": epoch,
+                                             "policy": ctx.policy.state_dict()})
+    row = to_jsonable({**row, "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
+                       "val_macro_f1": val["macro_f1"], **ctx.policy.epoch_stats()})
+    state.history.append(row)
+    state.epoch = epoch + 1
+    _report_epoch(ctx.settings.progress_mode(), ctx.run_dir.name, epoch, config.epochs, row)
+    save_torch(ctx.run_dir / "last.pt", state.state_dict(ctx.policy, ctx.device))
+    atomic_write_text(ctx.run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
+    return row
+
+
+def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float, load_before: float | None) -> Run:
+    """Test the checkpoint kept on validation, once; write its validation and test logits (``logits.npz``, part of
+    the record: tables are computed from them without the checkpoint), the environment and, last, the metrics.
+
+    The environment records the wall time and this process's CPU time: on the CPU, ``cpu_share`` (CPU time over
+    wall time times threads) well below 1 means the cores were shared, and the run's time is not a measurement.
+    """
+    config, run_dir = ctx.config, ctx.run_dir
+    best = load_checkpoint(run_dir / "best.pt", ctx.device)
+    model = state.evaluated
+    model.load_state_dict(best["model"])
+    ctx.policy.load_state_dict(best.get("policy", {}))
+    metrics, logits = {}, {}
+    for key, name in (("val", config.val_split), ("test", config.test_split)):
+        split = ctx.splits[name]
+        # stored in float16 (half the size of a record); the metrics are computed from the stored values, so the
+        # record's metrics and every table computed from its logits agree exactly
+        out = predict(model, split, ctx.policy, config, ctx.settings, ctx.device).cpu().numpy().astype(np.float16)
+        labels = split.labels.cpu().numpy()
+        metrics[key] = classification_metrics(labels, out.astype(np.float32).argmax(1))
+        logits.update({key: out, f"{key}_labels": labels, f"{key}_ids": np.asarray(split.ids, str)})
+    metrics.update(best_epoch=state.best_epoch + 1, epochs=config.epochs)
+    save_npz(run_dir / LOGITS_FILE, logits)
+    timing = {"wall_seconds": round(seconds, 2),
+              "train_seconds": round(sum(h["train_seconds"] for h in state.history), 2),
+              "images_per_s": round(float(np.mean([h["images_per_s"] for h in state.history])), 1),
+              "cpu_seconds": round(cpu_seconds, 2), "load_before": load_before, "load_after": load_average()}
+    if ctx.device.type == "cpu":
+        timing["cpu_share"] = round(cpu_seconds / max(seconds * torch.get_num_threads(), 1e-9), 3)
+    write_json(run_dir / "env.json", environment(ctx.device, ctx.settings, config.model, config.width, **timing))
     write_json(run_dir / "metrics.json", metrics)  # written last: its presence means "finished"
-    if mode != "off":
+    if ctx.settings.progress_mode() != "off":
         t = metrics["test"]
         print(f"{run_dir.name}: test accuracy {t['accuracy']:.3f}, balanced {t['balanced_accuracy']:.3f}, macro F1 "
               f"{t['macro_f1']:.3f} (best epoch {metrics['best_epoch']}/{config.epochs}, "
-              f"{timing['images_per_s']:.0f} img/s)", flush=True)
+              f"{timing['images_per_s']:.0f} img/s, {seconds / 60:.1f} min)", flush=True)
     return Run(run_dir)
 
 
@@ -237,11 +426,81 @@ def _bar(mode: str, total: int, desc: str):
     return tqdm(total=total, desc=desc, leave=False, unit="batch")
 
 
-def _report_epoch(mode: str, bar, name: str, epoch: int, epochs: int, row: dict) -> None:
-    if bar is not None:
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}",
-                        val=f"{row['val_accuracy']:.3f}", ips=f"{row['images_per_s']:.0f}")
-        bar.close()
-    elif mode == "lines":
+def _report_epoch(mode: str, name: str, epoch: int, epochs: int, row: dict) -> None:
+    if mode in ("lines", "bar"):
         print(f"{name} epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.3f} train acc {row['train_accuracy']:.3f} "
-              f"val acc {row['val_accuracy']:.3f} ({row['images_per_s']:.0f} img/s)", flush=True)
+              f"val acc {row['val_accuracy']:.3f} ({row['images_per_s']:.0f} img/s)", flush=True, file=sys.stdout)
+
+
+# ------------------------------------------------------------------------------------------ the command line
+def _flag_groups():
+    """The parameter classes whose fields are this command's flags, in the order ``--help`` shows them."""
+    from .params import Compute, Data, Output
+    return (("what to train", TrainConfig, ("model", "seed", "policy", "attention")), ("recipe", Recipe, None),
+            ("data", Data, None), ("execution", Compute, None), ("output", Output, ("study_dir",)))
+
+
+def build_parser():
+    """The command's parser: one flag per field of :class:`TrainConfig` (the recipe, the model, the seed, the
+    policy), of the data and of the execution settings, with their docs and defaults; values are validated by the
+    parameter classes themselves."""
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="python -m perturb_lib.train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train one run of the study (or reuse it when its record is finished, or resume it) and write "
+                    "its record where the notebooks look for it, so a study reuses it.",
+        epilog="examples:\n"
+               "  python -m perturb_lib.train --epochs 3                                   # synthetic faces\n"
+               "  python -m perturb_lib.train --data-path fer2013.csv --model vgg16 --width 0.25 --epochs 10 "
+               "--policy mask --study-dir runs/fer2013-cpu\n"
+               "  python -m perturb_lib.train --data-path fer2013.csv --policy '{kind: remove, region: eyes}'\n"
+               "a policy is a kind (clean, mask, remove) or a spec in YAML; lists are comma-separated.")
+    for title, cls, names in _flag_groups():
+        group = parser.add_argument_group(title)
+        docs, defaults, types = cls.docs(), cls.defaults(), cls.type_names()
+        choices = {f.name: f.metadata.get("choices") for f in fields(cls)}
+        for name in names or defaults:
+            metavar = "{" + ",".join(map(str, choices[name])) + "}" if choices.get(name) else types.get(name, "spec")
+            group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=metavar,
+                               help=f"{docs[name]} (default: {defaults[name]!r})")
+    return parser
+
+
+def main(argv=None) -> int:
+    """``python -m perturb_lib.train``: train one run from flags, with progress on the terminal."""
+    import yaml
+
+    from .data.registry import load_dataset
+    from .landmarks import landmarks_for
+    from .params import Data, Output, ParameterError
+    from .policies import make_policy
+    args = {k: v for k, v in vars(build_parser().parse_args(argv)).items() if v is not None}
+    if "policy" in args:
+        spec = yaml.safe_load(args["policy"])
+        args["policy"] = spec if isinstance(spec, dict) else {"kind": str(spec)}
+    try:
+        config = TrainConfig.from_values({k: v for k, v in args.items() if k in TrainConfig.defaults()},
+                                         known=set(args))
+        data = Data.from_values({k: v for k, v in args.items() if k in Data.defaults()}, known=set(args))
+        if data.data_path and "dataset" not in args:
+            data = Data(**{**Data.defaults(), **{k: v for k, v in args.items() if k in Data.defaults()},
+                           "dataset": "fer2013"})
+        settings = Settings.from_values({k: v for k, v in args.items() if k in Settings.defaults()}, known=set(args))
+        output = Output.from_values({k: v for k, v in args.items() if k in Output.defaults()}, known=set(args))
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    faces = load_dataset(data.dataset, data.data_path, size=data.size, seed=data.data_seed, cache_dir=data.cache_dir)
+    landmarks = None
+    if make_policy(config.policy).needs_landmarks():
+        landmarks = landmarks_for(faces, data.landmark_source, data.landmark_file, data.cache_dir)
+    device = settings.resolved_device()
+    print(f"{faces.name}: {len(faces):,} faces; {config.model} x{config.width:g}, {config.epochs} epochs, policy "
+          f"{config.policy['kind']}, seed {config.seed}; {device}, {settings.resolved_precision(device)}", flush=True)
+    run = train(config, faces, output.study_dir, settings, landmarks)
+    print(f"record: {run.dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

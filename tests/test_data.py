@@ -87,14 +87,18 @@ def test_cache_is_reused_and_written_atomically(tmp_path, tiny_faces, monkeypatc
     files = list(cache.glob("*.npz"))
     assert len(files) == 1
     import perturb_lib.data.fer2013 as fer_mod
-
-    def no_parse(_):
-        raise AssertionError("parsed again instead of reading the cache")
-    with monkeypatch.context() as m:
-        m.setattr(fer_mod, "_parse_fer2013_csv", no_parse)
-        second = load_fer2013_csv(path, cache_dir=cache)
+    stamp = files[0].stat().st_mtime_ns
+    second = load_fer2013_csv(path, cache_dir=cache)  # read back: the cache file is neither rewritten nor added to
+    assert list(cache.glob("*.npz")) == files and files[0].stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(first.images, second.images)
     np.testing.assert_array_equal(first.labels, second.labels)
+    real, parsed = fer_mod._parse_fer2013_csv, []
+    with monkeypatch.context() as m:  # the parser's code changes: the old cache is not reused
+        m.setattr(fer_mod, "_parse_fer2013_csv", lambda p: parsed.append(p) or real(p))
+        load_fer2013_csv(path, cache_dir=cache)
+    assert parsed == [path] and len(list(cache.glob("*.npz"))) == 2
+    for extra in set(cache.glob("*.npz")) - set(files):
+        extra.unlink()
     # a write that dies half-way leaves nothing behind that could later pass for a cache
     import perturb_lib.data.faces as faces_mod
 

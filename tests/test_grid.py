@@ -6,11 +6,12 @@ import pytest
 
 from perturb_lib.execution import Settings
 from perturb_lib.grid import GridError, run_grid
-from perturb_lib.params import SchemeOptions
+from perturb_lib.params import Execution, SchemeOptions
 from perturb_lib.train import TrainConfig
 
 FAST = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=2, lr=0.02)
-ONE_THREAD = Settings(device="cpu", progress="off", threads=1)  # Ray tasks get one CPU each: same arithmetic
+ONE_THREAD = Settings(device="cpu", progress="off", threads=1, precision="fp32")  # Ray tasks get one CPU each: same arithmetic
+RAY = Execution(backend="ray")
 
 
 def configs():
@@ -21,7 +22,7 @@ def test_sequential_grid_reuses_and_reports_failures(tmp_path, tiny_faces):
     lines = []
     runs = run_grid(configs()[:2], tiny_faces, tmp_path, ONE_THREAD, out=lines.append)
     assert [r.config["seed"] for r in runs] == [0, 1]
-    assert "2 runs, 0 already finished, 2 to train" in lines[0]
+    assert "2 runs, 0 already finished, 0 reused from the ledger, 2 to train" in lines[0]
     bad = FAST.replace(policy={"kind": "perturb", "phase1": "no-such-run"})
     with pytest.raises(GridError) as info:
         run_grid(configs()[:2] + [bad], tiny_faces, tmp_path, ONE_THREAD, out=lines.append)
@@ -31,7 +32,7 @@ def test_sequential_grid_reuses_and_reports_failures(tmp_path, tiny_faces):
 
 
 @pytest.mark.slow
-def test_ray_grid_matches_sequential_records(tmp_path, tiny_faces, monkeypatch):
+def test_ray_grid_matches_sequential_records(tmp_path, tiny_faces):
     ray = pytest.importorskip("ray", reason="the Ray backend needs the cluster extra (part of the dev extra)")
     bad = FAST.replace(seed=7, policy={"kind": "perturb", "phase1": "no-such-run"})
     t0 = time.time()
@@ -42,15 +43,15 @@ def test_ray_grid_matches_sequential_records(tmp_path, tiny_faces, monkeypatch):
         lines = []
         t0 = time.time()
         with pytest.raises(GridError) as info:
-            run_grid(configs() + [bad], tiny_faces, tmp_path / "ray", ONE_THREAD, backend="ray", out=lines.append)
+            run_grid(configs() + [bad], tiny_faces, tmp_path / "ray", ONE_THREAD, grid=RAY, out=lines.append)
         t_ray = time.time() - t0
         # without shared storage (a remote cluster), records travel back and dependencies travel out
         from perturb_lib.experiments.scheme import perturb_config, phase1_config
         phase1 = run_grid([phase1_config(FAST, "vgg16")], tiny_faces, tmp_path / "remote", ONE_THREAD,
                           out=lambda *_: None)[0]
-        monkeypatch.setenv("PERTURB_RAY_SHARED_STORAGE", "0")
-        (shipped,) = run_grid([perturb_config(FAST, "vgg16", phase1, SchemeOptions(cluster_sample=32))], tiny_faces, tmp_path / "remote",
-                              ONE_THREAD, backend="ray", out=lines.append)
+        (shipped,) = run_grid([perturb_config(FAST, "vgg16", phase1, SchemeOptions(cluster_sample=32))], tiny_faces,
+                              tmp_path / "remote", ONE_THREAD, grid=Execution(backend="ray", ray_shared_storage=False),
+                              out=lines.append)
     finally:
         ray.shutdown()
     assert shipped.finished and shipped.dir.parent == tmp_path / "remote" / "records"
@@ -76,4 +77,4 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch, tiny_faces, tm
         return real(name, *a, **k)
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ImportError, match=r"pip install -e '.\[cluster\]'"):
-        run_grid(configs()[:1], tiny_faces, tmp_path, ONE_THREAD, backend="ray", out=lambda *_: None)
+        run_grid(configs()[:1], tiny_faces, tmp_path, ONE_THREAD, grid=RAY, out=lambda *_: None)

@@ -12,9 +12,9 @@ def err(a, b):
 
 
 # ------------------------------------------------------------------------------------------ landmarks
-def test_template_provider_agrees_with_ground_truth(small_faces):
+def test_template_provider_agrees_with_ground_truth(small_faces, tmp_path):
     gt = small_faces.landmarks
-    fitted = lmk.landmarks_for(small_faces, "template")  # fitted to the pixels; the ground truth is not used
+    fitted = lmk.landmarks_for(small_faces, "template", cache_dir=tmp_path)  # fitted to the pixels; the ground truth is not used
     dataset_level = lmk.fit_template(small_faces.images, refine=False)
     assert err(fitted, gt) < 1.8  # pixels, on 48x48 faces whose pose and identity vary
     assert err(fitted, gt) < err(dataset_level, gt)  # the per-image refinement helps
@@ -73,11 +73,11 @@ def hopper_faces(shifts=((0, 0), (4, 2), (-3, 3))):
     return FaceSet(images, np.zeros(n), np.zeros(n), [f"hopper{i}" for i in range(n)], name="hopper")
 
 
-def test_dlib_finds_a_real_face_and_predicts_every_face():
+def test_dlib_finds_a_real_face_and_predicts_every_face(tmp_path):
     pytest.importorskip("dlib", reason="the landmark extra: pip install -e '.[landmarks]'")
     faces = hopper_faces()
-    points = lmk.landmarks_for(faces, "dlib")
-    found = lmk.detected(faces, "dlib")
+    points = lmk.landmarks_for(faces, "dlib", cache_dir=tmp_path)
+    found = lmk.detected(faces, "dlib", cache_dir=tmp_path)
     assert points.shape == (4, 68, 2) and list(found) == [True, True, True, False]
     assert np.isfinite(points).all()  # the blank crop still gets 68 points, from the mean detected box
     for p in points[:3]:  # a face's parts where a face has them: eyes above the nose above the mouth
@@ -88,11 +88,11 @@ def test_dlib_finds_a_real_face_and_predicts_every_face():
     assert regions[0, y, x] > 0.5
 
 
-def test_mediapipe_mesh_and_its_regions():
+def test_mediapipe_mesh_and_its_regions(tmp_path):
     pytest.importorskip("mediapipe", reason="the landmark extra: pip install -e '.[landmarks]'")
     faces = hopper_faces()
-    mesh = lmk.landmarks_for(faces, "mediapipe")
-    assert mesh.shape == (4, 468, 2) and list(lmk.detected(faces, "mediapipe")) == [True, True, True, False]
+    mesh = lmk.landmarks_for(faces, "mediapipe", cache_dir=tmp_path)
+    assert mesh.shape == (4, 468, 2) and list(lmk.detected(faces, "mediapipe", cache_dir=tmp_path)) == [True, True, True, False]
     layout = lmk.MEDIAPIPE468
     masks = lmk.region_masks(mesh[:3], ("eyes", "nose", "mouth", "upper_face", "lower_face"))
     for face, m in zip(mesh[:3], masks):
@@ -119,7 +119,7 @@ def test_mediapipe_layout_matches_the_installed_mesh_connections():
     assert set(layout.nose) <= {i for e in c.FACEMESH_NOSE for i in e}
 
 
-def test_landmarks_are_cached_and_auto_falls_back_with_a_warning(monkeypatch, tiny_faces):
+def test_landmarks_are_cached_by_their_code_and_auto_falls_back_with_a_warning(monkeypatch, tiny_faces, tmp_path):
     from perturb_lib.data import FaceSet
     from perturb_lib.landmarks import detectors, providers
     faces = FaceSet(tiny_faces.images[:6], tiny_faces.labels[:6], tiny_faces.splits[:6], tiny_faces.ids[:6],
@@ -130,11 +130,17 @@ def test_landmarks_are_cached_and_auto_falls_back_with_a_warning(monkeypatch, ti
                         lambda images, progress=None: calls.append(len(images)) or (np.zeros((len(images), 68, 2)),
                                                                                     np.arange(len(images)) % 2 == 0))
     assert providers.choose(faces) == "dlib"
-    first = lmk.landmarks_for(faces)  # auto: dlib is installed
-    again = lmk.landmarks_for(faces, "dlib")
+    first = lmk.landmarks_for(faces, cache_dir=tmp_path)  # auto: dlib is installed
+    again = lmk.landmarks_for(faces, "dlib", cache_dir=tmp_path)
     assert calls == [6] and np.array_equal(first, again)  # computed once, then read from the cache
-    assert list(lmk.detected(faces, "dlib")) == [True, False] * 3
-    assert len(list(providers.cache_dir().glob("landmarks-dlib-*.npz"))) >= 1
+    assert list(lmk.detected(faces, "dlib", cache_dir=tmp_path)) == [True, False] * 3
+    assert len(list(tmp_path.glob("landmarks-dlib-*.npz"))) == 1
+    # the detector's code changes: its cached points are not reused
+    monkeypatch.setattr(detectors, "dlib_landmarks",
+                        lambda images, progress=None: calls.append(-len(images)) or (np.ones((len(images), 68, 2)),
+                                                                                     np.ones(len(images), bool)))
+    changed = lmk.landmarks_for(faces, "dlib", cache_dir=tmp_path)
+    assert calls == [6, -6] and changed.min() == 1 and len(list(tmp_path.glob("landmarks-dlib-*.npz"))) == 2
     monkeypatch.setattr(detectors, "available", lambda name: False)
     providers._warned.clear()
     with pytest.warns(UserWarning, match=r"dlib is not installed.*pip install -e '.\[landmarks\]'"):

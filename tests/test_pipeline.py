@@ -1,49 +1,63 @@
 """The pipeline: the smoke profile runs the whole chain, unchanged notebooks are skipped, failures name the
 cell, and notebook 05 names the notebook whose results are missing."""
 import json
-import subprocess
-import sys
 
 import pytest
 
+from perturb_lib.experiments import DataResults
 from perturb_lib.pipeline import NOTEBOOKS, StudyError, load_profile, run_study
 
 
 def tmp_study(tmp_path):
-    return {"study_dir": str(tmp_path / "study"), "figures_dir": str(tmp_path / "figures")}
+    return {"study_dir": str(tmp_path / "study"), "figures_dir": str(tmp_path / "figures"),
+            "cache_dir": str(tmp_path / "cache")}
 
 
 @pytest.mark.slow
-def test_smoke_profile_runs_the_whole_chain_with_one_seed_then_skips_it(tmp_path):
+def test_smoke_profile_runs_the_whole_chain_with_one_seed(smoke_study):
     """One seed, as the paper profile runs: no interval anywhere, and every notebook still runs to the end."""
-    lines = []
-    report = run_study("smoke", overrides={**tmp_study(tmp_path), "seeds": [0]}, log_output=False, out=lines.append)
+    root, report, lines = smoke_study
     assert [report[nb]["status"] for nb in NOTEBOOKS] == ["ran"] * len(NOTEBOOKS)
     for nb in NOTEBOOKS:
-        assert (tmp_path / "study" / "notebooks" / f"{nb}.ipynb").is_file()
+        assert (root / "study" / "notebooks" / f"{nb}.ipynb").is_file()
     for name in ("data", "maskfer", "saliency", "scheme", "landmarks"):
-        assert json.loads((tmp_path / "study" / "results" / f"{name}.json").read_text())
-    figs = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+        assert json.loads((root / "study" / "results" / f"{name}.json").read_text())
+    figs = {p.stem for p in (root / "figures").glob("*.png")}
     assert {"fig1_saliency", "fig3_class_distribution", "fig4_clusters", "fig5_cluster_sweep", "fig6_saliency",
-            "table1_heatmap", "landmark_reduction"} <= figs
-    tables = {p.name for p in (tmp_path / "figures" / "tables").iterdir()}
-    assert {"table1_ours.md", "table2.tex", "table3_ours.csv", "paper_vs_ours.md"} <= tables
+            "table1_heatmap", "landmark_reduction", "fig6_mean_maps"} <= figs
+    tables = {p.name for p in (root / "figures" / "tables").iterdir()}
+    assert {"table1_ours.md", "table2.tex", "table3_ours.csv", "paper_vs_ours.md", "class_counts.md"} <= tables
     assert any("[6/6] 05_figures: done in" in line for line in lines)
-    assert (tmp_path / "figures" / "fig6_mean_maps.png").is_file()
-    table1 = (tmp_path / "figures" / "tables" / "table1_ours.md").read_text()
+    table1 = (root / "figures" / "tables" / "table1_ours.md").read_text()
     assert "n = 1, no interval" in table1 and "inconclusive" not in table1
-    assert (tmp_path / "figures" / "results" / "maskfer.json").is_file()  # published beside the figures
-    assert (tmp_path / "figures" / "notebooks" / "05_figures.ipynb").is_file()
-    again = run_study("smoke", overrides={**tmp_study(tmp_path), "seeds": [0]}, log_output=False, out=lines.append)
-    assert all(r["status"] == "skipped" for r in again.values())
+    assert (root / "figures" / "results" / "maskfer.json").is_file()  # published beside the figures
+    assert (root / "figures" / "notebooks" / "05_figures.ipynb").is_file()
+    # notebook 00 on the smoke profile's synthetic faces (size 0.02: 718 faces, 574 of them for training)
+    data = DataResults.load(root / "study")
+    assert data.dataset == "synthetic" and data.faces == 718
+    assert data.counts.set_index("emotion").loc["All", "Training"] == 574
+    for name in ("fig3_class_distribution", "data_samples", "data_region_maps"):
+        assert (root / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (root / "figures" / f"{name}.pdf").is_file()
+    assert (root / "figures" / "tables" / "class_counts.md").read_text().startswith("| emotion |")
 
 
-def test_changed_parameters_rerun_only_what_changed(tmp_path):
-    run = lambda **kw: run_study("smoke", overrides={**tmp_study(tmp_path), **kw}, only=["00_data"],  # noqa: E731
-                                 log_output=False, out=lambda *_: None)
-    assert run()["00_data"]["status"] == "ran"
-    assert run()["00_data"]["status"] == "skipped"
-    assert run(samples_per_emotion=3)["00_data"]["status"] == "ran"
+@pytest.mark.slow
+def test_every_table_reads_as_a_person_would_write_it(smoke_study):
+    """No tuples as row labels, no True/False cells, no exponents in counts, no interval below -100 % anywhere."""
+    import re
+    root, _, _ = smoke_study
+    written = sorted((root / "figures" / "tables").glob("*.md"))
+    assert len(written) > 15
+    for path in written:
+        for line in path.read_text().splitlines()[2:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            assert not cells[0].startswith("("), f"{path.name}: a tuple as a row label: {line}"
+            assert not {"True", "False"} & set(cells), f"{path.name}: {line}"
+            assert not re.search(r"\d[eE][+-]\d", line), f"{path.name}: an exponent: {line}"
+            assert not re.search(r"± 0(\.0+)?( |$)", line), f"{path.name}: '± 0': {line}"
+            for low, _ in re.findall(r"\[(-?[\d,.]+), (-?[\d,.]+)\]", line):  # a relative change's interval
+                assert float(low.replace(",", "")) >= -100, f"{path.name}: a bound below -100 %: {line}"
 
 
 def test_missing_records_are_listed_and_the_failed_notebook_kept(tmp_path):
@@ -64,11 +78,34 @@ def test_profiles_hold_only_known_parameters():
         load_profile("gpu")
 
 
-def test_command_line_rejects_unknown_parameters():
-    out = subprocess.run([sys.executable, "-m", "perturb_lib.pipeline", "-p", "epoch", "3"], capture_output=True, text=True)
-    assert out.returncode == 1 and "unknown parameter 'epoch'" in out.stderr
-    out = subprocess.run([sys.executable, "-m", "perturb_lib.pipeline", "-p", "seeds", "a", "--only",
-                          "01_maskfer_degradation"], capture_output=True, text=True)
-    assert out.returncode == 1 and "01_maskfer_degradation: parameter 'seeds' must be a list of int" in out.stderr
-    listing = subprocess.run([sys.executable, "-m", "perturb_lib.pipeline", "--list"], capture_output=True, text=True)
-    assert listing.returncode == 0 and "03_perturb_scheme" in listing.stdout and "n_clusters" in listing.stdout
+def test_command_line_rejects_unknown_parameters(capsys):
+    from perturb_lib.pipeline import main
+    assert main(["-p", "epoch", "3"]) == 1 and "unknown parameter 'epoch'" in capsys.readouterr().err
+    assert main(["-p", "seeds", "a", "--only", "01_maskfer_degradation"]) == 1
+    assert "01_maskfer_degradation: parameter 'seeds' must be a list of int" in capsys.readouterr().err
+    assert main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "03_perturb_scheme" in listing and "n_clusters" in listing
+
+
+@pytest.mark.slow
+def test_unchanged_notebooks_are_skipped_changed_ones_rerun_and_timings_merge(smoke_study):
+    """Last in this file: it re-runs notebook 00 of the shared smoke study (with another sample grid, which the other
+    tests do not read)."""
+    root, report, _ = smoke_study
+    paths = {"study_dir": str(root / "study"), "figures_dir": str(root / "figures"), "cache_dir": str(root / "cache"),
+             "seeds": [0]}
+    quiet = dict(log_output=False, out=lambda *_: None)
+    again = run_study("smoke", overrides=paths, **quiet)
+    assert all(r["status"] == "skipped" for r in again.values())
+    before = json.loads((root / "study" / "timings.json").read_text())["notebooks"]
+    assert set(before) == set(NOTEBOOKS) and before["00_data"]["seconds"] == report["00_data"]["seconds"]
+    changed = run_study("smoke", overrides={**paths, "samples_per_emotion": 3}, only=["00_data"], **quiet)
+    assert changed["00_data"]["status"] == "ran"
+    # one notebook ran: its own timing is updated, the other five are kept (the README's study time reads them)
+    after = json.loads((root / "study" / "timings.json").read_text())["notebooks"]
+    assert list(after) == list(NOTEBOOKS)
+    assert {k: after[k] for k in after if k != "00_data"} == {k: before[k] for k in before if k != "00_data"}
+    assert after["00_data"]["seconds"] == changed["00_data"]["seconds"]
+    assert run_study("smoke", overrides={**paths, "samples_per_emotion": 3}, only=["00_data"],
+                     **quiet)["00_data"]["status"] == "skipped"

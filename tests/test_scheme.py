@@ -11,7 +11,7 @@ from perturb_lib.policies import SplitTensors, make_policy
 from perturb_lib.policies import clusters as cluster
 from perturb_lib.train import TrainConfig
 
-CPU = Settings(device="cpu", progress="off")
+CPU = Settings(device="cpu", progress="off", precision="fp32")
 
 
 def test_eq1_features_match_a_hand_computation():
@@ -23,8 +23,7 @@ def test_eq1_features_match_a_hand_computation():
     torch.testing.assert_close(p, torch.tensor([1.5 * (1 / 3), 1.5 * 1.0, 1.2 * 0.8]))
     q = feats[0, 0]  # row 0, column 0, intensity 0
     by_hand = np.sqrt((1.5 * (1 / 3 - 0)) ** 2 + (1.5 * (1 - 0)) ** 2 + (1.2 * (0.8 - 0)) ** 2)
-    assert float((p - q).norm()) == pytest.approx(by_hand, rel=1e-6)
-    assert cluster.eq1_distance((1 / 3, 1.0, 0.8), (0, 0, 0)) == pytest.approx(by_hand, rel=1e-6)
+    assert float((p - q).norm()) == pytest.approx(by_hand, rel=1e-6)  # Eq. 1 is the features' Euclidean distance
 
 
 def test_kmeans_recovers_planted_clusters_in_a_batch():
@@ -65,6 +64,21 @@ def test_clusters_find_facial_features_better_than_chance(trained_attention):
     assert ((own >= 0).mean((1, 2)) > 0.05).all()  # every face has its own clusters too
     again = scheme.phase2_record(run, faces, SchemeOptions(n_clusters=3), CPU)  # phase 2 is reused, not redone
     np.testing.assert_array_equal(again["shared_map"], shared)
+
+
+def test_cached_clusters_are_keyed_by_the_code_that_made_them(trained_attention, monkeypatch):
+    study, run, faces = trained_attention
+    options = SchemeOptions(n_clusters=2, cluster_sample=32)
+    first = scheme.phase2_record(run, faces, options, CPU, examples=4)
+    assert len(list(run.dir.glob("clusters-*.npz"))) >= 1
+    stored = set(run.dir.glob("clusters-*.npz"))
+    scheme.phase2_record(run, faces, options, CPU, examples=4)
+    assert set(run.dir.glob("clusters-*.npz")) == stored  # unchanged code: read back
+    real = scheme.shared_cluster_map
+    monkeypatch.setattr(scheme, "shared_cluster_map", lambda *a, **k: real(*a, **k).clamp(max=0))  # an edit
+    edited = scheme.phase2_record(run, faces, options, CPU, examples=4)
+    assert len(set(run.dir.glob("clusters-*.npz")) - stored) == 1  # computed again, stored apart
+    assert set(np.unique(edited["shared_map"])) == {-1, 0} and set(np.unique(first["shared_map"])) == {-1, 0, 1}
 
 
 def _split(faces, n=8):

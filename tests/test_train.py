@@ -1,5 +1,6 @@
 """The training engine: metrics, augmentation, determinism, resume after a kill, reuse, atomic records."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -8,13 +9,13 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score,
 
 from perturb_lib import augment
 from perturb_lib.metrics import classification_metrics
-from perturb_lib.evaluate import evaluate_run
+from perturb_lib.evaluate import run_logits
 from perturb_lib.execution import Settings
-from perturb_lib.runs import RunBusyError, RunLock, find_runs, load_run, run_dir_for
+from perturb_lib.runs import CheckpointError, RunBusyError, RunLock, load_run, run_dir_for
 from perturb_lib.train import TrainConfig, train
 
 FAST = dict(model="vgg16", width=0.0625, dropout=0.0, epochs=3, batch_size=64, lr=0.05)
-CPU = Settings(device="cpu", progress="off")
+CPU = Settings(device="cpu", progress="off", precision="fp32")
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -32,6 +33,15 @@ def test_metrics_match_scikit_learn():
     np.testing.assert_allclose(np.array(m["per_class_recall"])[[0, 2, 3, 4, 5, 6]], recall)
     assert np.isnan(m["per_class_recall"][1])
     np.testing.assert_array_equal(m["confusion"], confusion_matrix(y_true, y_pred, labels=range(7)))
+    counts = np.bincount(y_pred, minlength=7)
+    assert m["top_prediction"] == counts.argmax() and m["top_prediction_share"] == counts.max() / 300
+
+
+def test_a_run_predicting_one_class_for_most_faces_is_flagged_collapsed():
+    from perturb_lib.metrics import collapsed
+    y_true = np.arange(10) % 5  # two faces of each of five classes
+    assert collapsed(classification_metrics(y_true, [3] * 6 + [0, 1, 2, 4]))  # 6 of 10 on one class
+    assert not collapsed(classification_metrics(y_true, [3] * 5 + [0, 1, 2, 4, 0]))  # half is not more than half
 
 
 # ------------------------------------------------------------------------------------- augmentation
@@ -75,9 +85,9 @@ def test_training_is_deterministic_and_learns(tmp_path, tiny_faces):
     assert hist.train_loss.iloc[-1] < hist.train_loss.iloc[0]
     assert set(a.metrics) >= {"val", "test", "best_epoch"}
     assert a.metrics["test"]["n"] == int((tiny_faces.splits == 2).sum())
-    for name in ("config.json", "metrics.json", "history.csv", "best.pt", "last.pt", "env.json"):
+    for name in ("config.json", "metrics.json", "history.csv", "best.pt", "last.pt", "env.json", "logits.npz"):
         assert (a.dir / name).is_file(), name
-    assert not (a.dir / ".lock").exists()
+    assert not (a.dir / ".lock.owner").exists()  # the lock is released (its file may stay: it is the OS's lock)
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "onecycle"])
@@ -93,9 +103,9 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedul
             raise Killed
     with pytest.raises(Killed):
         train(config, tiny_faces, tmp_path / "resumed", CPU, callbacks=(kill_after_second_epoch,))
-    run_dir = run_dir_for(config, tiny_faces, tmp_path / "resumed")
+    run_dir = run_dir_for(config, tiny_faces, tmp_path / "resumed", settings=CPU)
     assert (run_dir / "last.pt").is_file() and not (run_dir / "metrics.json").exists()
-    assert find_runs(tmp_path / "resumed") == []  # a killed run never looks finished
+    assert not load_run(run_dir).finished  # a killed run never looks finished
     epochs_run = []
     resumed = train(config, tiny_faces, tmp_path / "resumed", CPU, callbacks=(lambda e, r: epochs_run.append(e),))
     assert epochs_run == [2, 3]  # it continued, it did not start over
@@ -112,29 +122,129 @@ def test_finished_run_is_reused_not_retrained(tmp_path, tiny_faces, monkeypatch)
     again = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
     assert again.dir == first.dir and again.metrics == first.metrics
     other = TrainConfig(**{**FAST, "seed": 1})
-    assert run_dir_for(other, tiny_faces, tmp_path) != first.dir  # another config, another folder
+    assert run_dir_for(other, tiny_faces, tmp_path, settings=CPU) != first.dir  # another config, another folder
 
 
-def test_run_lock_refuses_a_live_owner(tmp_path):
+def test_run_lock_refuses_a_live_owner_and_names_its_host(tmp_path):
+    import socket
+    import subprocess
+    import sys
     run_dir = tmp_path / "r"
-    run_dir.mkdir()
-    (run_dir / ".lock").write_text("1")  # pid 1 is always alive
-    with pytest.raises(RunBusyError, match="being trained by process 1"):
-        with RunLock(run_dir):
-            pass
-    (run_dir / ".lock").write_text("999999999")  # a dead owner's lock is taken over
-    with RunLock(run_dir):
-        assert (run_dir / ".lock").read_text() != "999999999"
-    assert not (run_dir / ".lock").exists()
+    with RunLock(run_dir):  # held here: a second lock on the same folder is refused, naming this host and pid
+        with pytest.raises(RunBusyError, match=f"process {os.getpid()} on host {socket.gethostname()}"):
+            with RunLock(run_dir):
+                pass
+    # held by another process: refused while it lives, free once it is gone (the OS releases a dead owner's lock)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from perturb_lib.runs import RunLock\n"
+                               f"with RunLock({str(run_dir)!r}):\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunBusyError, match=f"process {holder.pid}"):
+            with RunLock(run_dir):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(run_dir):  # a killed owner left no stale lock behind
+        assert json.loads((run_dir / ".lock.owner").read_text())["pid"] == os.getpid()
+    assert not (run_dir / ".lock.owner").exists()
+
+
+def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path, tiny_faces):
+    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    best = torch.load(run.dir / "best.pt", weights_only=True)  # what the project writes loads safely
+    best["note"] = Pickled()  # a shared run folder whose checkpoint carries an object (it could run code)
+    torch.save(best, run.dir / "best.pt")
+    with pytest.raises(CheckpointError, match=r"best\.pt: refused to load"):
+        run.model()
+    with pytest.raises(CheckpointError, match="refused to load"):
+        run_logits(run, tiny_faces, {"kind": "clean"}, split="PublicTest", settings=CPU)
+
+
+class Pickled:
+    """Any object: ``weights_only=False`` would unpickle (and could run) it."""
+
+
+def test_ema_and_flip_test_time_augmentation(tmp_path, tiny_faces):
+    from perturb_lib.evaluate import predict
+    from perturb_lib.policies import make_policy, split_tensors
+    ema = train(TrainConfig(**{**FAST, "ema": 0.9}), tiny_faces, tmp_path, CPU)
+    plain = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    assert ema.dir != plain.dir and ema.history.train_loss.tolist() == plain.history.train_loss.tolist()  # same path
+    kept = ema.checkpoint()["model"], plain.checkpoint()["model"]  # ... but the average is validated and kept
+    assert not all(torch.equal(kept[0][k], kept[1][k]) for k in kept[1])
+    model = plain.model()
+    split = split_tensors(tiny_faces, "PublicTest", "cpu")
+    x = split.batch(torch.arange(len(split)))
+    from perturb_lib.images import normalize
+    with torch.no_grad():
+        by_hand = (model(normalize(x)) + model(normalize(x.flip(-1)))) / 2
+    flip = predict(model, split, make_policy({"kind": "clean"}), TrainConfig(tta="flip"), CPU, torch.device("cpu"))
+    torch.testing.assert_close(flip, by_hand)
+
+
+def test_a_ledger_record_is_reused_and_its_model_retrained_only_when_loaded(tmp_path, tiny_faces, monkeypatch):
+    import shutil
+    import perturb_lib.train as train_mod
+    from perturb_lib.runs import RECORD_FILES, CheckpointMissingError
+    from perturb_lib.train import with_checkpoint
+    config = TrainConfig(**FAST)
+    original = train(config, tiny_faces, tmp_path / "made", CPU)
+    ledger = tmp_path / "ledger" / original.name  # what a study commits: the record, no checkpoint
+    ledger.mkdir(parents=True)
+    for name in RECORD_FILES:
+        shutil.copyfile(original.dir / name, ledger / name)
+    with monkeypatch.context() as m:
+        m.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("trained a run the ledger holds"))
+        reused = train(config, tiny_faces, tmp_path / "fresh", CPU, ledger=tmp_path / "ledger")
+    assert reused.finished and reused.metrics == original.metrics and not reused.has_checkpoint
+    logits, labels = run_logits(reused, tiny_faces, settings=CPU)  # the tables need no model
+    assert classification_metrics(labels, logits.argmax(1)) == original.metrics["test"]
+    with pytest.raises(CheckpointMissingError, match="no best.pt"):
+        reused.model()
+    restored = with_checkpoint(reused, tiny_faces, CPU)  # a model must be loaded: trained again, in its folder
+    assert restored.dir == reused.dir and restored.has_checkpoint and restored.metrics == original.metrics
+    with pytest.raises(ValueError, match="make another run"):
+        (restored.dir / "best.pt").unlink()
+        with_checkpoint(restored, make_other(tiny_faces), CPU)
+
+
+def make_other(faces):
+    """The same faces with one label changed: another data fingerprint."""
+    from perturb_lib.data import FaceSet
+    labels = faces.labels.copy()
+    labels[0] = (labels[0] + 1) % 7
+    return FaceSet(faces.images, labels, faces.splits, faces.ids, name=faces.name, landmarks=faces.landmarks)
 
 
 def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
     run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
     back = load_run(run.name, tmp_path)
     assert back.config == json.loads((run.dir / "config.json").read_text())
-    val = evaluate_run(back, tiny_faces, split="PublicTest", settings=CPU)
-    assert val["accuracy"] == pytest.approx(run.metrics["val"]["accuracy"])
-    assert len(list((run.dir / "evals").glob("*.npz"))) == 1
+    recorded, labels = run_logits(back, tiny_faces, split="PublicTest", settings=CPU)  # the record's own logits
+    assert not (run.dir / "evals").exists()
+    assert classification_metrics(labels, recorded.argmax(1)) == {**run.metrics["val"]}
+    (run.dir / "best.pt").unlink()  # tables need no checkpoint for the run's own test faces
+    test, _ = run_logits(back, tiny_faces, settings=CPU)
+    assert classification_metrics(tiny_faces.labels[tiny_faces.splits == 2], test.argmax(1)) == run.metrics["test"]
+    evaluated, _ = run_logits(train(TrainConfig(**{**FAST, "seed": 1}), tiny_faces, tmp_path, CPU), tiny_faces,
+                              {"kind": "clean"}, split="PublicTest", settings=CPU)
+    assert evaluated.dtype == np.float32
+
+
+def test_cached_logits_are_keyed_by_the_code_that_made_them(tmp_path, tiny_faces, monkeypatch):
+    from perturb_lib import evaluate as ev
+    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    clean = {"kind": "clean"}  # given explicitly: evaluated (and cached), not read from the record
+    first, labels = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    assert len(list((run.dir / "evals").glob("*.npz"))) == 1  # read back, not computed again
+    real = ev.predict
+    monkeypatch.setattr(ev, "predict", lambda *a, **k: real(*a, **k) + 1.0)  # predict is edited
+    edited, _ = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    np.testing.assert_allclose(edited, first + 1.0, rtol=1e-6)  # the stale logits were not reused
+    assert len(list((run.dir / "evals").glob("*.npz"))) == 2
 
 
 def test_lr_schedules_warm_up_then_decay_by_the_global_step():
@@ -145,9 +255,24 @@ def test_lr_schedules_warm_up_then_decay_by_the_global_step():
     assert lr_factor(onecycle, 39, 10) == pytest.approx(1 / 30)  # almost 0 at the last step
     cosine = onecycle.replace(lr_schedule="cosine")
     assert lr_factor(cosine, 25, 10) == pytest.approx(0.5) and lr_factor(cosine, 17, 10) > lr_factor(onecycle, 17, 10)
-    assert lr_factor(TrainConfig(epochs=4, warmup_epochs=1.0), 30, 10) == 1.0  # plateau: the scheduler decides
+    assert lr_factor(TrainConfig(epochs=4, warmup_epochs=1.0), 30, 10) == 1.0  # plateau: validation decides
     with pytest.raises(ValueError, match="'lr_schedule': 'step' is not valid"):
         TrainConfig(lr_schedule="step")
+
+
+def test_plateau_reduces_the_rate_as_torch_does():
+    """The one rate mechanism follows torch's ReduceLROnPlateau(mode="max") on the same validation metrics."""
+    from perturb_lib.train import LRSchedule
+    config = TrainConfig(lr=0.1, epochs=20, warmup_epochs=0.0, plateau_patience=2, plateau_factor=0.5)
+    ours = LRSchedule(config, steps_per_epoch=10)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+    metrics = [0.3, 0.5, 0.5, 0.50001, 0.49, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.7, 0.1, 0.1, 0.1]
+    for epoch, m in enumerate(metrics):
+        ours.on_validation(m)
+        theirs.step(m)
+        assert ours.lr((epoch + 1) * 10) == pytest.approx(opt.param_groups[0]["lr"]), epoch
+    assert ours.scale == 0.125  # by hand: three epochs without a better metric (relative 1e-4) after epochs 2, 6, 12
 
 
 def test_config_rejects_testing_on_the_validation_split():
@@ -170,4 +295,75 @@ def test_default_config_is_the_cpu_recipe():
     from perturb_lib.params import Recipe
     config = TrainConfig()
     assert {k: getattr(config, k) for k in Recipe.defaults()} == Recipe.defaults()
-    assert (config.width, config.epochs, config.lr, config.dropout) == (0.125, 10, 0.02, 0.0)
+    assert (config.width, config.epochs, config.lr, config.dropout, config.lr_schedule) == (0.125, 10, 0.02, 0.0,
+                                                                                            "plateau")
+
+
+# ------------------------------------------------------------------------------------------ the GPU's path, on the CPU
+def test_bf16_and_channels_last_train_cluster_and_explain_on_the_cpu(tmp_path, tiny_faces):
+    """The code path of a CUDA run (bf16 autocast, channels-last), rehearsed on the CPU's bf16 units: training,
+    evaluation, attention maps, clustering and saliency; the precision is recorded and is part of the run's
+    identity, the memory format is not."""
+    from perturb_lib import saliency
+    from perturb_lib.experiments.scheme import phase2_record
+    from perturb_lib.params import SchemeOptions
+    gpu_like = Settings(device="cpu", progress="off", precision="bf16", channels_last="on")
+    config = TrainConfig(**{**FAST, "attention": True, "epochs": 2})
+    run = train(config, tiny_faces, tmp_path, gpu_like)
+    assert run.finished and run.config["precision"] == "bf16"
+    assert run.env["precision"] == "bf16" and run.env["channels_last"] is True
+    assert run.dir == run_dir_for(config, tiny_faces, tmp_path, settings=Settings(precision="bf16", channels_last="off"))
+    assert run.dir != run_dir_for(config, tiny_faces, tmp_path, settings=CPU)  # fp32 computes something else: another run
+    logits, labels = run_logits(run, tiny_faces, {"kind": "clean"}, "PublicTest", settings=CPU)  # in bf16, as trained
+    assert classification_metrics(labels, logits.argmax(1))["accuracy"] == run.metrics["val"]["accuracy"]
+    record = phase2_record(run, tiny_faces, SchemeOptions(n_clusters=2, cluster_sample=16), gpu_like, examples=4)
+    assert set(np.unique(record["shared_map"])) == {-1, 0, 1}
+    model = run.model().to(memory_format=torch.channels_last)
+    maps = saliency.attribute(model, tiny_faces.images[:4], tiny_faces.labels[:4], "gradcam")
+    assert maps.shape == (4, 48, 48) and np.isfinite(maps).all()
+
+
+def test_compiled_training_matches_eager_on_a_tiny_model(tmp_path, tiny_faces, monkeypatch):
+    """``compile on`` trains the same run (same folder) through torch.compile; its numbers stay close to eager.
+
+    The graph is captured by TorchDynamo and differentiated by AOTAutograd as in any compiled run, but run by the
+    ``aot_eager`` backend: Inductor's code generation for this tiny model takes about 40 s on 2 cores, a tenth of the
+    test budget (it is measured in ``make bench``). Batches of 41 divide the 287 training faces: one graph."""
+    import functools
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    config = TrainConfig(**{**FAST, "epochs": 1, "width": 0.0625, "batch_size": 41})
+    eager = train(config, tiny_faces, tmp_path / "eager", CPU)
+    compiled = train(config, tiny_faces, tmp_path / "compiled", Settings(device="cpu", progress="off",
+                                                                         precision="fp32", compile="on"))
+    assert compiled.name == eager.name and compiled.env["compile"] is True
+    assert compiled.history.train_loss.iloc[0] == pytest.approx(eager.history.train_loss.iloc[0], rel=1e-2)
+
+
+# ------------------------------------------------------------------------------------------ the command line
+def test_the_command_line_trains_the_run_the_notebooks_would_reuse(tmp_path, capsys):
+    from perturb_lib.data import load_dataset
+    from perturb_lib.experiments.maskfer import MaskFerExperiment
+    from perturb_lib.params import MaskFerNotebook
+    from perturb_lib.train import main
+    flags = ["--epochs", "1", "--width", "0.0625", "--size", "0.01", "--precision", "fp32", "--progress", "off",
+             "--study-dir", str(tmp_path / "study"), "--cache-dir", str(tmp_path / "cache")]
+    assert main(flags) == 0
+    assert "record: " in capsys.readouterr().out
+    # notebook 01 with the same parameters asks for exactly this run: its record is there, finished
+    P = MaskFerNotebook(epochs=1, width=0.0625, size=0.01, precision="fp32", seeds=[0], study_dir=str(tmp_path / "study"))
+    faces = load_dataset("synthetic", size=0.01, cache_dir=tmp_path / "cache")
+    config = MaskFerExperiment(P, faces, faces.landmarks).configs()["maskfer/vgg16/0/clean"]
+    assert (run_dir_for(config, faces, P.study_dir, settings=Settings.of(P)) / "metrics.json").is_file()
+    assert main(flags + ["--epochs", "one"]) == 2
+    assert "parameter 'epochs' must be int" in capsys.readouterr().err
+
+
+def test_the_command_line_lists_the_recipe_as_flags(capsys):
+    from perturb_lib.params import Compute, Recipe
+    from perturb_lib.train import main
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for name in [*Recipe.defaults(), *Compute.defaults(), "model", "seed", "policy", "data_path", "study_dir"]:
+        assert f"--{name.replace('_', '-')}" in out, name

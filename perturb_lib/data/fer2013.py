@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import code_fingerprint
 from .faces import EMOTION_FOLDERS, EMOTIONS, IMAGE_SIZE, SPLITS, DataError, FaceSet, cached_faces
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -325,7 +326,8 @@ def _cached(kind: str, path: Path, options: dict, cache_dir, build) -> FaceSet:
         st = path.stat()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file or folder") from None
+    parser = {"csv": _parse_fer2013_csv, "folders": _read_image_folder}[kind]  # the code that parses is in the key
     key = json.dumps({"v": _CACHE_VERSION, "kind": kind, "path": str(path.resolve()), "size": st.st_size,
-                      "mtime": st.st_mtime_ns, **options}, sort_keys=True)
+                      "mtime": st.st_mtime_ns, "code": code_fingerprint(parser, FaceSet), **options}, sort_keys=True)
     return cached_faces(Path(cache_dir) / f"{kind}-{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz",
                         build)

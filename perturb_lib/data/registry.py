@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import geometry as _geometry
 from ..landmarks import layout as _layout
 from ..landmarks import regions as _regions
-from ..paths import cache_dir as default_cache_dir
+from ..params import CACHE_DIR
 from ..paths import resolve
 from . import synthetic as _synthetic
 from .faces import DataError, FaceSet, cached_faces
@@ -18,7 +18,7 @@ DATASETS = ("synthetic", "fer2013", "ferplus")
 
 
 def load_dataset(dataset: str = "synthetic", data_path: str | None = None, size: float = 0.1, seed: int = 0,
-                 cache: bool = True) -> FaceSet:
+                 cache_dir: str | Path | None = CACHE_DIR) -> FaceSet:
     """Load a dataset of the study.
 
     Args:
@@ -28,12 +28,13 @@ def load_dataset(dataset: str = "synthetic", data_path: str | None = None, size:
         data_path: where the real data is; relative paths start at the project root.
         size: synthetic only: fraction of FER2013's size.
         seed: synthetic only: generator seed.
-        cache: keep a parsed `.npz` under ``runs/cache`` (``PERTURB_CACHE``) for fast reloads.
+        cache_dir: where a parsed `.npz` is kept for fast reloads (relative paths start at the project root;
+            ``None``: no cache).
 
     Returns:
         The FaceSet.
     """
-    cdir = default_cache_dir() if cache else None
+    cdir = resolve(cache_dir) if cache_dir is not None else None
     if dataset == "synthetic":
         # the generator's own source is part of the key: a changed generator never reuses old faces
         code = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in (_synthetic, _layout, _regions, _geometry)))

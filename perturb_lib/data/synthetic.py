@@ -141,6 +141,12 @@ def _render_slice(d: dict, sl: slice, neutral: bool = False) -> np.ndarray:
 
 
 def rendered_change(size: float = 0.05, seed: int = 0, chunk: int = 512) -> "pd.DataFrame":
+    """A copy of :func:`_rendered_change` (computed once per process: it renders every face twice, seconds)."""
+    return _rendered_change(size, seed, chunk).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _rendered_change(size: float = 0.05, seed: int = 0, chunk: int = 512) -> "pd.DataFrame":
     """Where the renderer puts each expression: the mean absolute difference between each face and the same
     person's neutral face (same pose, light, noise and occluder), shared out over the region map.
 

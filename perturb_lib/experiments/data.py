@@ -9,7 +9,7 @@ import pandas as pd
 from ..data.faces import EMOTIONS, SPLITS, FaceSet
 from ..data.registry import load_dataset
 from ..landmarks import choose, detected, detectors, landmarks_for, timing
-from ..params import Data, DataNotebook
+from ..params import CACHE_DIR, Data, DataNotebook
 from .results import Results
 
 
@@ -22,8 +22,9 @@ def load_faces(params: Data) -> tuple[FaceSet, np.ndarray]:
     Returns:
         ``(faces, landmarks (N, K, 2))``.
     """
-    faces = load_dataset(params.dataset, params.data_path, size=params.size, seed=params.data_seed)
-    return faces, landmarks_for(faces, params.landmark_source, params.landmark_file)
+    faces = load_dataset(params.dataset, params.data_path, size=params.size, seed=params.data_seed,
+                         cache_dir=params.cache_dir)
+    return faces, landmarks_for(faces, params.landmark_source, params.landmark_file, params.cache_dir)
 
 
 def class_counts(faces: FaceSet) -> pd.DataFrame:
@@ -78,17 +79,19 @@ class DataResults(Results):
             params: notebook 00's parameters (``landmark_source``, ``landmark_providers``).
         """
         compared = [p for p in params.landmark_providers if p in ("template",) or detectors.available(p)]
-        found = [detection_rates(faces, p) for p in compared if p in ("dlib", "mediapipe")]  # the others find all
+        cache = params.cache_dir
+        found = [detection_rates(faces, p, cache) for p in compared if p in ("dlib", "mediapipe")]  # others: all
         return cls(dataset=faces.name, source=faces.source, fingerprint=faces.fingerprint(), faces=len(faces),
                    counts=class_counts(faces).reset_index(),
                    landmark_source=choose(faces, params.landmark_source, params.landmark_file),
                    detection=pd.concat(found, ignore_index=True) if found else pd.DataFrame(),
-                   landmark_error=landmark_errors(faces, compared), ms_per_face={p: timing(faces, p) for p in compared})
+                   landmark_error=landmark_errors(faces, compared, cache),
+                   ms_per_face={p: timing(faces, p, cache) for p in compared})
 
 
-def detection_rates(faces: FaceSet, provider: str) -> pd.DataFrame:
+def detection_rates(faces: FaceSet, provider: str, cache_dir: str = CACHE_DIR) -> pd.DataFrame:
     """How often a provider finds a face, per split and per emotion (and in all)."""
-    found = detected(faces, provider)
+    found = detected(faces, provider, cache_dir=cache_dir)
     rows = []
     for kind, names, values in (("split", SPLITS, faces.splits), ("emotion", EMOTIONS, faces.labels)):
         for i, name in enumerate(names):
@@ -104,19 +107,19 @@ PARTS = {"all 68": slice(0, 68), "jaw": slice(0, 17), "brows": slice(17, 27), "n
          "eyes": slice(36, 48), "mouth": slice(48, 68)}
 
 
-def landmark_errors(faces: FaceSet, providers: list[str]) -> pd.DataFrame:
+def landmark_errors(faces: FaceSet, providers: list[str], cache_dir: str = CACHE_DIR) -> pd.DataFrame:
     """Each 68-point provider against the reference (ground truth when the faces carry it, else dlib), on the
     faces both found: mean and 90th-percentile distance per facial part, in pixels."""
     reference = "ground_truth" if faces.landmarks is not None else ("dlib" if "dlib" in providers else None)
     if reference is None:
         return pd.DataFrame()
-    ref, ref_found = landmarks_for(faces, reference), detected(faces, reference)
+    ref, ref_found = landmarks_for(faces, reference, cache_dir=cache_dir), detected(faces, reference, cache_dir=cache_dir)
     rows = []
     for p in providers:
         if p == reference or p == "mediapipe":  # the mesh has no 68-point correspondence
             continue
-        both = ref_found & detected(faces, p)
-        dist = np.linalg.norm(landmarks_for(faces, p)[both] - ref[both], axis=-1)
+        both = ref_found & detected(faces, p, cache_dir=cache_dir)
+        dist = np.linalg.norm(landmarks_for(faces, p, cache_dir=cache_dir)[both] - ref[both], axis=-1)
         for part, sl in PARTS.items():
             per_face = dist[:, sl].mean(1)
             rows.append({"provider": p, "reference": reference, "part": part, "faces": int(both.sum()),

@@ -25,9 +25,9 @@ from ..execution import Settings
 from ..grid import run_grid
 from ..landmarks import detected
 from ..params import MaskFerNotebook
-from ..runs import Run, load_run
-from ..tables import accuracy, change_table
-from ..train import TrainConfig
+from ..runs import CheckpointMissingError, Run, load_run
+from ..tables import accuracy, change_table, estimate_row
+from ..train import TrainConfig, with_checkpoint
 from .results import Results
 
 CLEAN = {"kind": "clean"}
@@ -108,7 +108,7 @@ class MaskFerExperiment:
         if masked_faces is not None:  # the published images: their faces are MaskFer's
             kept = np.isin(faces.ids, masked_faces.ids)
         elif params.maskfer_faces == "detected":  # MaskTheFace's rule: the faces its detector finds
-            kept = detected(faces, params.landmark_source, params.landmark_file)
+            kept = detected(faces, params.landmark_source, params.landmark_file, params.cache_dir)
         else:
             kept = np.ones(len(faces), dtype=bool)
         published = load_maskfer_list(params.maskfer_list, faces) if params.maskfer_list else None
@@ -116,24 +116,25 @@ class MaskFerExperiment:
         if not (masked_faces is not None and params.maskfer_all_clean):
             faces, landmarks = faces.subset(kept), landmarks[kept]
         self.P, self.faces, self.landmarks, self.masked_faces = params, faces, landmarks, masked_faces
-        self.settings = Settings(device=params.device)
+        self.settings = Settings.of(params)
         self.mask = CLEAN if masked_faces is not None else {"kind": "mask", "style": params.mask_style, "seed": 0}
         self.runs: dict[str, Run] = {}
 
     # ------------------------------------------------------------------------------------- the grid
     def configs(self) -> dict[str, TrainConfig]:
         """``{run key: config}`` for every run of the notebook."""
-        base, P = TrainConfig.from_params(self.P), self.P
+        P = self.P
         out = {}
         for model in P.models:
             for seed in P.seeds:
-                out[run_key("maskfer", model, seed, "clean")] = base.replace(model=model, seed=seed)
-                out[run_key("maskfer", model, seed, "masked")] = base.replace(model=model, seed=seed, policy=self.mask)
+                out[run_key("maskfer", model, seed, "clean")] = TrainConfig.from_params(P, model=model, seed=seed)
+                out[run_key("maskfer", model, seed, "masked")] = TrainConfig.from_params(P, model=model, seed=seed,
+                                                                                        policy=self.mask)
         for region in P.removal_train_regions:
             for seed in P.removal_train_seeds:
-                out[run_key("removal", P.removal_model, seed, region)] = base.replace(
-                    model=P.removal_model, seed=seed, policy={"kind": "remove", "region": region,
-                                                              "fill": P.removal_fill})
+                out[run_key("removal", P.removal_model, seed, region)] = TrainConfig.from_params(
+                    P, model=P.removal_model, seed=seed, policy={"kind": "remove", "region": region,
+                                                                 "fill": P.removal_fill})
         return out
 
     def train(self) -> dict[str, Run]:
@@ -142,12 +143,14 @@ class MaskFerExperiment:
         masked_keys = [k for k in configs if k.startswith("maskfer/") and k.endswith("/masked")]
         main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
         runs = run_grid([configs[k] for k in main_keys], self.faces, P.study_dir, self.settings, self.landmarks,
-                        backend=P.backend, address=P.ray_address)
+                        grid=P, ledger=P.ledger_dir)
         self.runs = dict(zip(main_keys, runs))
         if self.masked_faces is not None and masked_keys:
             masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, P.study_dir, self.settings,
-                              backend=P.backend, address=P.ray_address)
+                              grid=P, ledger=P.ledger_dir)
             self.runs.update(zip(masked_keys, masked))
+        for condition in ("clean", "masked"):  # notebook 02 explains these two models: they need their checkpoints
+            self.restore(self.runs[run_key("maskfer", P.models[0], P.seeds[0], condition)])
         return self.runs
 
     # ---------------------------------------------------------------------------------- predictions
@@ -159,8 +162,21 @@ class MaskFerExperiment:
         else:
             faces, spec, lm = self.faces, policy or (self.mask if tested == "masked" else CLEAN), self.landmarks
         split = run.config["test_split"]
-        logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
+        try:
+            logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
+        except CheckpointMissingError:  # a record from the ledger, and this evaluation is not cached: train it again
+            run = self.restore(run)
+            logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
         return faces.ids[faces.splits == SPLITS.index(split)], labels, logits
+
+    def restore(self, run: Run) -> Run:
+        """A run of this experiment with its checkpoint (trained again when only its record is here)."""
+        trained_on = self.masked_faces if (self.masked_faces is not None
+                                           and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint()) \
+            else self.faces
+        restored = with_checkpoint(run, trained_on, self.settings, self.landmarks if trained_on is self.faces else None)
+        self.runs.update({k: restored for k, r in self.runs.items() if r.dir == run.dir})
+        return restored
 
     def predictions(self, column: str, seed: int, trained: str, tested: str, policy: dict | None = None) -> Predictions:
         """A model's (or the ensemble's: summed logits) test predictions, trained on ``trained`` faces and tested
@@ -168,10 +184,11 @@ class MaskFerExperiment:
         models = self.P.models if column == "Ensemble" else [column]
         parts = [self._logits(self.runs[run_key("maskfer", m, seed, trained)], tested, policy) for m in models]
         ids, labels, _ = parts[0]
-        return Predictions(ids, labels, sum(p[2] for p in parts).argmax(1))
+        return Predictions(ids, labels, sum(p[2] for p in parts))
 
     def _paired(self, base: list[Predictions], new: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        labels, stacked = Predictions.stack(base + new)
+        """``(labels, base logits (S, N, C), new logits (S, N, C))`` on the faces both share, by id."""
+        labels, stacked = Predictions.stack_logits(base + new)
         return labels, stacked[:len(base)], stacked[len(base):]
 
     def columns(self) -> list[str]:
@@ -193,9 +210,8 @@ class MaskFerExperiment:
             for trained in ("clean", "masked"):
                 for tested in ("clean", "masked"):
                     labels, preds = Predictions.stack([self.predictions(column, s, trained, tested) for s in self.P.seeds])
-                    e = accuracy(labels, preds)
-                    rows.append({"model": column, "condition": f"{trained} -> {tested}", "mean": e.value, "ci": e.half,
-                                 "pred": e.pred_half, "seeds": e.seeds, "test_faces": e.test_faces})
+                    rows.append({"model": column, "condition": f"{trained} -> {tested}",
+                                 **estimate_row(accuracy(labels, preds))})
         return pd.DataFrame(rows)
 
     def removal_tested(self) -> pd.DataFrame:
@@ -224,7 +240,7 @@ class MaskFerExperiment:
             for s in seeds:
                 run = self.runs[run_key("removal", P.removal_model, s, region)]
                 ids, labels, logits = self._logits(run, "clean", run.config["policy"])
-                removed.append(Predictions(ids, labels, logits.argmax(1)))
+                removed.append(Predictions(ids, labels, logits))
             cells[region] = self._paired(clean, removed)
         return change_table(cells).assign(model=P.removal_model)
 

@@ -23,7 +23,7 @@ import torch
 from ..data.faces import EMOTIONS, SPLITS, FaceSet, pick_per_emotion
 from ..execution import Settings
 from ..grid import run_grid
-from ..io import array_fingerprint, read_json, save_npz, stable_hash, write_json
+from ..io import array_fingerprint, code_fingerprint, read_json, save_npz, stable_hash, write_json
 from ..landmarks.regions import MAP_REGIONS
 from ..models import attention_maps
 from ..paper import TABLE2_BASELINE, TABLE2_PERTURB, paper_column
@@ -33,7 +33,7 @@ from ..policies.clusters import UNSELECTED, cluster_maps, face_pixels, shared_cl
 from ..runs import Run
 from ..evaluate import Predictions, run_predictions
 from ..tables import accuracy, accuracy_difference, change_table, macro_f1, verdict
-from ..train import TrainConfig, train
+from ..train import TrainConfig, train, with_checkpoint
 from .results import Results
 from .saliency import compare
 
@@ -63,7 +63,10 @@ def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings:
     """
     lm = landmarks if landmarks is not None else faces.landmarks
     key = {"scheme": asdict(options), "data": faces.fingerprint(), "seed": seed, "examples": examples,
-           "landmarks": array_fingerprint(lm) if lm is not None else None}
+           "landmarks": array_fingerprint(lm) if lm is not None else None,
+           # what computed it: a change to this function, the clustering or the attention maps is a new key
+           "code": code_fingerprint(phase2_record, shared_cluster_map, cluster_maps, face_pixels, attention_maps,
+                                    cluster_region_overlap)}
     stem = phase1.dir / f"clusters-{stable_hash(key)}"
     if stem.with_suffix(".json").is_file():
         with np.load(stem.with_suffix(".npz")) as z:
@@ -226,7 +229,9 @@ class SchemeExperiment:
 
     def __init__(self, params: SchemeNotebook, faces: FaceSet, landmarks: np.ndarray):
         self.P, self.faces, self.landmarks = params, faces, landmarks
-        self.settings = Settings(device=params.device)
+        self.settings = Settings.of(params)
+        #: the seeds of the baseline and Perturb pairs (Tables 2-3)
+        self.seeds = list(params.perturb_seeds if params.perturb_seeds is not None else params.seeds)
         self.runs: dict[str, Run] = {}
 
     def options(self, n: int | None = None) -> SchemeOptions:
@@ -236,29 +241,36 @@ class SchemeExperiment:
 
     def _grid(self, configs: dict[str, TrainConfig]) -> None:
         runs = run_grid(list(configs.values()), self.faces, self.P.study_dir, self.settings, self.landmarks,
-                        backend=self.P.backend, address=self.P.ray_address)
+                        grid=self.P, ledger=self.P.ledger_dir)
         self.runs.update(zip(configs, runs))
 
     def train(self) -> dict[str, Run]:
         """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep."""
         P = self.P
-        base = TrainConfig.from_params(P)
         attention_model = P.attention_model or P.perturb_models[0]
-        seeds = list(dict.fromkeys(list(P.seeds) + list(P.sweep_seeds)))
-        self._grid({_key("phase1", attention_model, s, 0): phase1_config(base.replace(seed=s), attention_model)
+        seeds = list(dict.fromkeys(self.seeds + list(P.sweep_seeds)))
+
+        def recipe(model, seed):  # the notebook's recipe with the model's own changes
+            return TrainConfig.from_params(P, model=model, seed=seed)
+        self._grid({_key("phase1", attention_model, s, 0): phase1_config(recipe(attention_model, s), attention_model)
                     for s in seeds})
         configs = {}
         for model in P.perturb_models:
-            for seed in P.seeds:
-                configs[_key("baseline", model, seed, 0)] = base.replace(model=model, seed=seed)
+            for seed in self.seeds:
+                configs[_key("baseline", model, seed, 0)] = recipe(model, seed)
                 configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
-                    base.replace(seed=seed), model, self.phase1(seed), self.options())
+                    recipe(model, seed), model, self.phase1(seed), self.options())
         for seed in P.sweep_seeds:
-            configs.setdefault(_key("baseline", P.sweep_model, seed, 0), base.replace(model=P.sweep_model, seed=seed))
+            configs.setdefault(_key("baseline", P.sweep_model, seed, 0), recipe(P.sweep_model, seed))
             for n in P.cluster_sweep:
                 configs[_key("perturb", P.sweep_model, seed, n)] = perturb_config(
-                    base.replace(seed=seed), P.sweep_model, self.phase1(seed), self.options(n))
+                    recipe(P.sweep_model, seed), P.sweep_model, self.phase1(seed), self.options(n))
         self._grid(configs)
+        # Figures 4 and 6 load these models: records copied from a ledger are trained again to have them
+        seed, model = self.seeds[0], P.perturb_models[0]
+        for key in (_key("phase1", attention_model, seed, 0), _key("baseline", model, seed, 0),
+                    _key("perturb", model, seed, P.n_clusters)):
+            self.runs[key] = with_checkpoint(self.runs[key], self.faces, self.settings, self.landmarks)
         return self.runs
 
     def phase1(self, seed: int) -> Run:
@@ -267,7 +279,7 @@ class SchemeExperiment:
 
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
-        seed = self.P.seeds[0]
+        seed = self.seeds[0]
         rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed,
                             landmarks=self.landmarks)
         test = self.faces.split(rec["test_split"])
@@ -278,10 +290,16 @@ class SchemeExperiment:
                 "overlap": pd.DataFrame(rec.get("overlap_shared") or [])}
 
     # -------------------------------------------------------------------------------------- tables
+    def _logits(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, logits (S, N, C))`` of the runs ``kind/model/seed/n`` on a split (default: their test split)."""
+        return Predictions.stack_logits([run_predictions(self.runs[_key(kind, model, s, n)], self.faces, split=split,
+                                                         landmarks=self.landmarks, settings=self.settings)
+                                         for s in seeds])
+
     def _predictions(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, preds (S, N))`` of the runs ``kind/model/seed/n`` on a split (default: their test split)."""
-        return Predictions.stack([run_predictions(self.runs[_key(kind, model, s, n)], self.faces, split=split,
-                                                  landmarks=self.landmarks, settings=self.settings) for s in seeds])
+        labels, logits = self._logits(kind, model, n, seeds, split)
+        return labels, logits.argmax(-1)
 
     def _seeds(self, model: str, n: int, seeds) -> list[int]:
         return [s for s in seeds if _key("perturb", model, s, n) in self.runs]
@@ -291,7 +309,7 @@ class SchemeExperiment:
         the paired difference, and the paper's numbers for the same architecture."""
         rows = []
         for model in self.P.perturb_models:
-            seeds = self._seeds(model, self.P.n_clusters, self.P.seeds)
+            seeds = self._seeds(model, self.P.n_clusters, self.seeds)
             labels, base = self._predictions("baseline", model, 0, seeds)
             _, pert = self._predictions("perturb", model, self.P.n_clusters, seeds)
             row = {"model": model, "seeds": len(seeds)}
@@ -305,7 +323,9 @@ class SchemeExperiment:
                 row[f"{label} last train acc"] = float(np.mean([100 * self.runs[_key(kind, model, s, n)].history[
                     "train_accuracy"].iloc[-1] for s in seeds]))
             d = accuracy_difference(labels, base, pert)
-            row["delta acc"], row["delta acc ci"], row["verdict"] = d.value, d.half, verdict(d)
+            row.update({"delta acc": d.value, "delta acc ci": d.half, "delta acc lo": d.lo, "delta acc hi": d.hi,
+                        "delta acc sd": d.sd_seed, "delta acc se_test": d.se_test, "test faces": d.test_faces,
+                        "verdict": verdict(d)})
             pb, pp = TABLE2_BASELINE.get(paper_column(model)), TABLE2_PERTURB.get(paper_column(model))
             row["paper baseline acc"], row["paper perturb acc"] = (pb[0] if pb else np.nan), (pp[0] if pp else np.nan)
             row["paper delta acc"] = (pp[0] - pb[0]) if (pb and pp) else np.nan
@@ -313,15 +333,15 @@ class SchemeExperiment:
         return pd.DataFrame(rows)
 
     def table3(self) -> pd.DataFrame:
-        """Per-class change of accuracy with the Perturb Scheme: relative % (``relative``, the unit we read the
-        paper's Table 3 in, as its Table 1) and percentage points (``points``), long form per backbone."""
+        """Per-class change with the Perturb Scheme, long form per backbone, in the three measures of
+        :func:`perturb_lib.tables.change_table` (``relative`` is the unit we read the paper's Table 3 in, as its
+        Table 1)."""
         frames = []
         for model in self.P.perturb_models:
-            seeds = self._seeds(model, self.P.n_clusters, self.P.seeds)
-            labels, base = self._predictions("baseline", model, 0, seeds)
-            _, pert = self._predictions("perturb", model, self.P.n_clusters, seeds)
-            for unit, relative in (("relative", True), ("points", False)):
-                frames.append(change_table({model: (labels, base, pert)}, relative).assign(unit=unit))
+            seeds = self._seeds(model, self.P.n_clusters, self.seeds)
+            labels, base = self._logits("baseline", model, 0, seeds)
+            _, pert = self._logits("perturb", model, self.P.n_clusters, seeds)
+            frames.append(change_table({model: (labels, base, pert)}))
         return pd.concat(frames, ignore_index=True)
 
     def sweep(self) -> pd.DataFrame:
@@ -338,6 +358,12 @@ class SchemeExperiment:
                 acc, f1 = accuracy(labels, preds), macro_f1(labels, preds)
                 row.update({f"{prefix}accuracy": acc.value, f"{prefix}accuracy_ci": acc.half,
                             f"{prefix}macro_f1": f1.value, f"{prefix}macro_f1_ci": f1.half})
+                # the change against no clusters, paired by seed (the same seed's baseline and phase 1)
+                paired = [s for s in seeds if _key("baseline", model, s, 0) in self.runs]
+                _, base = self._predictions("baseline", model, 0, paired, split)
+                _, mine = self._predictions(kind, model, n, paired, split)
+                d = accuracy_difference(labels, base, mine)
+                row.update({f"{prefix}delta": d.value, f"{prefix}delta lo": d.lo, f"{prefix}delta hi": d.hi})
             rows.append(row)
         table = pd.DataFrame(rows)
         perturbed = table[table["n_clusters"] > 0]
@@ -353,7 +379,7 @@ class SchemeExperiment:
     def figure6(self) -> dict:
         """The first backbone's baseline and Perturb run (first seed) explained on one test face per emotion."""
         P = self.P
-        model, seed = P.perturb_models[0], P.seeds[0]
+        model, seed = P.perturb_models[0], self.seeds[0]
         runs = {"baseline": self.runs[_key("baseline", model, seed, 0)],
                 "Perturb Scheme": self.runs[_key("perturb", model, seed, P.n_clusters)]}
         split = runs["baseline"].config["test_split"]
@@ -366,7 +392,7 @@ class SchemeExperiment:
         if not self.runs:
             self.train()
         return SchemeResults(dataset=self.faces.name, options=asdict(self.options()),
-                             phase1={s: self.phase1(s).name for s in self.P.seeds},
+                             phase1={s: self.phase1(s).name for s in self.seeds},
                              clusters=self.clusters(), table2=self.table2(), table3=self.table3(), sweep=self.sweep(),
                              sweep_model=self.P.sweep_model, cost=self.cost(), figure6=self.figure6(),
                              runs={k: r.name for k, r in self.runs.items()})

@@ -47,19 +47,44 @@ def save_table(df: pd.DataFrame, tables_dir: str | os.PathLike, name: str, float
     """
     out_dir = resolve(tables_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    df = readable(df)
     outputs = {
         "csv": df.to_csv(),
         "md": _markdown(df, floatfmt),
-        "tex": df.to_latex(float_format=lambda v: format(v, floatfmt), na_rep="--"),
+        "tex": df.to_latex(float_format=lambda v: number_text(v, floatfmt), na_rep="--"),
     }
     return [atomic_write_text(out_dir / f"{name}.{ext}", text) for ext, text in outputs.items()]
+
+
+def readable(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as a person writes it: the levels of a multi-index become columns (no tuples as row labels), and
+    yes/no stands for True/False."""
+    if isinstance(df.index, pd.MultiIndex):
+        df = df.reset_index().set_index(df.index.names[0])
+    return df.apply(lambda col: col.map(lambda v: ("yes" if v else "no") if isinstance(v, (bool, np.bool_)) else v))
+
+
+def number_text(v, floatfmt: str = ".3g") -> str:
+    """A number without an exponent: counts as integers with thousands separators, other values in ``floatfmt``
+    (fixed point where that would print an exponent)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        return f"{int(v):,}"
+    v = float(v)
+    if np.isnan(v):
+        return "--"
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    text = format(v, floatfmt)
+    if "e" in text:
+        text = f"{v:,.0f}" if abs(v) >= 1 else f"{v:.6f}".rstrip("0").rstrip(".")
+    return text
 
 
 def _markdown(df: pd.DataFrame, floatfmt: str) -> str:
     """A Markdown table without the optional `tabulate` dependency."""
     def fmt(v):
-        if isinstance(v, (float, np.floating)):
-            return "--" if np.isnan(v) else format(v, floatfmt)
+        if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            return number_text(v, floatfmt)
         return str(v)
     index_name = df.index.name or ""
     header = [index_name] + [str(c) for c in df.columns]

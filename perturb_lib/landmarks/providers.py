@@ -8,7 +8,8 @@
 * ``file`` - landmarks a user computed with their own detector, in a CSV or NPZ keyed by image id.
 
 Detected landmarks and the template's are computed once per dataset and provider and cached atomically
-(``runs/cache/landmarks-<provider>-<data fingerprint>.npz``), with whether each face was found.
+(``<cache_dir>/landmarks-<provider>-<version>-<code>-<data fingerprint>.npz``), with whether each face was found;
+the key holds the provider's code, so a changed detector or template never reuses old points.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data.faces import DataError, FaceSet
-from ..io import save_npz
-from ..paths import cache_dir
-from . import detectors
+from ..io import atomic_path, code_fingerprint, save_npz
+from ..params import CACHE_DIR
+from ..paths import resolve
+from . import detectors, template
 from .template import fit_template
 
 PROVIDERS = ("ground_truth", "template", "file", "dlib", "mediapipe")
@@ -56,9 +58,20 @@ def choose(faces: FaceSet, provider: str = "auto", path: str | Path | None = Non
     return "template"
 
 
-def _computed(faces: FaceSet, provider: str, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+def _provider_code(provider: str) -> str:
+    """The code a computing provider runs: its function (looked up now, so a replaced one is another key) and
+    its module."""
+    if provider == "template":
+        return code_fingerprint(fit_template, template, length=8)
+    function = {"dlib": detectors.dlib_landmarks, "mediapipe": detectors.mediapipe_landmarks}[provider]
+    return code_fingerprint(function, detectors, length=8)
+
+
+def _computed(faces: FaceSet, provider: str, progress: bool = True,
+              cache_dir: str | Path = CACHE_DIR) -> tuple[np.ndarray, np.ndarray, dict]:
     """Points, detection flags and timing of a computing provider, from the cache or computed and cached."""
-    path = cache_dir() / f"landmarks-{provider}-{_VERSIONS[provider]}-{faces.fingerprint()}.npz"
+    path = (resolve(cache_dir) / f"landmarks-{provider}-{_VERSIONS[provider]}-{_provider_code(provider)}-"
+                                 f"{faces.fingerprint()}.npz")
     if path.is_file():
         with np.load(path) as z:
             return z["points"], z["detected"], {"ms_per_face": float(z["ms_per_face"])}
@@ -83,13 +96,15 @@ def _computed(faces: FaceSet, provider: str, progress: bool = True) -> tuple[np.
     return points.astype(np.float32), found, {"ms_per_face": ms}
 
 
-def landmarks_for(faces: FaceSet, provider: str = "auto", path: str | Path | None = None) -> np.ndarray:
+def landmarks_for(faces: FaceSet, provider: str = "auto", path: str | Path | None = None,
+                  cache_dir: str | Path = CACHE_DIR) -> np.ndarray:
     """Landmarks for every face of a set.
 
     Args:
         faces: the faces.
         provider: a name of :data:`PROVIDERS`, or ``auto`` (:func:`choose`).
         path: the landmark file for ``file`` (CSV or NPZ keyed by image id).
+        cache_dir: where computed landmarks are cached.
 
     Returns:
         (N, K, 2) float32 landmarks in the order of ``faces``: K = 68 (dlib, template, the synthetic ground truth)
@@ -104,23 +119,26 @@ def landmarks_for(faces: FaceSet, provider: str = "auto", path: str | Path | Non
         if path is None:
             raise ValueError("provider='file' needs path= (a CSV or NPZ of landmarks keyed by image id)")
         return load_landmark_file(path, faces.ids)
-    return _computed(faces, provider)[0]
+    return _computed(faces, provider, cache_dir=cache_dir)[0]
 
 
-def detected(faces: FaceSet, provider: str = "auto", path: str | Path | None = None) -> np.ndarray:
+def detected(faces: FaceSet, provider: str = "auto", path: str | Path | None = None,
+             cache_dir: str | Path = CACHE_DIR) -> np.ndarray:
     """(N,) bool: whether the provider found each face (every face for ground truth, template and file).
 
     For ``dlib`` these are the faces MaskTheFace masked: on FER2013, exactly the published MaskFer.
     """
     provider = choose(faces, provider, path)
     if provider in ("dlib", "mediapipe"):
-        return _computed(faces, provider)[1]
+        return _computed(faces, provider, cache_dir=cache_dir)[1]
     return np.ones(len(faces), dtype=bool)
 
 
-def timing(faces: FaceSet, provider: str) -> float:
+def timing(faces: FaceSet, provider: str, cache_dir: str | Path = CACHE_DIR) -> float:
     """Milliseconds per face the provider took on these faces when it computed them (0 for ground truth)."""
-    return _computed(faces, provider, progress=False)[2]["ms_per_face"] if provider in _VERSIONS else 0.0
+    if provider not in _VERSIONS:
+        return 0.0
+    return _computed(faces, provider, progress=False, cache_dir=cache_dir)[2]["ms_per_face"]
 
 
 def load_landmark_file(path: str | Path, ids) -> np.ndarray:
@@ -172,8 +190,8 @@ def load_landmark_file(path: str | Path, ids) -> np.ndarray:
 
 
 def save_landmark_file(path: str | Path, ids, landmarks: np.ndarray) -> None:
-    """Write landmarks in the CSV format :func:`load_landmark_file` reads."""
-    with open(path, "w", newline="") as f:
+    """Write landmarks in the CSV format :func:`load_landmark_file` reads (atomically)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id"] + [f"{c}{i}" for i in range(np.asarray(landmarks).shape[1]) for c in "xy"])
         for k, lm in zip(np.asarray(ids).astype(str), np.asarray(landmarks).reshape(len(ids), -1)):

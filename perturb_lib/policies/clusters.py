@@ -19,7 +19,6 @@ import time
 from dataclasses import asdict
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -46,12 +45,6 @@ def pixel_features(third: torch.Tensor, lam: float = 1.5, alpha: float = 1.2) ->
                             indexing="ij")
     coords = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)[None].expand(b, -1, -1)
     return torch.cat([lam * coords, alpha * third.reshape(b, -1, 1)], -1)
-
-
-def eq1_distance(p, q, lam: float = 1.5, alpha: float = 1.2) -> float:
-    """Eq. 1 between two pixels given as (i, j, I) in the units the features use."""
-    (i, j, a), (k, l, b) = p, q
-    return float(np.sqrt((lam * (i - k)) ** 2 + (lam * (j - l)) ** 2 + (alpha * (a - b)) ** 2))
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int = 20, tol: float = 1e-4, generator: torch.Generator | None = None

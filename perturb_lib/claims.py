@@ -1,0 +1,210 @@
+"""The paper's claims, each with the verdict our data can support.
+
+Every claim of the paper's text (``perturb_lib.paper``) is tested against our results with one rule. A claim
+names a value (a change of -10 %, a gain of +3 points) or a direction (an increase) against the null of no
+effect; our 95 % interval of the mean decides it:
+
+* **confirmed**: the interval holds the claimed value (or lies on the claimed side of 0) and excludes 0;
+* **refuted**: the interval excludes the claimed value (or lies on the other side of 0);
+* **not decided**: the interval holds both the claim and 0; we then say how many seeds would decide it (those
+  at which the interval would be narrower than half the distance between the claim and 0, with the spread we
+  measured), or that the test faces alone are too few.
+
+Rankings ("masking hurts happy and neutral most") are decided by intervals that do not overlap; the best number
+of clusters by the sweep's paired differences to the baseline. The verdicts are about our laptop-scale models;
+the evidence column gives each number, interval, measure and seed count.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .experiments import MaskFerResults, SchemeResults
+from .paper import (FIGURE5_BEST_CLUSTERS, TEXT_FEAR_MASK_CHANGE, TEXT_HAPPY_MASK_CHANGE, TEXT_REMOVAL_CHANGE,
+                    TEXT_REMOVAL_EMOTIONS, TEXT_REMOVAL_IMPROVES, TEXT_SAD_MASK, mask_hurts_most, perturb_gain)
+from .stats import Z95, Estimate, fmt_bounds, fmt_ci, t95
+from .tables import cell_text, of_measure
+
+CONFIRMED, REFUTED, UNDECIDED = "confirmed", "refuted", "not decided"
+COLUMNS = ["claim", "the paper", "verdict", "evidence", "what would decide it"]
+
+
+def _estimate(r) -> Estimate:
+    return Estimate(float(r["mean"]), float(r.get("ci", np.nan)), float(r.get("pred", np.nan)), int(r["seeds"]),
+                    int(r.get("test_faces", 0)), lo=float(r["lo"]), hi=float(r["hi"]),
+                    sd_seed=float(r.get("sd_seed", np.nan)), se_test=float(r.get("se_test", np.nan)),
+                    estimable=bool(r.get("estimable", True)),
+                    scale="log" if r.get("measure") == "relative" else "linear")
+
+
+def _to_scale(value: float, scale: str) -> float:
+    return math.log1p(value / 100) if scale == "log" else value
+
+
+def decide(e: Estimate, claimed: float | None, direction: int = 0) -> tuple[str, str]:
+    """A verdict on a claimed value (or, with ``claimed`` None, a direction: +1 increase, -1 decrease) from our
+    interval, and what would decide it when it is not decided."""
+    if not e.estimable:
+        return UNDECIDED, "more correct test faces than FER2013 has for this class (not estimable)"
+    if not e.has_interval:
+        return UNDECIDED, "at least 2 seeds (there is no interval from one)"
+    includes_zero = e.lo <= 0 <= e.hi
+    if claimed is None:
+        if not includes_zero:
+            return (CONFIRMED if (e.lo > 0) == (direction > 0) else REFUTED), ""
+        target = abs(e.value) if e.value else None
+    else:
+        if not (e.lo <= claimed <= e.hi):
+            return REFUTED, ""
+        if not includes_zero:
+            return CONFIRMED, ""
+        target = claimed
+    if not target:
+        return UNDECIDED, "an effect other than none (ours is 0 on average)"
+    margin = abs(_to_scale(target, e.scale)) / 2
+    n = e.seeds_to_reach(margin)
+    if n is None:
+        return UNDECIDED, (f"more test faces: their noise alone (± {Z95 * e.se_test:.2g} on the "
+                           f"{'log-ratio' if e.scale == 'log' else 'same'} scale) exceeds half the distance to 0")
+    return UNDECIDED, f"about {n} seeds (now {e.seeds}) with this spread"
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _evidence(r, measure: str, what: str) -> str:
+    return f"{what}: {cell_text(r, measure)} ({measure}, {_seeds(int(r['seeds']))})"
+
+
+def _cell(long: pd.DataFrame, emotion: str, column: str | None = None, measure: str = "relative"):
+    sub = of_measure(long, measure)
+    sub = sub[sub["row"] == emotion]
+    if column is not None:
+        sub = sub[sub["column"] == column]
+    return sub.iloc[0] if len(sub) else None
+
+
+def ranking_claim(long: pd.DataFrame, named: tuple[str, ...], measure: str) -> tuple[str, str, str]:
+    """Are the ``named`` emotions hurt most? Confirmed when each named emotion's interval lies below every other
+    emotion's; refuted when some named emotion's interval lies above those of ``len(named)`` others; else not
+    decided."""
+    sub = of_measure(long, measure).set_index("row")
+    if sub.empty:
+        return UNDECIDED, "", "a table of changes"
+    order = sub["mean"].sort_values().index.tolist()
+    text = "; ".join(f"{e} {cell_text(sub.loc[e], measure)}" for e in order[:len(named) + 1])
+    others = [e for e in sub.index if e not in named]
+    if all(sub.loc[n, "hi"] < sub.loc[o, "lo"] for n in named for o in others):
+        return CONFIRMED, f"most hurt by {measure}: {text}", ""
+    if any(sum(sub.loc[n, "lo"] > sub.loc[o, "hi"] for o in others) >= len(named) for n in named):
+        return REFUTED, f"most hurt by {measure}: {text}", ""
+    return UNDECIDED, f"most hurt by {measure}: {text}", "more seeds (the intervals of the ranked emotions overlap)"
+
+
+def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16") -> pd.DataFrame:
+    """The claims table: each claim of the paper, our verdict, its evidence and what would decide it.
+
+    Args:
+        maskfer: notebook 01's results (None: its claims are left out).
+        scheme: notebook 03's results (None: its claims are left out).
+        model: the backbone the claims are tested on (the paper's text is about its models in general; its
+            numbers are VGG16's where a column is needed).
+
+    Returns:
+        A table with :data:`COLUMNS`.
+    """
+    rows = []
+
+    def add(claim, paper, verdict, evidence, decide_by=""):
+        rows.append({"claim": claim, "the paper": paper, "verdict": verdict, "evidence": evidence,
+                     "what would decide it": decide_by if verdict == UNDECIDED else ""})
+
+    if maskfer is not None and not maskfer.table1.empty:
+        t1 = maskfer.table1[maskfer.table1["column"] == model]
+        named = mask_hurts_most()
+        for measure in ("auc", "points"):
+            verdict, evidence, by = ranking_claim(t1, named, measure)
+            add(f"masking hurts {' and '.join(e.lower() for e in named)} most ({measure})",
+                f"the two largest drops of its Table 1, most often: {', '.join(named)}", verdict, evidence, by)
+        for emotion, claimed, paper_text in (("Happy", TEXT_HAPPY_MASK_CHANGE, "about -60 % (text)"),
+                                             ("Fear", TEXT_FEAR_MASK_CHANGE, "only about -10 % (text)")):
+            r = _cell(t1, emotion)
+            if r is not None:
+                verdict, by = decide(_estimate(r), claimed)
+                add(f"masking: {emotion.lower()} changes by about {claimed:+.0f} %", paper_text, verdict,
+                    _evidence(r, "relative", emotion), by)
+        r = _cell(t1, "Sad")
+        if r is not None:
+            verdict, by = decide(_estimate(r), None, +1 if TEXT_SAD_MASK == "increase" else -1)
+            add("masking: sad slightly increases", "a slight increase (text; every sad cell of its Table 1 is "
+                "negative)", verdict, _evidence(r, "relative", "Sad"), by)
+    if maskfer is not None and not maskfer.removal_trained.empty:
+        removed = maskfer.removal_trained
+        for emotion in TEXT_REMOVAL_EMOTIONS:
+            sub = of_measure(removed, "relative")
+            sub = sub[(sub["row"] == emotion) & sub["estimable"].astype(bool)]
+            if sub.empty:
+                continue
+            r = sub.loc[sub["mean"].idxmin()]
+            verdict, by = decide(_estimate(r), TEXT_REMOVAL_CHANGE)
+            add(f"removing a feature in training drops {emotion.lower()} strongly (up to {TEXT_REMOVAL_CHANGE:.0f} %)",
+                f"up to {TEXT_REMOVAL_CHANGE:.0f} % for happy and surprise (abstract)", verdict,
+                _evidence(r, "relative", f"{emotion} without the {r['column']}"), by)
+        sub = of_measure(removed, "points")
+        sub = sub[sub["row"] == TEXT_REMOVAL_IMPROVES]
+        if len(sub):
+            r = sub.loc[sub["mean"].idxmax()]
+            verdict, by = decide(_estimate(r), None, +1)
+            add(f"removing a feature slightly improves {TEXT_REMOVAL_IMPROVES.lower()}",
+                "a slight improvement (abstract)", verdict,
+                _evidence(r, "points", f"{TEXT_REMOVAL_IMPROVES} without the {r['column']} (its best region)"), by)
+    if scheme is not None and not scheme.table2.empty:
+        t2 = scheme.table2.set_index("model")
+        if model in t2.index and "delta acc lo" in t2:
+            r = t2.loc[model]
+            gain = perturb_gain()
+            e = Estimate(float(r["delta acc"]), float(r["delta acc ci"]), float("nan"), int(r["seeds"]),
+                         int(r.get("test faces", 0)), sd_seed=float(r["delta acc sd"]),
+                         se_test=float(r["delta acc se_test"]))
+            verdict, by = decide(e, gain)
+            add(f"the Perturb Scheme adds about {gain:+.1f} points of accuracy", f"{gain:+.1f} points (Table 2, "
+                "VGG16)", verdict, f"{fmt_ci(e.value, e.half, 2, ' pp', mark=False)} ({_seeds(int(r['seeds']))}, paired by seed; "
+                f"power to detect {gain:+.1f} pp: {power(e, gain):.0%})", by)
+    if scheme is not None and not scheme.sweep.empty and "delta lo" in scheme.sweep:
+        verdict, evidence, by = best_clusters_claim(scheme.sweep)
+        add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", verdict,
+            evidence, by)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def best_clusters_claim(sweep: pd.DataFrame) -> tuple[str, str, str]:
+    """Is :data:`FIGURE5_BEST_CLUSTERS` the best number of clusters? The sweep's paired test-accuracy
+    differences to the baseline per n: confirmed when its interval lies above every other n's; refuted when another
+    n's lies above it; else not decided."""
+    perturbed = sweep[sweep["n_clusters"] > 0].set_index("n_clusters")
+    if FIGURE5_BEST_CLUSTERS not in perturbed.index:
+        return UNDECIDED, "the sweep does not hold n = 3", f"a sweep over n = {FIGURE5_BEST_CLUSTERS}"
+    best = perturbed.loc[FIGURE5_BEST_CLUSTERS]
+    others = perturbed.drop(FIGURE5_BEST_CLUSTERS)
+    evidence = "; ".join(f"n = {n}: {fmt_bounds(r['delta'], r['delta lo'], r['delta hi'], 2, ' pp')}"
+                         for n, r in perturbed.iterrows()) + f", against no clusters ({_seeds(int(best['seeds']))})"
+    if len(others) and (others["delta hi"] < best["delta lo"]).all():
+        return CONFIRMED, evidence, ""
+    if (others["delta lo"] > best["delta hi"]).any():
+        return REFUTED, evidence, ""
+    return UNDECIDED, evidence, "more seeds (the n's intervals overlap)"
+
+
+def power(e: Estimate, effect: float) -> float:
+    """The chance that a study with this spread, seeds and test faces finds an effect of ``effect`` (its 95 %
+    interval excluding 0), normal approximation."""
+    from scipy.stats import norm
+    if math.isnan(e.sd_seed) or e.seeds < 2:
+        return float("nan")
+    se = math.hypot(t95(e.seeds) / Z95 * e.sd_seed / math.sqrt(e.seeds), e.se_test)
+    return float(norm.cdf(abs(effect) / se - Z95) + norm.cdf(-abs(effect) / se - Z95))
+
+
