@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml
 study: $(STAMP)  ## run notebooks 00-05 on a profile (default: cpu, synthetic faces)
 	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) $(if $(DATA),--data $(DATA)) $(ARGS)
 
-test: $(STAMP)  ## run the test suite
-	$(PY) -m pytest -q --durations=15 $(ARGS)
+test: $(STAMP)  ## run the test suite (one worker per core)
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15 $(ARGS)
 
 figures: $(STAMP)  ## regenerate figures and tables from run records only (notebook 05)
 	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) --only 05_figures --force $(ARGS)

@@ -2,7 +2,7 @@
 ``torch.compile``, against this machine's own matrix-product peak; and the device-resident data path against a
 DataLoader pipeline.
 
-    python benchmarks/bench_train.py                           # the default table (make bench), about 25 minutes
+    python benchmarks/bench_train.py                           # the default table (make bench), about an hour
     python benchmarks/bench_train.py --configs vgg16:0.25 --seconds 5
     python benchmarks/bench_train.py --no-compile --markdown table.md
 
@@ -31,8 +31,9 @@ from perturb_lib.execution import cpu_name, resolve_device
 from perturb_lib.images import normalize
 from perturb_lib.models import build_model
 
-DEFAULT_CONFIGS = ("vgg16:0.125,vgg16:0.25,vgg16:0.5,vgg16:1,resnet50:0.125,resnet50:1,densenet121:0.125,"
-                   "densenet121:1,dpn26:0.125,dpn26:1,resmasking:0.125,resmasking:1")
+# model:width[:batch]; the other architectures at full width get batch 32 on a CPU (a step of 128 takes a minute)
+DEFAULT_CONFIGS = ("vgg16:0.125,vgg16:0.25,vgg16:0.5,vgg16:1,resnet50:0.125,densenet121:0.125,dpn26:0.125,"
+                   "resmasking:0.125,resnet50:1:32,densenet121:1:32,dpn26:1:32,resmasking:1:32")
 
 
 def _sync(device):
@@ -64,8 +65,9 @@ def flops_per_image(name: str, width: float, batch: int = 8) -> float:
     return counter.get_total_flops() / batch
 
 
-def train_throughput(name, width, batch, device, seconds, amp, channels_last, compile_model) -> tuple[float, float]:
-    """Steady-state training images/s of one configuration, and the seconds its first three steps took (for a
+def train_throughput(name, width, batch, device, seconds, amp, channels_last, compile_model,
+                     warmup: int = 3) -> tuple[float, float]:
+    """Steady-state training images/s of one configuration, and the seconds its first ``warmup`` steps took (for a
     compiled model: the compilation)."""
     torch.manual_seed(0)
     model = build_model(name, width=width).to(device)
@@ -89,7 +91,7 @@ def train_throughput(name, width, batch, device, seconds, amp, channels_last, co
         opt.step()
 
     t0 = time.perf_counter()
-    for k in range(3):  # warm-up (and compilation)
+    for k in range(warmup):  # warm-up (and compilation)
         step(k)
     _sync(device)
     first = time.perf_counter() - t0
@@ -145,36 +147,42 @@ def dataloader_path(images: np.ndarray, batch: int, device, seconds: float, work
     return n / (time.perf_counter() - t0)
 
 
-def measure(configs, batch, device, seconds, compile_models, out=print) -> tuple[dict, list[dict]]:
-    """Every configuration's row, and the peaks they are compared with."""
+def measure(configs, batch, device, seconds, compile_models, out=print, warmup: int = 3,
+            compile_max_gflop: float = 5.0) -> tuple[dict, list[dict]]:
+    """Every configuration's row, and the peaks they are compared with. ``configs`` are ``(model, width, batch or
+    None)``; models above ``compile_max_gflop`` per training image are not compiled (on 2 CPU cores their
+    compilation alone takes many minutes)."""
     peaks = {"fp32": gemm_peak(device, torch.float32), "bf16": gemm_peak(device, torch.bfloat16)}
     out(f"GEMM peak (2048^2 matrix product): fp32 {peaks['fp32']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f} GFLOP/s")
-    out("| model | width | GFLOP per image | precision | channels-last | compile | images/s | GFLOP/s | "
+    out("| model | width | batch | GFLOP per image | precision | channels-last | compile | images/s | GFLOP/s | "
         "of peak | compile s |")
-    out("|---|---|---|---|---|---|---|---|---|---|")
+    out("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for name, width in configs:
+    for name, width, own_batch in configs:
+        b = own_batch or batch
         flops = flops_per_image(name, width)
         for precision in ("fp32", "bf16"):
             eager = []
             for cl in (False, True):
-                ips, _ = train_throughput(name, width, batch, device, seconds, precision == "bf16", cl, False)
+                ips, _ = train_throughput(name, width, b, device, seconds, precision == "bf16", cl, False, warmup)
                 eager.append((ips, cl))
-                rows.append(_row(name, width, flops, precision, cl, False, ips, None, peaks, out))
-            if compile_models:
+                rows.append(_row(name, width, b, flops, precision, cl, False, ips, None, peaks, out))
+            if compile_models and flops / 1e9 <= compile_max_gflop:
                 best_cl = max(eager)[1]
-                ips, first = train_throughput(name, width, batch, device, seconds, precision == "bf16", best_cl, True)
-                rows.append(_row(name, width, flops, precision, best_cl, True, ips, first, peaks, out))
+                ips, first = train_throughput(name, width, b, device, seconds, precision == "bf16", best_cl, True,
+                                              warmup)
+                rows.append(_row(name, width, b, flops, precision, best_cl, True, ips, first, peaks, out))
                 torch._dynamo.reset()  # each compiled model is measured from a clean cache
     return peaks, rows
 
 
-def _row(name, width, flops, precision, cl, compiled, ips, first, peaks, out) -> dict:
+def _row(name, width, batch, flops, precision, cl, compiled, ips, first, peaks, out) -> dict:
     gflops = ips * flops / 1e9
-    row = {"model": name, "width": width, "gflop_per_image": round(flops / 1e9, 4), "precision": precision,
-           "channels_last": cl, "compile": compiled, "images_per_s": round(ips, 1), "gflop_per_s": round(gflops, 1),
-           "of_peak": round(gflops / peaks[precision], 3), "compile_seconds": None if first is None else round(first, 1)}
-    out(f"| {name} | {width:g} | {flops / 1e9:.3f} | {precision} | {'yes' if cl else 'no'} | "
+    row = {"model": name, "width": width, "batch": batch, "gflop_per_image": round(flops / 1e9, 4),
+           "precision": precision, "channels_last": cl, "compile": compiled, "images_per_s": round(ips, 1),
+           "gflop_per_s": round(gflops, 1), "of_peak": round(gflops / peaks[precision], 3),
+           "compile_seconds": None if first is None else round(first, 1)}
+    out(f"| {name} | {width:g} | {batch} | {flops / 1e9:.3f} | {precision} | {'yes' if cl else 'no'} | "
         f"{'yes' if compiled else 'no'} | {ips:,.0f} | {gflops:,.0f} | {100 * gflops / peaks[precision]:.0f} % | "
         f"{'' if first is None else f'{first:.0f}'} |")
     return row
@@ -182,11 +190,14 @@ def _row(name, width, flops, precision, cl, compiled, ips, first, peaks, out) ->
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated model:width pairs")
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated model:width[:batch]")
     ap.add_argument("--batch", type=int, default=None, help="batch size (default: 128 on CPU, 256 on GPU)")
     ap.add_argument("--seconds", type=float, default=4.0, help="timed seconds per measurement (at least 2 steps)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
+    ap.add_argument("--compile-max-gflop", type=float, default=5.0,
+                    help="compile only models up to this many GFLOP per training image")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (compilation happens here)")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for the data-path comparison")
     ap.add_argument("--skip-data-path", action="store_true", help="skip the data-path comparison")
     ap.add_argument("--json", help="also write the numbers to this file")
@@ -194,7 +205,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     device = torch.device(resolve_device(a.device))
     batch = a.batch or (256 if device.type == "cuda" else 128)
-    configs = [(c.split(":")[0], float(c.split(":")[1])) for c in a.configs.split(",") if c]
+    configs = [(p[0], float(p[1]), int(p[2]) if len(p) > 2 else None)
+               for p in (c.split(":") for c in a.configs.split(",") if c)]
     info = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "batch": batch,
             "date": time.strftime("%Y-%m-%d")}
@@ -204,7 +216,7 @@ def main(argv=None):
         print(line, flush=True)
         lines.append(line)
     out("# " + ", ".join(f"{k}={v}" for k, v in info.items()))
-    peaks, rows = measure(configs, batch, device, a.seconds, not a.no_compile, out)
+    peaks, rows = measure(configs, batch, device, a.seconds, not a.no_compile, out, a.warmup, a.compile_max_gflop)
     results = {"info": info, "gemm_peak_gflop_per_s": peaks, "train": rows}
     if not a.skip_data_path:
         images = make_synthetic_faces(size=0.1, seed=0).images

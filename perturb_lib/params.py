@@ -441,6 +441,9 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Rec
 
     perturb_models: list[str] = param(["vgg16"], "backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)", MODELS)
     perturb_seeds: list[int] | None = param(None, "seeds of the baseline and Perturb pairs of Tables 2-3 (None: seeds)")
+    baseline_models: list[str] = param([], "models trained clean on every face for Table 2 alone, without a Perturb "
+                                           "run (paper: DenseNet, ResMasking); with others they make Table 2's "
+                                           "ensemble", MODELS)
     attention_model: str | None = param(None, "phase-1 model (None: the backbone itself, with spatial gates)",
                                         ATTENTION_MODELS)
     cluster_sweep: list[int] = param([1, 2, 3, 4], "cluster counts of Figure 5")

@@ -174,6 +174,13 @@ def _within(mean, half, low, high, digits) -> str:
         else fmt_bounds(mean, float("nan"), float("nan"), digits, "")
 
 
+def _paper_table2(r) -> str:
+    base, perturb, delta = (_float(r.get(k)) for k in ("paper baseline acc", "paper perturb acc", "paper delta acc"))
+    if math.isfinite(delta):
+        return f"{base:.1f}, {perturb:.1f}, {delta:+.1f}"
+    return f"{base:.1f}, --, --" if math.isfinite(base) else "--"
+
+
 def table2(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     """The paper's Table 2: baseline vs Perturb Scheme per backbone, as a person writes it."""
     rows = []
@@ -185,9 +192,7 @@ def table2(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
                      "change (pp, paired by seed)": fmt_ci(r["delta acc"], r["delta acc ci"], 2, "", n),
                      "baseline macro F1": _within(r["baseline F1"], r["baseline F1 ci"], 0, 1, 3),
                      "Perturb macro F1": _within(r["perturb F1"], r["perturb F1 ci"], 0, 1, 3),
-                     "paper: baseline, Perturb, change": (f"{r['paper baseline acc']:.1f}, {r['paper perturb acc']:.1f}, "
-                                                          f"{r['paper delta acc']:+.1f}")
-                     if math.isfinite(r["paper delta acc"]) else "--"})
+                     "paper: baseline, Perturb, change": _paper_table2(r)})
     table = pd.DataFrame(rows).set_index("model")
     figures.save_table(table, _tables(figures_dir), "table2")
     return table

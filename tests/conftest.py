@@ -5,6 +5,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core (pytest-xdist): each computes on one thread, and so do the notebook
+    # kernels it starts (they inherit this), so that workers never fight over the cores. Tiny models gain more from
+    # two processes than from two threads.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from perturb_lib.grid import GridError, run_grid
 from perturb_lib.params import Execution, SchemeOptions
 from perturb_lib.train import TrainConfig
 
-FAST = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=2, lr=0.02)
+FAST = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=1, lr=0.02)
 ONE_THREAD = Settings(device="cpu", progress="off", threads=1, precision="fp32")  # Ray tasks get one CPU each: same arithmetic
 RAY = Execution(backend="ray")
 

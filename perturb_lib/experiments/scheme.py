@@ -260,6 +260,9 @@ class SchemeExperiment:
                 configs[_key("baseline", model, seed, 0)] = recipe(model, seed)
                 configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
                     recipe(model, seed), model, self.phase1(seed), self.options())
+        for model in P.baseline_models:
+            for seed in self.seeds:
+                configs.setdefault(_key("baseline", model, seed, 0), recipe(model, seed))
         for seed in P.sweep_seeds:
             configs.setdefault(_key("baseline", P.sweep_model, seed, 0), recipe(P.sweep_model, seed))
             for n in P.cluster_sweep:
@@ -330,7 +333,33 @@ class SchemeExperiment:
             row["paper baseline acc"], row["paper perturb acc"] = (pb[0] if pb else np.nan), (pp[0] if pp else np.nan)
             row["paper delta acc"] = (pp[0] - pb[0]) if (pb and pp) else np.nan
             rows.append(row)
+        rows += self._baselines_alone()
         return pd.DataFrame(rows)
+
+    def _baselines_alone(self) -> list[dict]:
+        """Table 2's rows of the models trained clean alone (``baseline_models``) and, when several models have
+        baselines, of their ensemble (the sum of the models' logits, per seed, as the authors' code does)."""
+        P, rows = self.P, []
+        models = list(dict.fromkeys(list(P.perturb_models) + list(P.baseline_models)))
+        columns = [(m, [m]) for m in P.baseline_models if m not in P.perturb_models]
+        if len(models) > 1:
+            columns.append(("Ensemble", models))
+        for name, members in columns:
+            seeds = [s for s in self.seeds if all(_key("baseline", m, s, 0) in self.runs for m in members)]
+            if not seeds:
+                continue
+            parts = [self._logits("baseline", m, 0, seeds) for m in members]
+            labels, preds = parts[0][0], sum(p[1] for p in parts).argmax(-1)
+            row = {"model": name, "seeds": len(seeds)}
+            for metric, fn in (("acc", accuracy), ("F1", macro_f1)):
+                e = fn(labels, preds)
+                row[f"baseline {metric}"], row[f"baseline {metric} ci"], row[f"baseline {metric} pred"] = (
+                    e.value, e.half, e.pred_half)
+            pb = TABLE2_BASELINE.get(paper_column(name) if name != "Ensemble" else "Ensemble")
+            row.update({"paper baseline acc": pb[0] if pb else np.nan, "paper perturb acc": np.nan,
+                        "paper delta acc": np.nan})
+            rows.append(row)
+        return rows
 
     def table3(self) -> pd.DataFrame:
         """Per-class change with the Perturb Scheme, long form per backbone, in the three measures of

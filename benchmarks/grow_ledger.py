@@ -1,0 +1,99 @@
+"""Grow a study's ledger of run records in the order that decides the paper's claims first.
+
+    python benchmarks/grow_ledger.py --profile fer2013-cpu --data fer2013.csv \\
+        --plan perturb:0-14 table1:0-4 removal:0-2 sweep:0-2
+
+A study on real faces is more training than one sitting on 2 cores. Each step of the plan trains (or reuses) the
+runs of one seed of one experiment exactly as its notebook would - the same experiment classes with the notebook's
+parameters from the profile, so the same run records - then copies every finished record into the ledger
+(``ledger_dir`` of the profile, e.g. ``figures/<study>/records``: config, metrics, history, environment, logits and
+cached evaluations; never checkpoints). A sitting that ends at any point keeps what it finished; the next one, on
+any machine, skips it; and ``make study`` then trains nothing the ledger holds (only the few models a notebook must
+load, from their records' configs).
+
+Steps: ``perturb:S`` (phase 1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the
+clean and masked runs of seed S for every model: Table 1 and the cross conditions), ``removal:S`` (the runs
+trained without each region of ``removal_train_regions``, seed S), ``sweep:S`` (every cluster count of the sweep,
+seed S). ``A-B`` is a range of seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from perturb_lib.experiments import MaskFerExperiment, SchemeExperiment, load_faces
+from perturb_lib.io import atomic_path
+from perturb_lib.params import NOTEBOOKS
+from perturb_lib.paths import resolve
+from perturb_lib.pipeline import load_profile, notebook_parameters
+from perturb_lib.runs import RECORD_FILES, records_dir
+
+
+def parse_plan(steps: list[str]) -> list[tuple[str, int]]:
+    out = []
+    for step in steps:
+        kind, _, seeds = step.partition(":")
+        if kind not in ("perturb", "table1", "removal", "sweep") or not seeds:
+            raise SystemExit(f"bad step {step!r}: write perturb:S, table1:S, removal:S or sweep:S (S a seed or A-B)")
+        lo, _, hi = seeds.partition("-")
+        out += [(kind, s) for s in range(int(lo), int(hi or lo) + 1)]
+    return out
+
+
+def publish_records(study_dir, ledger: Path) -> int:
+    """Copy every finished record of the study into the ledger (metrics last); returns how many were new."""
+    new = 0
+    for run in sorted(records_dir(study_dir).glob("*/metrics.json")):
+        run = run.parent
+        target = ledger / run.name
+        if (target / "metrics.json").is_file():
+            continue
+        files = [run / f for f in RECORD_FILES if f != "metrics.json"] + sorted(run.glob("evals/*.npz"))
+        for path in [p for p in files if p.is_file()] + [run / "metrics.json"]:
+            with atomic_path(target / path.relative_to(run)) as tmp:
+                shutil.copyfile(path, tmp)
+        new += 1
+    return new
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="fer2013-cpu")
+    ap.add_argument("--data", help="FER2013 (CSV, image folders or .npz); none for a synthetic profile")
+    ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="override a parameter of the profile (value parsed as YAML)")
+    ap.add_argument("--plan", nargs="+", required=True, help="steps, in order (see above)")
+    a = ap.parse_args(argv)
+    values = {**load_profile(a.profile), "progress": "summary"}
+    values.update({k: yaml.safe_load(v) for k, v in a.param})
+    if a.data:
+        values["data_path"] = str(Path(a.data).expanduser().resolve())
+    values.setdefault("study_dir", f"runs/{a.profile}")
+    values.setdefault("figures_dir", f"figures/{a.profile}")
+    ledger = resolve(values.get("ledger_dir") or f"{values['figures_dir']}/records")
+    maskfer_p = NOTEBOOKS["01_maskfer_degradation"].from_values(notebook_parameters("01_maskfer_degradation", values))
+    scheme_p = NOTEBOOKS["03_perturb_scheme"].from_values(notebook_parameters("03_perturb_scheme", values))
+    faces, landmarks = load_faces(scheme_p)
+    t0 = time.time()
+    for kind, seed in parse_plan(a.plan):
+        print(f"== {kind} seed {seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)
+        if kind == "perturb":
+            SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], sweep_seeds=[]), faces, landmarks).train()
+        elif kind == "sweep":
+            SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], sweep_seeds=[seed]), faces, landmarks).train()
+        elif kind == "table1":
+            MaskFerExperiment(replace(maskfer_p, seeds=[seed], removal_train_regions=[]), faces, landmarks).train()
+        else:
+            MaskFerExperiment(replace(maskfer_p, seeds=[seed], removal_train_seeds=[seed]), faces, landmarks).train()
+        print(f"   {publish_records(scheme_p.study_dir, ledger)} new record(s) in {ledger}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
