@@ -18,13 +18,16 @@ import torch
 from . import __version__
 from .params import Compute
 
-# Channels-last on the CPU, measured per model and width (``make bench``, benchmarks/RESULTS.md): with bf16 it
-# helps wide layers (VGG16 from width 0.25: 1.5x at 0.25, 1.4x at 0.5) and hurts narrow ones (VGG16 0.125: 0.84x;
-# ResNet18 0.125: 0.66x). Here: the smallest width from which each model gains, in bf16 and in fp32 (None: never).
+# Channels-last on the CPU, measured per model and width (``make bench``, benchmarks/RESULTS.md, 2026-11-30): the
+# smallest width from which each model trains faster in it, per precision (None: never measured faster). Measured
+# at widths 0.125 and 1 (VGG16 also 0.25, 0.5): where 0.125 lost and 1 won, the rule starts at 1. It helps wide
+# layers (VGG16 x0.25 bf16: 518 against 473 images/s; ResMaskingNet x1 bf16: 21 against 12) and hurts narrow and
+# concatenating ones (VGG16 x0.125 bf16: 938 against 1,128; DPN26 at any width). ResNet18 x0.125 bf16: 506 against
+# 761 (measured by an earlier session).
 CPU_CHANNELS_LAST_FROM: dict[str, dict[str, float | None]] = {
-    "bf16": {"vgg16": 0.25, "resmasking": None, "resnet18": None, "resnet34": None, "resnet50": None,
-             "densenet121": None, "dpn26": None, "dpn92": None},
-    "fp32": {},
+    "bf16": {"vgg16": 0.25, "resnet50": 0.125, "densenet121": 1.0, "dpn26": None, "resmasking": 1.0,
+             "resnet18": None},
+    "fp32": {"vgg16": 0.25, "resnet50": 0.125, "densenet121": 1.0, "dpn26": None, "resmasking": 1.0},
 }
 
 
@@ -64,8 +67,8 @@ class Settings(Compute):
 
     def use_compile(self, device: torch.device) -> bool:
         """``torch.compile`` of the training step: ``auto`` is off. Measured on 2 CPU cores (benchmarks/RESULTS.md)
-        it costs 30-60 s to compile for 4-25 % more images/s, which does not pay within a 5-minute run; on CUDA it
-        has not been measured yet."""
+        it costs 37-284 s to compile for -31 % to +110 % images/s (the laptop recipe, VGG16 x0.25 bf16: +18 % after
+        43 s), which at best breaks even within a 5-minute run; on CUDA it has not been measured yet."""
         return self.compile == "on"
 
     def progress_mode(self) -> str:

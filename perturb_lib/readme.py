@@ -217,10 +217,18 @@ def study_time(study: str = "cpu") -> str:
         return f"_`make study` has not been timed on the committed `{study}` results yet._"
     t = read_json(path)
     parts = ", ".join(f"{nb[:2]} {v['seconds'] / 60:.1f}" for nb, v in t["notebooks"].items())
-    walls = [read_json(env)["wall_seconds"] for env in sorted(root.glob("records/*/env.json"))]
+    walls = {env.parent.name: read_json(env)["wall_seconds"] for env in sorted(root.glob("records/*/env.json"))}
+    per_notebook = []
+    for notebook, results in (("01", "maskfer"), ("03", "scheme")):  # the notebooks that train
+        doc = root / "results" / f"{results}.json"
+        names = set(read_json(doc).get("runs", {}).values()) & set(walls) if doc.is_file() else set()
+        per_notebook.append(f"{notebook} {sum(walls[n] for n in names) / 60:.1f} ({len(names)} runs)")
     return (f"The committed `figures/{study}/`: its notebooks last ran in {t['total_seconds'] / 60:.1f} minutes on 2 "
             f"CPU cores (minutes per notebook: {parts}); its {len(walls)} training runs took "
-            f"{sum(walls) / 60:.1f} minutes in all (their recorded wall times; a re-executed study reuses them).")
+            f"{sum(walls.values()) / 60:.1f} minutes in all (minutes per notebook that trains: "
+            f"{', '.join(per_notebook)}, a run both use counted in each; their recorded wall times, whichever "
+            f"sitting trained them; a re-executed "
+            f"study reuses them).")
 
 
 def recipe_frontier() -> str:

@@ -43,13 +43,21 @@ def trained_attention(tmp_path_factory):
     Returns:
         ``(study_dir, run, faces)``.
     """
+    import filelock
+
     from perturb_lib.data import make_synthetic_faces
     from perturb_lib.train import Settings, TrainConfig, train
     faces = make_synthetic_faces(size=0.1, seed=0)
-    study = tmp_path_factory.mktemp("study")
+    # one run for every pytest-xdist worker: the first trains it in a folder they share, the others wait for it
+    # and reuse its finished record
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+    study = shared / "attention-study"
     config = TrainConfig(model="vgg16", width=0.125, dropout=0.0, attention=True, epochs=6, lr=0.02,
                          warmup_epochs=1.0, seed=0)
-    return study, train(config, faces, study, Settings(device="cpu", progress="off")), faces
+    with filelock.FileLock(str(shared / "attention-study.lock")):
+        run = train(config, faces, study, Settings(device="cpu", progress="off"))
+    return study, run, faces
 
 
 @pytest.fixture(scope="session")

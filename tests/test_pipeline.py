@@ -7,8 +7,6 @@ import pytest
 from perturb_lib.experiments import DataResults
 from perturb_lib.pipeline import NOTEBOOKS, StudyError, load_profile, run_study
 
-# one worker runs every test of this group (it shares a session fixture): see the Makefile's test target
-pytestmark = pytest.mark.xdist_group("smoke")
 
 
 def tmp_study(tmp_path):

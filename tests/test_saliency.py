@@ -8,8 +8,6 @@ from perturb_lib.data import SPLITS, defining_regions, pick_per_emotion
 from perturb_lib.landmarks import MAP_REGIONS
 from perturb_lib.models import build_model
 
-# one worker runs every test of this group (it shares a session fixture): see the Makefile's test target
-pytestmark = pytest.mark.xdist_group("attention")
 
 
 @pytest.mark.parametrize("method", sorted(saliency.METHODS))

@@ -11,8 +11,6 @@ from perturb_lib.policies import SplitTensors, make_policy
 from perturb_lib.policies import clusters as cluster
 from perturb_lib.train import TrainConfig
 
-# one worker runs every test of this group (it shares a session fixture): see the Makefile's test target
-pytestmark = pytest.mark.xdist_group("attention")
 
 CPU = Settings(device="cpu", progress="off", precision="fp32")
 
