@@ -37,7 +37,7 @@ figures: $(STAMP)  ## regenerate figures and tables from run records only (noteb
 # The paper profile's own grid (five architectures at full width, ten-crop, six removal regions, three Perturb
 # backbones, clusters 1-5) through all six notebooks, on a tiny slice of synthetic faces for one epoch, in bf16 and
 # channels-last where they apply: the GPU's code path, rehearsed on the CPU. Nothing it prints is a result.
-REHEARSAL := -p dataset synthetic -p size 0.01 -p epochs 1 -p device cpu -p precision bf16 -p per_emotion 2 \
+REHEARSAL := -p dataset synthetic -p size 0.005 -p epochs 1 -p device cpu -p precision bf16 -p per_emotion 2 \
 	-p sanity_images 8 -p lm_epochs 2 -p lm_step 30 -p cluster_sample 32
 rehearse: $(STAMP)  ## the paper profile's grid at full width on a tiny slice of faces, 1 epoch, CPU (minutes)
 	$(PY) -m perturb_lib.pipeline --profile paper --study rehearse --force $(REHEARSAL) $(ARGS)

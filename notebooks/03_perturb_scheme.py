@@ -15,13 +15,15 @@
 # (2) its highest-attention pixels are grouped by k-means with Eq. 1,
 # $\sqrt{(\lambda(i-k))^2 + (\lambda(j-l))^2 + (\alpha(I_{ij}-I_{kl}))^2}$ with λ = 1.5, α = 1.2, into n = 3 clusters
 # (two eyes and the mouth), updated once per epoch; (3) a new classifier learns from faces with clusters masked
-# out. The paper reports gains for ResNet (69.2 → 72.3 %), VGG16 (66.5 → 69.5 %) and DPN (71.2 → 71.9 %)
-# (**Table 2**), per-class changes (**Table 3**), that three clusters are best (**Figure 5**), and saliency maps
-# of the baseline and the Perturb model (**Figure 6**).
+# out. The paper reports gains in test accuracy for ResNet, VGG16 and DPN (**Table 2**; its numbers are in
+# `perturb_lib/paper.py`, shown beside ours below), per-class changes (**Table 3**), the best number of clusters
+# (**Figure 5**), and saliency maps of the baseline and the Perturb model (**Figure 6**).
 #
 # Defaults follow the paper's text; the authors' code differs (attention instead of intensity in Eq. 1, every
 # pixel clustered, k+1 copies per face, test logits summed over copies) and each of those is a parameter.
-# The baselines are the clean runs of notebook 01 when the recipe matches (the same run records).
+# The baselines train on every face. Where the landmark detector finds every face (the synthetic default) they are
+# notebook 01's clean runs (the same run records); on real faces notebook 01 trains on the faces dlib finds, so the
+# baselines here are runs of their own.
 
 # %%
 from IPython.display import display

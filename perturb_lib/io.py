@@ -96,11 +96,11 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
-def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """``np.savez`` atomically; returns the path."""
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], compressed: bool = False) -> Path:
+    """``np.savez`` (or ``np.savez_compressed``) atomically; returns the path."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
     return Path(path)
 
 

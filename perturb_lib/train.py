@@ -402,7 +402,7 @@ def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float,
         metrics[key] = classification_metrics(labels, out.astype(np.float32).argmax(1))
         logits.update({key: out, f"{key}_labels": labels, f"{key}_ids": np.asarray(split.ids, str)})
     metrics.update(best_epoch=state.best_epoch + 1, epochs=config.epochs)
-    save_npz(run_dir / LOGITS_FILE, logits)
+    save_npz(run_dir / LOGITS_FILE, logits, compressed=True)  # committed with every record: kept small
     timing = {"wall_seconds": round(seconds, 2),
               "train_seconds": round(sum(h["train_seconds"] for h in state.history), 2),
               "images_per_s": round(float(np.mean([h["images_per_s"] for h in state.history])), 1),
@@ -478,13 +478,12 @@ def main(argv=None) -> int:
     if "policy" in args:
         spec = yaml.safe_load(args["policy"])
         args["policy"] = spec if isinstance(spec, dict) else {"kind": str(spec)}
+    if args.get("data_path") and "dataset" not in args:  # a path to real faces: FER2013, as in the pipeline
+        args["dataset"] = "fer2013"
     try:
         config = TrainConfig.from_values({k: v for k, v in args.items() if k in TrainConfig.defaults()},
                                          known=set(args))
         data = Data.from_values({k: v for k, v in args.items() if k in Data.defaults()}, known=set(args))
-        if data.data_path and "dataset" not in args:
-            data = Data(**{**Data.defaults(), **{k: v for k, v in args.items() if k in Data.defaults()},
-                           "dataset": "fer2013"})
         settings = Settings.from_values({k: v for k, v in args.items() if k in Settings.defaults()}, known=set(args))
         output = Output.from_values({k: v for k, v in args.items() if k in Output.defaults()}, known=set(args))
     except ParameterError as exc:
