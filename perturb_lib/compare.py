@@ -24,7 +24,8 @@ import pandas as pd
 
 from .paths import PROJECT_ROOT, resolve
 
-STATS = {"mean", "ci", "pred", "seeds", "test_faces", "few", "verdict", "unit"}
+STATS = {"mean", "ci", "pred", "seeds", "test_faces", "few", "verdict", "unit", "lo", "hi", "pred_lo", "pred_hi",
+         "sd_seed", "se_test", "base_correct", "estimable"}
 
 
 def tables(doc: dict) -> dict[str, pd.DataFrame]:
@@ -39,8 +40,9 @@ def tables(doc: dict) -> dict[str, pd.DataFrame]:
 
 
 def compare_tables(fresh: pd.DataFrame, committed: pd.DataFrame, where: str) -> list[dict]:
-    """One row per cell: its labels, the fresh and committed means, the committed prediction half-width and
-    the outcome (``inside``, ``outside``, ``no interval``, ``only fresh``, ``only committed``)."""
+    """One row per cell: its labels, the fresh and committed means, the committed prediction interval (``lo``,
+    ``hi``: its bounds where they are not symmetric, as a relative change's, else the mean ± ``pred``) and the
+    outcome (``inside``, ``outside``, ``no interval``, ``only fresh``, ``only committed``)."""
     keys = [c for c in committed.columns if c not in STATS and c in fresh.columns
             and not pd.api.types.is_numeric_dtype(committed[c]) and not pd.api.types.is_bool_dtype(committed[c])]
     if not keys:  # a table of one cell, or one labelled by position only
@@ -56,12 +58,18 @@ def compare_tables(fresh: pd.DataFrame, committed: pd.DataFrame, where: str) -> 
             rows.append({**base, "outcome": "only fresh" if r["_merge"] == "left_only" else "only committed"})
             continue
         f, c, p = (_num(base[k]) for k in ("fresh", "committed", "pred"))
+        # a column only the committed table has keeps its name in the merge; one both have gets the suffix
+        lo = _num(r.get("pred_lo_committed", r.get("pred_lo") if "pred_lo" not in fresh else None))
+        hi = _num(r.get("pred_hi_committed", r.get("pred_hi") if "pred_hi" not in fresh else None))
+        if math.isnan(lo) or math.isnan(hi):  # a symmetric interval given by its half-width
+            lo, hi = c - p, c + p
+        base.update(lo=lo, hi=hi)
         if math.isnan(f) and math.isnan(c):
             continue
-        if math.isnan(p) or math.isnan(f) or math.isnan(c):
+        if math.isnan(lo) or math.isnan(hi) or math.isnan(f):
             rows.append({**base, "outcome": "no interval"})
         else:
-            rows.append({**base, "outcome": "inside" if abs(f - c) <= p else "outside"})
+            rows.append({**base, "outcome": "inside" if lo <= f <= hi else "outside"})
     return rows
 
 
@@ -76,7 +84,7 @@ def compare_studies(fresh_dir: Path, committed: dict[str, dict]) -> pd.DataFrame
         for field, table in tables(doc).items():
             if field in mine:
                 rows += compare_tables(mine[field], table, f"{Path(name).stem}.{field}")
-    return pd.DataFrame(rows, columns=["table", "cell", "fresh", "committed", "pred", "outcome"])
+    return pd.DataFrame(rows, columns=["table", "cell", "fresh", "committed", "pred", "lo", "hi", "outcome"])
 
 
 def committed_results(study: str | None, folder: str | None, revision: str = "HEAD") -> dict[str, dict]:
@@ -125,7 +133,7 @@ def main(argv=None) -> int:
         print("cells outside the committed 95 % prediction interval for one more run:")
         for _, r in outside.iterrows():
             print(f"  {r['table']} [{r['cell']}]: fresh {r['fresh']:.2f}, committed {r['committed']:.2f} "
-                  f"± {r['pred']:.2f}")
+                  f"(one more run: {r['lo']:.2f} to {r['hi']:.2f})")
     return 1 if len(outside) else 0
 
 

@@ -10,6 +10,16 @@ def doc(means, preds):
     return {"dataset": "synthetic", "table1": {"__frame__": rows}, "seeds": [0, 1, 2]}
 
 
+def test_an_asymmetric_interval_is_read_by_its_bounds(tmp_path):
+    committed = doc([-50.0, -30.0, -5.0], [None, None, None])
+    for row, (lo, hi) in zip(committed["table1"]["__frame__"], [(-70, -20), (-40, -10), (-20, 30)]):
+        row.update(pred_lo=lo, pred_hi=hi)
+    (tmp_path / "maskfer.json").write_text(json.dumps(doc([-22.0, -45.0, 25.0], [1.0, 1.0, 1.0])))
+    table = compare_studies(tmp_path, {"maskfer.json": committed})
+    # -22 is inside [-70, -20] though 28 points from -50; -45 is outside [-40, -10]; 25 inside [-20, 30]
+    assert list(table["outcome"]) == ["inside", "outside", "inside"]
+
+
 def test_cells_outside_the_committed_prediction_interval_are_listed(tmp_path, capsys):
     committed = {"maskfer.json": doc([-20.0, -30.0, -5.0], [10.0, 4.0, None])}
     (tmp_path / "fresh").mkdir()
@@ -23,4 +33,4 @@ def test_cells_outside_the_committed_prediction_interval_are_listed(tmp_path, ca
     assert main(["--fresh", str(tmp_path / "fresh"), "--committed", str(tmp_path / "committed")]) == 1
     out = capsys.readouterr().out
     assert "3 cells compared: 1 inside, 1 outside, 1 no interval" in out
-    assert "maskfer.table1 [Happy, vgg16]: fresh -35.00, committed -30.00 ± 4.00" in out
+    assert "maskfer.table1 [Happy, vgg16]: fresh -35.00, committed -30.00 (one more run: -34.00 to -26.00)" in out
