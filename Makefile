@@ -29,7 +29,7 @@ study: $(STAMP)  ## run notebooks 00-05 on a profile (default: cpu, synthetic fa
 	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 test: $(STAMP)  ## run the test suite (one worker per core)
-	$(PY) -m pytest -q -n auto --dist loadfile --durations=15 $(ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15 $(ARGS)
 
 figures: $(STAMP)  ## regenerate figures and tables from run records only (notebook 05)
 	$(PY) -m perturb_lib.pipeline --profile $(PROFILE) --study $(STUDY) --only 05_figures --force $(ARGS)

@@ -187,7 +187,7 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
     out(f"study {study!r}: {len(selected)} notebook(s) in {_fmt(total)}; executed notebooks in {nb_out}")
     merge_timings(study_dir / "timings.json", report)
     if selected[-1] == list(NOTEBOOKS)[-1]:
-        copied = publish(study_dir, values["figures_dir"])
+        copied = publish(study_dir, values["figures_dir"], values.get("ledger_dir"))
         out(f"study {study!r}: results, {copied} run records and the executed notebooks copied to "
             f"{resolve(values['figures_dir'])}")
     return report
@@ -218,18 +218,21 @@ def merge_timings(path: Path, report: dict) -> dict:
 
 
 
-def publish(study_dir, figures_dir) -> int:
+def publish(study_dir, figures_dir, ledger_dir=None) -> int:
     """Copy a study's small outputs beside its figures, so that ``figures/<study>/`` holds everything a reader needs
     without the run folders: the results objects, the executed notebooks, the timings, and each run the results
     name - its config, metrics, history, environment and cached test logits, never its checkpoints.
 
     The new copies are assembled in a staging folder beside the target and each part is then swapped into place
     with a rename, so an interruption leaves either the old part or the new one, never a half-deleted mix, and
-    nothing that an earlier study left passes for this one's.
+    nothing that an earlier study left passes for this one's. Where the records folder is the study's ledger, the
+    records it holds that this study's results do not name (runs of seeds grown for a later sitting) stay: a ledger
+    only grows.
 
     Args:
         study_dir: the study folder (``runs/<study>``).
         figures_dir: its figures folder.
+        ledger_dir: the study's ledger of run records, if it has one.
 
     Returns:
         How many run records were copied.
@@ -251,6 +254,10 @@ def publish(study_dir, figures_dir) -> int:
             for path in [run / f for f in RECORD_FILES] + sorted(run.glob("evals/*.npz")):
                 if path.is_file():
                     shutil.copyfile(path, _parent(staging / "records" / name / path.relative_to(run)))
+        if ledger_dir and resolve(ledger_dir) == dst / "records" and (dst / "records").is_dir():
+            for run in sorted((dst / "records").iterdir()):
+                if run.name not in names and (run / "metrics.json").is_file():
+                    shutil.copytree(run, staging / "records" / run.name)
         for part in ("results", "records", "notebooks"):
             (staging / part).mkdir(exist_ok=True)
             old = dst / part

@@ -72,6 +72,16 @@ def parameters_table() -> str:
     return "\n".join(out)
 
 
+def _seeds(n) -> str:
+    n = int(n)
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _with_seeds(text: str, n) -> str:
+    """A number followed by its seed count, once (a verdict may already carry it)."""
+    return text if "seed" in text else f"{text} ({_seeds(n)})"
+
+
 def results(study: str) -> str:
     """The key numbers of a committed study (``figures/<study>/``), beside the paper's, and the claims table.
 
@@ -113,7 +123,7 @@ def results(study: str) -> str:
     lines += ["| quantity | paper (FER2013, full-width models, 200 epochs) | ours |", "|---|---|---|"]
     if model in t2.index:
         r = t2.loc[model]
-        lines.append(f"| {model} test accuracy, every test face (Table 2's baseline, {int(r['seeds'])} seeds) | "
+        lines.append(f"| {model} test accuracy, every test face (Table 2's baseline, {_seeds(r['seeds'])}) | "
                      f"{TABLE2_BASELINE[column][0]} % | {fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} |")
     lines.append(f"| trained and tested clean, on the faces dlib finds (Table 1's faces) | -- | {acc('clean -> clean')} |")
     lines.append(f"| trained and tested masked (Table 1's faces) | -- | {acc('masked -> masked')} |")
@@ -122,10 +132,10 @@ def results(study: str) -> str:
         r = t2.loc[model]
         lines.append(f"| Perturb Scheme (n = {scheme.options.get('n_clusters')}): change of test accuracy, paired by "
                      f"seed | {perturb_gain(column):+.1f} pp | "
-                     f"{fmt_ci(r['delta acc'], r['delta acc ci'], 2, ' pp', int(r['seeds']))} ({int(r['seeds'])} seeds) |")
+                     f"{_with_seeds(fmt_ci(r['delta acc'], r['delta acc ci'], 2, ' pp', int(r['seeds'])), r['seeds'])} |")
     if not scheme.sweep.empty and scheme.sweep["chosen"].any():
         chosen = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
-        lines.append(f"| best number of clusters (ours: chosen on validation, {int(scheme.sweep['seeds'].max())} seeds) "
+        lines.append(f"| best number of clusters (ours: chosen on validation, {_seeds(scheme.sweep['seeds'].max())}) "
                      f"| {FIGURE5_BEST_CLUSTERS} | {chosen} |")
     if maskfer.truth_summary:
         t = maskfer.truth_summary

@@ -14,6 +14,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+# The files that take longest start first. `make test` hands out whole files to the workers in collection order
+# (pytest-xdist's `--dist loadfile --no-loadscope-reorder`; its default order, most tests first, started the smoke
+# study - a third of the suite's time - after 8 other files and left one worker idle at the end). Second in line is
+# the file that trains the shared attention model, so that the files reading it later find it finished; third a
+# quick one, so that the smoke study's worker takes little else before the queue is handed out on demand.
+SLOW_FIRST = ("test_pipeline.py", "test_saliency.py", "test_structure.py", "test_grid.py", "test_scheme.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
+
+
 @pytest.fixture(scope="session")
 def tiny_faces():
     """About 360 synthetic faces (1% of FER2013's size), generated once per session."""

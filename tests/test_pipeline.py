@@ -110,3 +110,26 @@ def test_unchanged_notebooks_are_skipped_changed_ones_rerun_and_timings_merge(sm
     assert after["00_data"]["seconds"] == changed["00_data"]["seconds"]
     assert run_study("smoke", overrides={**paths, "samples_per_emotion": 3}, only=["00_data"],
                      **quiet)["00_data"]["status"] == "skipped"
+
+
+def test_publish_replaces_results_and_keeps_the_ledgers_other_records(tmp_path):
+    """Publishing swaps in the study's results and the records they name; a record the results do not name stays
+    only where the records folder is the study's ledger."""
+    from perturb_lib.io import write_json
+    from perturb_lib.pipeline import publish
+
+    study, figures = tmp_path / "study", tmp_path / "figures"
+    write_json(study / "results" / "scheme.json", {"runs": {"clean s0": "run-new"}})
+    write_json(study / "records" / "run-new" / "metrics.json", {"test": {"accuracy": 0.5}})
+    (study / "records" / "run-new" / "best.pt").write_bytes(b"checkpoint")  # never published
+    write_json(figures / "results" / "old.json", {"runs": {}})
+    write_json(figures / "records" / "run-grown" / "metrics.json", {"test": {"accuracy": 0.6}})
+    (figures / "records" / "run-unfinished").mkdir()
+
+    assert publish(study, figures, ledger_dir=figures / "records") == 1
+    assert sorted(p.name for p in (figures / "records").iterdir()) == ["run-grown", "run-new"]
+    assert not (figures / "records" / "run-new" / "best.pt").exists()
+    assert sorted(p.name for p in (figures / "results").iterdir()) == ["scheme.json"]
+    publish(study, figures)  # no ledger: only what the results name
+    assert sorted(p.name for p in (figures / "records").iterdir()) == ["run-new"]
+    assert not any(p.name.startswith(".publish-") for p in figures.iterdir())
