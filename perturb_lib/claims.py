@@ -105,6 +105,11 @@ def ranking_claim(long: pd.DataFrame, named: tuple[str, ...], measure: str) -> t
     return UNDECIDED, f"most hurt by {measure}: {text}", "more seeds (the intervals of the ranked emotions overlap)"
 
 
+NO_REMOVAL_RUNS = ("removal-trained runs, at least 3 seeds of every region (benchmarks/grow_ledger.py --plan "
+                   "removal:0-2)")
+NO_SWEEP_RUNS = "the sweep's runs, at least 3 seeds (benchmarks/grow_ledger.py --plan sweep:0-2)"
+
+
 def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16") -> pd.DataFrame:
     """The claims table: each claim of the paper, our verdict, its evidence and what would decide it.
 
@@ -146,6 +151,13 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
             verdict, by = decide(_estimate(r), None, +1 if TEXT_SAD_MASK == "increase" else -1)
             add("masking: sad slightly increases", "a slight increase (text; every sad cell of its Table 1 is "
                 "negative)", verdict, _evidence(r, "relative", "Sad"), by)
+    if maskfer is not None and maskfer.removal_trained.empty:  # claims of the paper stay listed, undecided
+        for emotion in TEXT_REMOVAL_EMOTIONS:
+            add(f"removing a feature in training drops {emotion.lower()} strongly (up to {TEXT_REMOVAL_CHANGE:.0f} %)",
+                f"up to {TEXT_REMOVAL_CHANGE:.0f} % for happy and surprise (abstract)", UNDECIDED,
+                "no removal-trained runs in this study", NO_REMOVAL_RUNS)
+        add(f"removing a feature slightly improves {TEXT_REMOVAL_IMPROVES.lower()}", "a slight improvement (abstract)",
+            UNDECIDED, "no removal-trained runs in this study", NO_REMOVAL_RUNS)
     if maskfer is not None and not maskfer.removal_trained.empty:
         removed = maskfer.removal_trained
         for emotion in TEXT_REMOVAL_EMOTIONS:
@@ -184,7 +196,10 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
                 f"{gain:+.1f} points (Table 2, {column})", verdict,
                 f"{fmt_ci(e.value, e.half, 2, ' pp', mark=False)} ({_seeds(int(r['seeds']))}, paired by seed; "
                 f"power to detect {gain:+.1f} pp: {power(e, gain):.0%})", by)
-    if scheme is not None and not scheme.sweep.empty and "delta lo" in scheme.sweep:
+    if scheme is not None and (scheme.sweep.empty or (scheme.sweep["n_clusters"] > 0).sum() < 2):
+        add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", UNDECIDED,
+            "no cluster sweep in this study (fewer than two cluster counts)", NO_SWEEP_RUNS)
+    elif scheme is not None and "delta lo" in scheme.sweep:
         verdict, evidence, by = best_clusters_claim(scheme.sweep)
         add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", verdict,
             evidence, by)

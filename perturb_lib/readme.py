@@ -133,7 +133,7 @@ def results(study: str) -> str:
         lines.append(f"| Perturb Scheme (n = {scheme.options.get('n_clusters')}): change of test accuracy, paired by "
                      f"seed | {perturb_gain(column):+.1f} pp | "
                      f"{_with_seeds(fmt_ci(r['delta acc'], r['delta acc ci'], 2, ' pp', int(r['seeds'])), r['seeds'])} |")
-    if not scheme.sweep.empty and scheme.sweep["chosen"].any():
+    if not scheme.sweep.empty and (scheme.sweep["n_clusters"] > 0).sum() >= 2 and scheme.sweep["chosen"].any():
         chosen = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
         lines.append(f"| best number of clusters (ours: chosen on validation, {_seeds(scheme.sweep['seeds'].max())}) "
                      f"| {FIGURE5_BEST_CLUSTERS} | {chosen} |")

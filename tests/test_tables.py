@@ -256,3 +256,17 @@ def test_the_paper_claims_come_from_its_tables():
     from perturb_lib import paper
     assert paper.mask_hurts_most() == ("Neutral", "Happy")  # most often among each column's two largest drops
     assert paper.perturb_gain("VGG16") == pytest.approx(3.0) and paper.perturb_gain("DenseNet") is None
+
+
+def test_a_claim_without_runs_is_listed_undecided_with_what_would_decide_it():
+    """A study without removal-trained runs, or with one cluster count, still lists those claims of the paper."""
+    from types import SimpleNamespace
+
+    from perturb_lib import claims
+    maskfer = SimpleNamespace(table1=pd.DataFrame(), removal_trained=pd.DataFrame())
+    scheme = SimpleNamespace(table2=pd.DataFrame(), sweep=pd.DataFrame({"n_clusters": [0, 3], "delta lo": [0.0, -1.0]}))
+    table = claims.claims(maskfer, scheme)
+    assert len(table) == 4 and set(table["verdict"]) == {claims.UNDECIDED}
+    assert list(table["what would decide it"]) == [claims.NO_REMOVAL_RUNS] * 3 + [claims.NO_SWEEP_RUNS]
+    assert table["claim"].iloc[0] == "removing a feature in training drops happy strongly (up to -85 %)"
+    assert table["claim"].iloc[3] == "3 clusters are best"
