@@ -215,6 +215,10 @@ def landmark_numbers(study: str) -> str:
     return "\n".join(lines)
 
 
+#: a run whose process had less than this share of its cores' time was sharing them: its minutes are no measurement
+SHARED_BELOW = 0.9
+
+
 def study_time(study: str = "cpu") -> str:
     """How long the committed study took: its notebooks' last execution and its training runs, from the records.
 
@@ -227,7 +231,9 @@ def study_time(study: str = "cpu") -> str:
         return f"_`make study` has not been timed on the committed `{study}` results yet._"
     t = read_json(path)
     parts = ", ".join(f"{nb[:2]} {v['seconds'] / 60:.1f}" for nb, v in t["notebooks"].items())
-    walls = {env.parent.name: read_json(env)["wall_seconds"] for env in sorted(root.glob("records/*/env.json"))}
+    envs = {env.parent.name: read_json(env) for env in sorted(root.glob("records/*/env.json"))}
+    walls = {name: env["wall_seconds"] for name, env in envs.items()}
+    shared = [name for name, env in envs.items() if (env.get("cpu_share") or 1.0) < SHARED_BELOW]
     per_notebook = []
     for notebook, results in (("01", "maskfer"), ("03", "scheme")):  # the notebooks that train
         doc = root / "results" / f"{results}.json"
@@ -237,8 +243,9 @@ def study_time(study: str = "cpu") -> str:
             f"CPU cores (minutes per notebook: {parts}); its {len(walls)} training runs took "
             f"{sum(walls.values()) / 60:.1f} minutes in all (minutes per notebook that trains: "
             f"{', '.join(per_notebook)}, a run both use counted in each; their recorded wall times, whichever "
-            f"sitting trained them; a re-executed "
-            f"study reuses them).")
+            f"sitting trained them; a re-executed study reuses them)"
+            + (f"; {len(shared)} of the runs trained while their cores were shared (CPU share below {SHARED_BELOW}), "
+               f"so their minutes overstate what they take alone." if shared else "."))
 
 
 def recipe_frontier() -> str:
@@ -254,7 +261,7 @@ def recipe_frontier() -> str:
     for _, r in t.sort_values("minutes").iterrows():
         test = f"{100 * r['test_acc']:.1f} %" if pd.notna(r["test_acc"]) else "(not read: not a finalist)"
         recall = f"{r['test_disgust']:.2f}, {r['test_fear']:.2f}" if pd.notna(r["test_acc"]) else "--"
-        shared = "" if pd.isna(r["cpu_share"]) or r["cpu_share"] >= 0.9 else f" (shared: {r['cpu_share']:.2f})"
+        shared = "" if pd.isna(r["cpu_share"]) or r["cpu_share"] >= SHARED_BELOW else f" (shared: {r['cpu_share']:.2f})"
         lines.append(f"| {r['recipe']} | {r['precision']} | {r['minutes']:.1f}{shared} | {100 * r['val_raw_flip']:.1f} % | "
                      f"{test} | {recall} |")
     return "\n".join(lines)
