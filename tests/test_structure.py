@@ -96,3 +96,18 @@ def test_imports_point_down_the_layers_the_readme_draws():
 def test_readme_generated_sections_are_in_sync():
     from perturb_lib import readme
     assert readme.stale() == [], "run `make readme`"
+
+
+def test_the_frontier_says_which_targets_were_reached(tmp_path):
+    """A target counts as reached only by a run on unshared cores; shared cores reach the accuracy alone."""
+    from perturb_lib import readme
+    path = tmp_path / "frontier.csv"
+    path.write_text("recipe,precision,minutes,cpu_share,val_raw_flip,test_acc,test_disgust,test_fear\n"
+                    "A,bf16,4.0,0.99,0.63,0.652,0.2,0.3\n"
+                    "B,bf16,24.0,0.71,0.67,0.681,0.4,0.4\n"
+                    "C,bf16,9.0,0.95,0.66,,,\n")
+    text = readme.recipe_frontier(path)
+    assert "| C | bf16 | 9.0 | 66.0 % | (not read: not a finalist) | -- |" in text
+    assert "- 65 % in at most 5 minutes: **reached**: A, 65.2 % in 4.0 minutes." in text
+    assert "- 68 % in at most 15 minutes: **accuracy reached, time not measured**: B, 68.1 % in 24.0 minutes" in text
+    assert "- 70 % in at most 30 minutes: **not reached**: the best finalist, B, has 68.1 %, 1.9 points short." in text
