@@ -72,12 +72,14 @@ def decide(e: Estimate, claimed: float | None, direction: int = 0) -> tuple[str,
     return UNDECIDED, f"about {n} seeds (now {e.seeds}) with this spread"
 
 
-def _seeds(n: int) -> str:
+def seeds_text(n) -> str:
+    """``1 seed``, ``3 seeds``."""
+    n = int(n)
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
 def _evidence(r, measure: str, what: str) -> str:
-    return f"{what}: {cell_text(r, measure)} ({measure}, {_seeds(int(r['seeds']))})"
+    return f"{what}: {cell_text(r, measure)} ({measure}, {seeds_text(int(r['seeds']))})"
 
 
 def _cell(long: pd.DataFrame, emotion: str, column: str | None = None, measure: str = "relative"):
@@ -194,7 +196,7 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
             verdict, by = decide(e, gain)
             add(f"the Perturb Scheme adds about {gain:+.1f} points of accuracy ({backbone})",
                 f"{gain:+.1f} points (Table 2, {column})", verdict,
-                f"{fmt_ci(e.value, e.half, 2, ' pp', mark=False)} ({_seeds(int(r['seeds']))}, paired by seed; "
+                f"{fmt_ci(e.value, e.half, 2, ' pp', mark=False)} ({seeds_text(int(r['seeds']))}, paired by seed; "
                 f"power to detect {gain:+.1f} pp: {power(e, gain):.0%})", by)
     if scheme is not None and (scheme.sweep.empty or (scheme.sweep["n_clusters"] > 0).sum() < 2):
         add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", UNDECIDED,
@@ -216,7 +218,7 @@ def best_clusters_claim(sweep: pd.DataFrame) -> tuple[str, str, str]:
     best = perturbed.loc[FIGURE5_BEST_CLUSTERS]
     others = perturbed.drop(FIGURE5_BEST_CLUSTERS)
     evidence = "; ".join(f"n = {n}: {fmt_bounds(r['delta'], r['delta lo'], r['delta hi'], 2, ' pp')}"
-                         for n, r in perturbed.iterrows()) + f", against no clusters ({_seeds(int(best['seeds']))})"
+                         for n, r in perturbed.iterrows()) + f", against no clusters ({seeds_text(int(best['seeds']))})"
     if len(others) and (others["delta hi"] < best["delta lo"]).all():
         return CONFIRMED, evidence, ""
     if (others["delta lo"] > best["delta hi"]).any():
