@@ -267,13 +267,16 @@ def auc_change_estimates(base_scores: np.ndarray, new_scores: np.ndarray, labels
 
 def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None = None, mark: bool = True) -> str:
     """``-12.3 ± 4.5``, ``-1.2 ± 4.5, not decided (3 seeds)`` when the interval includes 0 (``mark``),
-    ``-12.3 (n = 1, no interval)`` for one seed, or ``--`` for no value."""
+    ``-12.3 (n = 1, no interval)`` for one seed, ``0.0 (no spread over seeds or faces: not estimable)`` for a
+    zero-width interval (never "± 0"), or ``--`` for no value."""
     mean, half_width = _nan(mean), _nan(half_width)
     if math.isnan(mean):
         return "--"
     text = f"{mean:.{digits}f}{unit}"
     if math.isnan(half_width):
         return text + " (n = 1, no interval)"
+    if half_width == 0:  # every seed scored every face alike (say, none correct in either condition): no interval
+        return text + " (no spread over seeds or faces: not estimable)"
     text += f" ± {half_width:.{digits}f}"
     if mark and abs(mean) <= half_width:
         text += f", not decided ({seeds} seeds)" if seeds else ", not decided"

@@ -21,6 +21,8 @@ def test_one_seed_has_no_interval_and_says_so():
     assert stats.fmt_ci(-1.0, 2.0, 0, "%", seeds=3) == "-1% ± 2, not decided (3 seeds)"
     assert stats.fmt_ci(-5.0, 2.0, 0, "%", seeds=3) == "-5% ± 2"
     assert stats.fmt_ci(None, 1.0) == "--"
+    # no face of the class correct in either condition, in any seed: the difference has no spread, and no interval
+    assert stats.fmt_ci(0.0, 0.0, 1, " pp", seeds=3) == "0.0 pp (no spread over seeds or faces: not estimable)"
     assert stats.fmt_bounds(-35.4, -48.2, -19.0) == "-35 % [-48, -19]"
     assert stats.fmt_bounds(-35.0, float("nan"), 1.0) == "-35 % (n = 1, no interval)"
     assert stats.fmt_range(1.234, 5.678, 1) == "1.2 to 5.7" and stats.fmt_range(None, 1) == "--"
