@@ -290,7 +290,17 @@ def fmt_bounds(value, lo, hi, digits: int = 0, unit: str = " %") -> str:
         return "--"
     if math.isnan(lo) or math.isnan(hi):
         return f"{value:.{digits}f}{unit} (n = 1, no interval)"
-    return f"{value:.{digits}f}{unit} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return f"{value:.{digits}f}{unit} [{_above_minus_100(lo, digits)}, {hi:.{digits}f}]"
+
+
+def _above_minus_100(lo: float, digits: int) -> str:
+    """A lower bound of a relative change as text: a bound above -100 % (every log-ratio bound is) never reads as
+    -100 after rounding; it gets the decimals that keep it above (``-99.7``), or reads ``> -100``."""
+    for d in range(digits, digits + 3):
+        text = f"{lo:.{d}f}"
+        if lo <= -100 or float(text) > -100:
+            return text
+    return "> -100"
 
 
 def fmt_range(lo, hi, digits: int = 1) -> str:

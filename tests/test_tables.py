@@ -25,6 +25,10 @@ def test_one_seed_has_no_interval_and_says_so():
     assert stats.fmt_ci(0.0, 0.0, 1, " pp", seeds=3) == "0.0 pp (no spread over seeds or faces: not estimable)"
     assert stats.fmt_bounds(-35.4, -48.2, -19.0) == "-35 % [-48, -19]"
     assert stats.fmt_bounds(-35.0, float("nan"), 1.0) == "-35 % (n = 1, no interval)"
+    # a log-ratio bound stays above -100 %: rounding must not write it as -100
+    assert stats.fmt_bounds(-98.0, -99.66, -95.2) == "-98 % [-99.7, -95]"
+    assert stats.fmt_bounds(-98.0, -99.96, -95.2) == "-98 % [-99.96, -95]"
+    assert stats.fmt_bounds(-98.0, -99.9999, -95.2) == "-98 % [> -100, -95]"
     assert stats.fmt_range(1.234, 5.678, 1) == "1.2 to 5.7" and stats.fmt_range(None, 1) == "--"
 
 
