@@ -107,9 +107,11 @@ def ranking_claim(long: pd.DataFrame, named: tuple[str, ...], measure: str) -> t
     return UNDECIDED, f"most hurt by {measure}: {text}", "more seeds (the intervals of the ranked emotions overlap)"
 
 
+# the commands name the regions and counts: grow_ledger trains the profile's lists, which hold only what is grown
 NO_REMOVAL_RUNS = ("removal-trained runs, at least 3 seeds of every region (benchmarks/grow_ledger.py --plan "
-                   "removal:0-2)")
-NO_SWEEP_RUNS = "the sweep's runs, at least 3 seeds (benchmarks/grow_ledger.py --plan sweep:0-2)"
+                   "removal:0-2 -p removal_train_regions '[eyes, brows, nose, mouth]')")
+NO_SWEEP_RUNS = ("the sweep's runs, at least 3 seeds (benchmarks/grow_ledger.py --plan sweep:0-2 "
+                 "-p cluster_sweep '[1, 2, 3, 4, 5]')")
 
 
 def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16") -> pd.DataFrame:

@@ -290,15 +290,32 @@ def fmt_bounds(value, lo, hi, digits: int = 0, unit: str = " %") -> str:
         return "--"
     if math.isnan(lo) or math.isnan(hi):
         return f"{value:.{digits}f}{unit} (n = 1, no interval)"
-    return f"{value:.{digits}f}{unit} [{_above_minus_100(lo, digits)}, {hi:.{digits}f}]"
+    return f"{value:.{digits}f}{unit} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def _above_minus_100(lo: float, digits: int) -> str:
-    """A lower bound of a relative change as text: a bound above -100 % (every log-ratio bound is) never reads as
-    -100 after rounding; it gets the decimals that keep it above (``-99.7``), or reads ``> -100``."""
+def fmt_relative(value, lo, hi, digits: int = 0) -> str:
+    """A relative change in percent with its log-ratio interval: ``-35 % [-48, -19]``.
+
+    A ratio and every bound of its log-ratio interval lie above -100 %, so none is written as -100: one that rounds
+    to it gets the decimals that keep it above (``-99.7``), or reads ``> -100``. Where no face is correct after
+    the change in any seed, the ratio is 0 and its logarithm has no interval: ``-100 % (no face correct after; at
+    most -98)``, the upper bound alone.
+    """
+    value, lo, hi = _nan(value), _nan(lo), _nan(hi)
+    if math.isnan(value):
+        return "--"
+    if math.isnan(lo) or math.isnan(hi):
+        return f"{_above_minus_100(value, digits)} % (n = 1, no interval)"
+    if lo <= -100:
+        return f"{value:.{digits}f} % (no face correct after; at most {hi:.{digits}f})"
+    return f"{_above_minus_100(value, digits)} % [{_above_minus_100(lo, digits)}, {hi:.{digits}f}]"
+
+
+def _above_minus_100(x: float, digits: int) -> str:
+    """``x`` (above -100) as text with ``digits`` decimals, or the few more that keep the text above -100."""
     for d in range(digits, digits + 3):
-        text = f"{lo:.{d}f}"
-        if lo <= -100 or float(text) > -100:
+        text = f"{x:.{d}f}"
+        if x <= -100 or float(text) > -100:
             return text
     return "> -100"
 

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from .data.faces import EMOTIONS, NUM_CLASSES
-from .stats import (MIN_CORRECT, Estimate, auc_change_estimates, bounded, class_hits, estimates, fmt_bounds, fmt_ci,
+from .stats import (MIN_CORRECT, Estimate, auc_change_estimates, bounded, class_hits, estimates, fmt_ci, fmt_relative,
                     ratio_estimates, recalls)
 
 FEW_TEST_FACES = 100  # classes with fewer test faces than this are flagged
@@ -176,7 +176,7 @@ def cell_text(r, measure: str = "relative") -> str:
     if not bool(r.get("estimable", True)):
         return f"not estimable ({r['base_correct']:.1f} correct faces per seed)"
     if measure == "relative":
-        return fmt_bounds(r["mean"], r["lo"], r["hi"], 0, " %")
+        return fmt_relative(r["mean"], r["lo"], r["hi"], 0)
     digits = 3 if measure == "auc" else 1
     return fmt_ci(r["mean"], r["ci"], digits, UNITS[measure], int(r["seeds"]))
 

@@ -25,10 +25,14 @@ def test_one_seed_has_no_interval_and_says_so():
     assert stats.fmt_ci(0.0, 0.0, 1, " pp", seeds=3) == "0.0 pp (no spread over seeds or faces: not estimable)"
     assert stats.fmt_bounds(-35.4, -48.2, -19.0) == "-35 % [-48, -19]"
     assert stats.fmt_bounds(-35.0, float("nan"), 1.0) == "-35 % (n = 1, no interval)"
-    # a log-ratio bound stays above -100 %: rounding must not write it as -100
-    assert stats.fmt_bounds(-98.0, -99.66, -95.2) == "-98 % [-99.7, -95]"
-    assert stats.fmt_bounds(-98.0, -99.96, -95.2) == "-98 % [-99.96, -95]"
-    assert stats.fmt_bounds(-98.0, -99.9999, -95.2) == "-98 % [> -100, -95]"
+    # a ratio and its log-ratio bounds stay above -100 %: rounding must not write them as -100
+    assert stats.fmt_relative(-35.4, -48.2, -19.0) == "-35 % [-48, -19]"
+    assert stats.fmt_relative(-98.0, -99.66, -95.2) == "-98 % [-99.7, -95]"
+    assert stats.fmt_relative(-99.7, -99.96, -95.2) == "-99.7 % [-99.96, -95]"
+    assert stats.fmt_relative(-98.0, -99.9999, -95.2) == "-98 % [> -100, -95]"
+    assert stats.fmt_relative(-12.0, float("nan"), float("nan")) == "-12 % (n = 1, no interval)"
+    # no face correct after the change in any seed: ratio 0, no log-scale interval, the upper bound alone
+    assert stats.fmt_relative(-100.0, -100.0, -98.38) == "-100 % (no face correct after; at most -98)"
     assert stats.fmt_range(1.234, 5.678, 1) == "1.2 to 5.7" and stats.fmt_range(None, 1) == "--"
 
 
