@@ -24,31 +24,31 @@ from pathlib import Path
 
 from perturb_lib.data import load_dataset
 from perturb_lib.execution import Settings
+from perturb_lib.io import atomic_path
 from perturb_lib.params import Recipe
 from perturb_lib.train import TrainConfig, train
 
 DEFAULTS = TrainConfig.from_params(Recipe())
+SCHEDULES = {"plateau": "plateau", "onecycle": "one-cycle"}
+
+
+def candidate(lr_schedule: str, lr: float, batch_size: int, epochs: int) -> tuple[str, TrainConfig]:
+    """(what it is, its config): the defaults with these four changed, described by the same values."""
+    return (f"{SCHEDULES[lr_schedule]} lr {lr:g}, batch {batch_size}, {epochs} epochs",
+            DEFAULTS.replace(lr_schedule=lr_schedule, lr=lr, batch_size=batch_size, epochs=epochs))
+
 
 #: tag -> (what it is, its config). PL10 is the default (perturb_lib/params.py); the others train fewer steps.
 CANDIDATES: dict[str, tuple[str, TrainConfig]] = {
-    "PL10": ("plateau lr 0.02, batch 64, 10 epochs", DEFAULTS.replace(
-        lr_schedule="plateau", lr=0.02, batch_size=64, epochs=10)),
-    "OC6": ("one-cycle lr 0.1, batch 128, 6 epochs", DEFAULTS.replace(
-        lr_schedule="onecycle", lr=0.1, batch_size=128, epochs=6)),
-    "OC7": ("one-cycle lr 0.1, batch 128, 7 epochs", DEFAULTS.replace(
-        lr_schedule="onecycle", lr=0.1, batch_size=128, epochs=7)),
-    "OC6S": ("one-cycle lr 0.05, batch 64, 6 epochs", DEFAULTS.replace(
-        lr_schedule="onecycle", lr=0.05, batch_size=64, epochs=6)),
-    "OC7S": ("one-cycle lr 0.05, batch 64, 7 epochs", DEFAULTS.replace(
-        lr_schedule="onecycle", lr=0.05, batch_size=64, epochs=7)),
-    "PL7": ("plateau lr 0.02, batch 64, 7 epochs", DEFAULTS.replace(
-        lr_schedule="plateau", lr=0.02, batch_size=64, epochs=7)),
-    "PL7H": ("plateau lr 0.04, batch 64, 7 epochs", DEFAULTS.replace(
-        lr_schedule="plateau", lr=0.04, batch_size=64, epochs=7)),
-    "PL10B": ("plateau lr 0.04, batch 128, 10 epochs", DEFAULTS.replace(
-        lr_schedule="plateau", lr=0.04, batch_size=128, epochs=10)),
-    "PL8B": ("plateau lr 0.04, batch 128, 8 epochs", DEFAULTS.replace(
-        lr_schedule="plateau", lr=0.04, batch_size=128, epochs=8)),
+    "PL10": candidate("plateau", 0.02, 64, 10),
+    "OC6": candidate("onecycle", 0.1, 128, 6),
+    "OC7": candidate("onecycle", 0.1, 128, 7),
+    "OC6S": candidate("onecycle", 0.05, 64, 6),
+    "OC7S": candidate("onecycle", 0.05, 64, 7),
+    "PL7": candidate("plateau", 0.02, 64, 7),
+    "PL7H": candidate("plateau", 0.04, 64, 7),
+    "PL10B": candidate("plateau", 0.04, 128, 10),
+    "PL8B": candidate("plateau", 0.04, 128, 8),
 }
 #: as notebook 01 trains them (the mask's own randomness is seeded 0 in every run: only the training seed varies)
 POLICIES = {"clean": {"kind": "clean"}, "mask": {"kind": "mask", "style": "n95", "seed": 0}}
@@ -95,12 +95,10 @@ def write_row(out: Path, row: dict) -> None:
     known = {r["tag"]: r for r in csv.DictReader(open(out))} if out.is_file() else {}
     known[row["tag"]] = row
     order = {tag: i for i, tag in enumerate(CANDIDATES)}
-    tmp = out.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(sorted(known.values(), key=lambda r: order.get(r["tag"], len(order))))
-    tmp.replace(out)
 
 
 if __name__ == "__main__":

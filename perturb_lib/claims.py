@@ -25,7 +25,7 @@ from .experiments import MaskFerResults, SchemeResults
 from .paper import (FIGURE5_BEST_CLUSTERS, TEXT_FEAR_MASK_CHANGE, TEXT_HAPPY_MASK_CHANGE, TEXT_REMOVAL_CHANGE,
                     TEXT_REMOVAL_EMOTIONS, TEXT_REMOVAL_IMPROVES, TEXT_SAD_MASK, mask_hurts_most, paper_column,
                     perturb_gain)
-from .stats import Z95, Estimate, fmt_bounds, fmt_ci, t95
+from .stats import Z95, Estimate, fmt_bounds, fmt_ci, seeds_text, t95
 from .tables import cell_text, of_measure
 
 CONFIRMED, REFUTED, UNDECIDED = "confirmed", "refuted", "not decided"
@@ -70,12 +70,6 @@ def decide(e: Estimate, claimed: float | None, direction: int = 0) -> tuple[str,
         return UNDECIDED, (f"more test faces: their noise alone (± {Z95 * e.se_test:.2g} on the "
                            f"{'log-ratio' if e.scale == 'log' else 'same'} scale) exceeds half the distance to 0")
     return UNDECIDED, f"about {n} seeds (now {e.seeds}) with this spread"
-
-
-def seeds_text(n) -> str:
-    """``1 seed``, ``3 seeds``."""
-    n = int(n)
-    return f"{n} seed{'s' if n != 1 else ''}"
 
 
 def _evidence(r, measure: str, what: str) -> str:

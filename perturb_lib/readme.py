@@ -74,7 +74,7 @@ def parameters_table() -> str:
 
 def _with_seeds(text: str, n) -> str:
     """A number followed by its seed count, once (a verdict may already carry it)."""
-    from .claims import seeds_text
+    from .stats import seeds_text
     return text if "seed" in text else f"{text} ({seeds_text(n)})"
 
 
@@ -84,11 +84,11 @@ def results(study: str) -> str:
     Read from the study's committed results objects and run records; every paper number comes from
     :mod:`perturb_lib.paper`. A study not committed yet says so.
     """
-    from .claims import claims, seeds_text
+    from .claims import claims
     from .experiments import DataResults, MaskFerResults, SchemeResults
     from .paper import FIGURE5_BEST_CLUSTERS, PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, paper_column, perturb_gain
     from .report import collapsed_runs
-    from .stats import fmt_ci
+    from .stats import fmt_ci, seeds_text
     from .tables import cell_text, of_measure
     root = PROJECT_ROOT / "figures" / study
     if not (root / "results" / "scheme.json").is_file():
@@ -268,17 +268,18 @@ def recipe_frontier(path: Path | None = None) -> str:
     read = t[t["test_acc"].notna()]
     alone = read["cpu_share"].isna() | (read["cpu_share"] >= SHARED_BELOW)
     for minutes, target in CPU_TARGETS:
-        hit = read[(100 * read["test_acc"] >= target) & (read["minutes"] <= minutes) & alone]
-        accurate = read[(100 * read["test_acc"] >= target) & ~alone]  # only shared cores leave the time unknown
+        accurate = (100 * read["test_acc"] >= target)
+        hit = read[accurate & (read["minutes"] <= minutes) & alone]
+        shared = read[accurate & ~alone]  # only shared cores leave the time unknown
         if len(hit):
             r = hit.sort_values("minutes").iloc[0]
             text = f"**reached**: {r['recipe']}, {100 * r['test_acc']:.1f} % in {r['minutes']:.1f} minutes"
-        elif len(accurate):
-            r = accurate.sort_values("minutes").iloc[0]
+        elif len(shared):
+            r = shared.sort_values("minutes").iloc[0]
             text = (f"**accuracy reached, time not measured**: {r['recipe']}, {100 * r['test_acc']:.1f} % in "
                     f"{r['minutes']:.1f} minutes on shared cores (CPU share {r['cpu_share']:.2f})")
-        elif len(slow := read[100 * read["test_acc"] >= target]):
-            r = slow.sort_values("minutes").iloc[0]
+        elif accurate.any():
+            r = read[accurate].sort_values("minutes").iloc[0]
             text = f"**not reached in time**: {r['recipe']}, {100 * r['test_acc']:.1f} % in {r['minutes']:.1f} minutes"
         else:
             best = read.sort_values("test_acc").iloc[-1] if len(read) else None

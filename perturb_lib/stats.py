@@ -265,6 +265,12 @@ def auc_change_estimates(base_scores: np.ndarray, new_scores: np.ndarray, labels
                      np.bincount(labels, minlength=classes))
 
 
+def seeds_text(n) -> str:
+    """``1 seed``, ``3 seeds``."""
+    n = int(n)
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
 def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None = None, mark: bool = True) -> str:
     """``-12.3 ± 4.5``, ``-1.2 ± 4.5, not decided (3 seeds)`` when the interval includes 0 (``mark``),
     ``-12.3 (n = 1, no interval)`` for one seed, ``0.0 (no spread over seeds or faces: not estimable)`` for a
@@ -279,7 +285,7 @@ def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None 
         return text + " (no spread over seeds or faces: not estimable)"
     text += f" ± {half_width:.{digits}f}"
     if mark and abs(mean) <= half_width:
-        text += f", not decided ({seeds} seeds)" if seeds else ", not decided"
+        text += f", not decided ({seeds_text(seeds)})" if seeds else ", not decided"
     return text
 
 
