@@ -85,7 +85,7 @@ maskfer_list = None  # str | None: the published MaskFer file list (CSV), to rep
 removal_regions = ['eyes', 'brows', 'nose', 'mouth', 'upper_face', 'lower_face']  # list[str]: regions removed at test time from clean-trained models
 removal_fill = 'mean'  # str: what replaces a removed region: mean | blur | noise
 removal_model = 'vgg16'  # str: model trained with a region removed
-removal_train_regions = ['eyes', 'mouth']  # list[str]: regions removed in training and test
+removal_train_regions = ['mouth']  # list[str]: regions removed in training and test (paper: eyes, brows, nose, mouth, upper and lower face)
 removal_train_seeds = [0]  # list[int]: seeds of the removal-trained runs
 
 # %%

@@ -49,7 +49,7 @@ saliency_model = 'vgg16'  # str: which of notebook 01's models to explain
 saliency_methods = ['saliency', 'integrated_gradients', 'smoothgrad', 'gradcam', 'guided_gradcam', 'occlusion']  # list[str]: Captum methods compared
 per_emotion = 10  # int: test faces per emotion for mean maps and region tables
 saliency_target = 'true'  # str: explain the true or the predicted class
-sanity_images = 32  # int: faces used by the randomisation and deletion checks
+sanity_images = 16  # int: faces used by the randomisation and deletion checks (the real study: 32)
 
 # %%
 P = params.from_notebook(params.SaliencyNotebook, globals())

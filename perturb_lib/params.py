@@ -419,7 +419,8 @@ class MaskFerNotebook(ModelRecipes, Execution, Recipe, Data, Output):
                                        REMOVAL_REGIONS)
     removal_fill: str = param("mean", "what replaces a removed region: mean | blur | noise", FILLS)
     removal_model: str = param("vgg16", "model trained with a region removed", MODELS)
-    removal_train_regions: list[str] = param(["eyes", "mouth"], "regions removed in training and test",
+    removal_train_regions: list[str] = param(["mouth"], "regions removed in training and test (paper: eyes, brows, "
+                                                        "nose, mouth, upper and lower face)",
                                              REMOVAL_REGIONS)
     removal_train_seeds: list[int] = param([0], "seeds of the removal-trained runs")
 
@@ -432,7 +433,7 @@ class SaliencyNotebook(SaliencyFigure, Compute, Data, Output):
     saliency_methods: list[str] = param(list(SALIENCY_METHODS), "Captum methods compared", SALIENCY_METHODS)
     per_emotion: int = param(10, "test faces per emotion for mean maps and region tables")
     saliency_target: str = param("true", "explain the true or the predicted class", ("true", "pred"))
-    sanity_images: int = param(32, "faces used by the randomisation and deletion checks")
+    sanity_images: int = param(16, "faces used by the randomisation and deletion checks (the real study: 32)")
 
 
 @dataclass
@@ -446,7 +447,8 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Rec
                                            "ensemble", MODELS)
     attention_model: str | None = param(None, "phase-1 model (None: the backbone itself, with spatial gates)",
                                         ATTENTION_MODELS)
-    cluster_sweep: list[int] = param([1, 2, 3, 4], "cluster counts of Figure 5")
+    cluster_sweep: list[int] = param([2, 3, 4], "cluster counts of Figure 5 (the paper's 3 and its neighbours; "
+                                                "paper: 1-5)")
     sweep_model: str = param("vgg16", "backbone of the Figure 5 sweep (paper: VGG16)", MODELS)
     sweep_seeds: list[int] = param([0], "seeds of the Figure 5 sweep")
 
@@ -463,7 +465,7 @@ class LandmarkNotebook(Splits, Data, Output):
     lm_families: list[str] = param(["mlp", "random"], "binary model families compared", ("mlp", "random"))
     lm_emotions: list[str] = param(list(EMOTION_NAMES), "emotions explained", EMOTION_NAMES)
     lm_hidden: int = param(64, "MLP hidden width")
-    lm_epochs: int = param(40, "MLP training epochs")
+    lm_epochs: int = param(20, "MLP training epochs")
     random_hidden: list[int] = param([512, 512], "widths of the randomised network's fixed layers")
     ridge: float = param(0.01, "ridge penalty of the randomised network's readout")
     ig_baselines: int = param(5, "typical negative samples used as IG baselines (medoids)")

@@ -238,9 +238,11 @@ def study_time(study: str = "cpu") -> str:
         doc = root / "results" / f"{results}.json"
         names = set(read_json(doc).get("runs", {}).values()) & set(walls) if doc.is_file() else set()
         per_notebook.append(f"{notebook} {sum(walls[n] for n in names) / 60:.1f} ({len(names)} runs)")
+    speeds = sorted(env["images_per_s"] for env in envs.values() if env.get("images_per_s"))
+    speed = f" at a median {speeds[len(speeds) // 2]:,.0f} training images/s" if speeds else ""
     return (f"The committed `figures/{study}/`: its notebooks last ran in {t['total_seconds'] / 60:.1f} minutes on 2 "
             f"CPU cores (minutes per notebook: {parts}); its {len(walls)} training runs took "
-            f"{sum(walls.values()) / 60:.1f} minutes in all (minutes per notebook that trains: "
+            f"{sum(walls.values()) / 60:.1f} minutes in all{speed} (minutes per notebook that trains: "
             f"{', '.join(per_notebook)}, a run both use counted in each; their recorded wall times, whichever "
             f"sitting trained them; a re-executed study reuses them)"
             + (f"; {len(shared)} of the runs trained while their cores were shared (CPU share below {SHARED_BELOW}), "
@@ -305,7 +307,9 @@ GENERATORS = {"architecture": architecture, "parameters": parameters_table,
               "results-cpu": lambda: results("cpu"), "results-fer2013-cpu": lambda: results("fer2013-cpu"),
               "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu"),
               "landmarks-fer2013-cpu": lambda: landmark_numbers("fer2013-cpu"),
-              "study-time": lambda: study_time("cpu") + "\n\n" + study_time("fer2013-cpu"),
+              "study-time": lambda: (study_time("cpu") + "\n\n" + study_time("fer2013-cpu") + "\n\nMinutes need their "
+                                     "speed beside them: this shared machine runs the same run up to half again "
+                                     "faster in some hours than in others (benchmarks/RECIPE.md)."),
               "recipe-frontier": recipe_frontier}
 _BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S)
 

@@ -69,7 +69,7 @@ def test_profiles_validate_for_every_notebook_and_hold_only_differences(tmp_path
     from perturb_lib.pipeline import load_profile, notebook_parameters
     fake = tmp_path / "fer2013.csv"
     fake.write_text("emotion,pixels,Usage\n")
-    for profile in ("cpu", "smoke", "paper"):
+    for profile in ("cpu", "smoke", "paper", "fer2013-cpu"):
         values = load_profile(profile)
         for nb, cls in NOTEBOOKS.items():
             given = notebook_parameters(nb, {**values, "data_path": str(fake)})
