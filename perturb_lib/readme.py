@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -231,22 +232,28 @@ def study_time(study: str = "cpu") -> str:
     t = read_json(path)
     parts = ", ".join(f"{nb[:2]} {v['seconds'] / 60:.1f}" for nb, v in t["notebooks"].items())
     envs = {env.parent.name: read_json(env) for env in sorted(root.glob("records/*/env.json"))}
-    walls = {name: env["wall_seconds"] for name, env in envs.items()}
-    shared = [name for name, env in envs.items() if (env.get("cpu_share") or 1.0) < SHARED_BELOW]
-    per_notebook = []
+    per_notebook, used = [], set()
     for notebook, results in (("01", "maskfer"), ("03", "scheme")):  # the notebooks that train
         doc = root / "results" / f"{results}.json"
-        names = set(read_json(doc).get("runs", {}).values()) & set(walls) if doc.is_file() else set()
-        per_notebook.append(f"{notebook} {sum(walls[n] for n in names) / 60:.1f} ({len(names)} runs)")
-    speeds = sorted(env["images_per_s"] for env in envs.values() if env.get("images_per_s"))
-    speed = f" at a median {speeds[len(speeds) // 2]:,.0f} training images/s" if speeds else ""
+        names = set(read_json(doc).get("runs", {}).values()) & set(envs) if doc.is_file() else set()
+        used |= names
+        per_notebook.append(f"{notebook} {sum(envs[n]['wall_seconds'] for n in names) / 60:.1f} ({len(names)} runs)")
+    # a ledger also holds records this study's results do not name (grown for a later sitting, or side
+    # measurements): counted apart, so the study's minutes are its own
+    unused = len(envs) - len(used)
+    envs = {n: envs[n] for n in sorted(used)}
+    shared = [name for name, env in envs.items() if (env.get("cpu_share") or 1.0) < SHARED_BELOW]
+    speeds = [env["images_per_s"] for env in envs.values() if env.get("images_per_s")]
+    speed = f" at a median {statistics.median(speeds):,.0f} training images/s" if speeds else ""
     return (f"The committed `figures/{study}/`: its notebooks last ran in {t['total_seconds'] / 60:.1f} minutes on 2 "
-            f"CPU cores (minutes per notebook: {parts}); its {len(walls)} training runs took "
-            f"{sum(walls.values()) / 60:.1f} minutes in all{speed} (minutes per notebook that trains: "
-            f"{', '.join(per_notebook)}, a run both use counted in each; their recorded wall times, whichever "
-            f"sitting trained them; a re-executed study reuses them)"
+            f"CPU cores (minutes per notebook: {parts}); its {len(envs)} training runs took "
+            f"{sum(env['wall_seconds'] for env in envs.values()) / 60:.1f} minutes in all{speed} (minutes per notebook "
+            f"that trains: {', '.join(per_notebook)}, a run both use counted in each; their recorded wall times, "
+            f"whichever sitting trained them; a re-executed study reuses them)"
             + (f"; {len(shared)} of the runs trained while their cores were shared (CPU share below {SHARED_BELOW}), "
-               f"so their minutes overstate what they take alone." if shared else "."))
+               f"so their minutes overstate what they take alone" if shared else "")
+            + (f"; its records folder holds {unused} more run record(s) that these results do not use (a ledger "
+               f"grown for a later sitting, or side measurements)." if unused else "."))
 
 
 def recipe_frontier(path: Path | None = None) -> str:

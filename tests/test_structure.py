@@ -111,3 +111,24 @@ def test_the_frontier_says_which_targets_were_reached(tmp_path):
     assert "- 65 % in at most 5 minutes: **reached**: A, 65.2 % in 4.0 minutes." in text
     assert "- 68 % in at most 15 minutes: **accuracy reached, time not measured**: B, 68.1 % in 24.0 minutes" in text
     assert "- 70 % in at most 30 minutes: **not reached**: the best finalist, B, has 68.1 %, 1.9 points short." in text
+
+
+def test_study_time_counts_only_the_runs_its_results_name(tmp_path, monkeypatch):
+    import json
+    from perturb_lib import readme
+    root = tmp_path / "figures" / "s"
+    (root / "results").mkdir(parents=True)
+    (root / "timings.json").write_text(json.dumps({"notebooks": {"01_x": {"seconds": 90}}, "total_seconds": 90}))
+    (root / "results" / "maskfer.json").write_text(json.dumps({"runs": {"clean": "r1"}}))
+    (root / "results" / "scheme.json").write_text(json.dumps({"runs": {"baseline": "r1", "perturb": "r2"}}))
+    for name, wall, speed, share in (("r1", 60, 100, 0.99), ("r2", 120, 300, 0.5), ("r3", 600, 900, 0.99)):
+        (root / "records" / name).mkdir(parents=True)
+        (root / "records" / name / "env.json").write_text(
+            json.dumps({"wall_seconds": wall, "images_per_s": speed, "cpu_share": share}))
+    monkeypatch.setattr(readme, "PROJECT_ROOT", tmp_path)
+    text = readme.study_time("s")
+    # r3 is in the ledger but no result names it: 2 runs, 3.0 minutes; the median speed of r1 and r2 is 200
+    assert "its 2 training runs took 3.0 minutes in all at a median 200 training images/s" in text
+    assert "01 1.0 (1 runs), 03 3.0 (2 runs)" in text
+    assert "1 of the runs trained while their cores were shared" in text
+    assert "holds 1 more run record(s) that these results do not use" in text
