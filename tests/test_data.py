@@ -1,5 +1,8 @@
 """The data layer: every loader on small files the tests write, each bad-input case, caching, synthetic faces."""
 import csv
+import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -338,3 +341,28 @@ def test_no_emotion_outside_the_faces(small_faces):
     feats = small_faces.images[:, inside.numpy()].astype(np.float32) / 255
     probe = LogisticRegression(max_iter=2000, class_weight="balanced").fit(feats[train], small_faces.labels[train])
     assert balanced_accuracy_score(small_faces.labels[test], probe.predict(feats[test])) > 1 / 7 + 3 * se
+
+
+def test_defining_regions_are_measured_once_per_cache(tmp_path, monkeypatch):
+    """The measurement (4 s of rendering) runs once; a damaged cache file is measured again and replaced."""
+    from perturb_lib.data import registry, synthetic
+    calls = []
+    truth = {"Happy": ("mouth", "eyes"), "Neutral": ()}
+    monkeypatch.setattr(synthetic, "defining_regions", lambda size, seed: calls.append((size, seed)) or truth)
+    assert registry.defining_regions(cache_dir=tmp_path) == truth
+    assert registry.defining_regions(cache_dir=tmp_path) == truth and calls == [(0.05, 0)]
+    cache, = tmp_path.glob("defining-regions-0.05-0-*.json")
+    cache.write_text("{not json")
+    assert registry.defining_regions(cache_dir=tmp_path) == truth and len(calls) == 2
+    assert json.loads(cache.read_text()) == {"Happy": ["mouth", "eyes"], "Neutral": []}
+    assert registry.defining_regions(cache_dir=None) == truth and len(calls) == 3
+
+
+def test_a_vgg16_study_never_imports_torchvision():
+    """torchvision's import pulls in torch._dynamo (1.1 s a process); only the models built from its blocks
+    need it, so they import it when they are built."""
+    code = ("import sys; import perturb_lib.train, perturb_lib.report, perturb_lib.experiments, perturb_lib.pipeline; "
+            "from perturb_lib.models import build_model; build_model('vgg16', 0.125); "
+            "print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

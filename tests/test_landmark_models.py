@@ -67,6 +67,30 @@ def test_dataset_ig_is_complete(tiny_faces):
     assert baselines.shape == (3, 136) and all((flat == b).all(1).any() for b in baselines)  # real samples
 
 
+def test_summed_gradients_are_captums_per_row_gradients():
+    """One backward pass of the sum gives what Captum's per-output backward gives, to the last bit; and a
+    linear model's IG is (x - baseline) * w, by hand."""
+    from captum._utils.gradient import compute_gradients
+    torch.manual_seed(0)
+    x = torch.randn(40, 8, requires_grad=True)
+    model = lmm.MLPClassifier(8, 16).fit(x.detach(), (x[:, 0] > 0).float().detach(), epochs=3)
+    mine, = lmm.summed_gradients(model, (x,))
+    captums, = compute_gradients(model, (x,))
+    assert torch.equal(mine, captums)
+    with pytest.raises(ValueError, match="without a target"):
+        lmm.summed_gradients(model, (x,), target_ind=0)
+    linear = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, -2.0, 0.5, 0.0]]))
+        linear.bias.fill_(0.3)
+    one_logit = lambda v: linear(v)[:, 0]  # noqa: E731
+    xs, base = np.array([[1.0, 1.0, 2.0, 5.0]], np.float32), np.zeros((1, 4), np.float32)
+    ig = lmm.dataset_ig(one_logit, xs, base, n_landmarks=2, steps=4)
+    # landmark 0 holds features 0, 1: 1*1 - 2*1 = -1; landmark 1 holds 2, 3: 0.5*2 + 0*5 = 1
+    np.testing.assert_allclose(ig["per_sample"], [[-1.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(ig["delta"], [0.0], atol=1e-6)
+
+
 def test_reduction_keeps_a_prefix_of_the_ranking(tiny_faces):
     feats = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "displacement")
     data = lmm.emotion_data(feats, tiny_faces, EMOTIONS.index("Surprise"))

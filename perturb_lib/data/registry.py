@@ -3,18 +3,54 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 from pathlib import Path
 
 from .. import geometry as _geometry
 from ..landmarks import layout as _layout
 from ..landmarks import regions as _regions
 from ..params import CACHE_DIR
+from ..io import write_json
 from ..paths import resolve
 from . import synthetic as _synthetic
 from .faces import DataError, FaceSet, cached_faces
 from .fer2013 import load_fer2013, load_fer2013_csv, load_ferplus
 
 DATASETS = ("synthetic", "fer2013", "ferplus")
+
+
+def _generator_key() -> str:
+    """The synthetic generator's own source, hashed: part of every cache key of what it makes, so a changed
+    generator never reuses old faces or old measurements of them."""
+    code = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in (_synthetic, _layout, _regions, _geometry)))
+    return code.hexdigest()[:10]
+
+
+def defining_regions(size: float = 0.05, seed: int = 0, cache_dir: str | Path | None = CACHE_DIR
+                     ) -> dict[str, tuple[str, ...]]:
+    """:func:`perturb_lib.data.synthetic.defining_regions`, kept in ``cache_dir`` as JSON.
+
+    Measuring them renders 1,795 faces twice (about 4 s), and notebooks 01, 02 and 04 each need them: the cache
+    makes that once per generator version instead of once per notebook. A damaged cache file is remeasured.
+
+    Args:
+        size, seed: the faces measured (see the synthetic module).
+        cache_dir: where the JSON is kept (``None``: measure every time).
+
+    Returns:
+        ``{emotion: regions, strongest first}``.
+    """
+    if cache_dir is None:
+        return _synthetic.defining_regions(size, seed)
+    path = resolve(cache_dir) / f"defining-regions-{size:g}-{seed}-{_generator_key()}.json"
+    if path.is_file():
+        try:
+            return {emo: tuple(regions) for emo, regions in json.loads(path.read_text()).items()}
+        except (ValueError, AttributeError, TypeError):
+            path.unlink(missing_ok=True)
+    out = _synthetic.defining_regions(size, seed)
+    write_json(path, {emo: list(regions) for emo, regions in out.items()})
+    return out
 
 
 def load_dataset(dataset: str = "synthetic", data_path: str | None = None, size: float = 0.1, seed: int = 0,
@@ -36,9 +72,7 @@ def load_dataset(dataset: str = "synthetic", data_path: str | None = None, size:
     """
     cdir = resolve(cache_dir) if cache_dir is not None else None
     if dataset == "synthetic":
-        # the generator's own source is part of the key: a changed generator never reuses old faces
-        code = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in (_synthetic, _layout, _regions, _geometry)))
-        path = None if cdir is None else Path(cdir) / f"synthetic-{size:g}-{seed}-{code.hexdigest()[:10]}.npz"
+        path = None if cdir is None else Path(cdir) / f"synthetic-{size:g}-{seed}-{_generator_key()}.npz"
         return cached_faces(path, lambda: _synthetic.make_synthetic_faces(size=size, seed=seed))
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")

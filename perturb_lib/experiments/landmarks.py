@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.faces import EMOTIONS, FaceSet
-from ..data.synthetic import defining_regions
+from ..data.registry import defining_regions
 from ..landmarks.layout import layout_of
 from ..landmark_models import (dataset_ig, ablation_relevance, emotion_data, fit_and_score, landmark_features,
                                medoid_baselines, progressive_reduction, region_agreement)
@@ -110,7 +110,7 @@ def explain_emotions(faces: FaceSet, landmarks: np.ndarray, params: LandmarkNote
                      f"{full['test_balanced_accuracy']:.3f} -> {reduced['test_balanced_accuracy']:.3f}")
     agreement = pd.DataFrame()
     if "aus" in faces.extras:  # synthetic faces: do the kept landmarks sit in the regions that make the emotion?
-        defining = defining_regions()
+        defining = defining_regions(cache_dir=P.cache_dir)
         agreement = pd.DataFrame([{"emotion": emo, "family": family, "defining regions": ", ".join(defining[emo]),
                                    **region_agreement(np.asarray(k), defining[emo], layout)}
                                   for (emo, family), k in ((key.split("/"), k) for key, k in kept.items())

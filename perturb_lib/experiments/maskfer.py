@@ -19,7 +19,7 @@ import torch
 
 from ..data.faces import EMOTIONS, SPLITS, FaceSet
 from ..data.maskfer import load_maskfer_list
-from ..data.synthetic import defining_regions
+from ..data.registry import defining_regions
 from ..evaluate import Predictions, run_logits
 from ..execution import Settings
 from ..grid import run_grid
@@ -252,7 +252,7 @@ class MaskFerExperiment:
         removal = self.removal_tested()
         truth, summary = pd.DataFrame(), {}
         if "aus" in self.faces.extras:  # synthetic faces: which regions define each emotion is known
-            truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining_regions())
+            truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining_regions(cache_dir=self.P.cache_dir))
         return MaskFerResults(
             dataset=self.faces.name, models=list(self.P.models), seeds=list(self.P.seeds), columns=self.columns(),
             mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.P.maskfer_path,

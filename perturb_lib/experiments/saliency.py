@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import saliency
 from ..data.faces import SPLITS, FaceSet, pick_per_emotion
-from ..data.synthetic import defining_regions
+from ..data.registry import defining_regions
 from ..execution import resolve_device
 from ..params import SaliencyNotebook
 from ..policies import apply_policy, make_policy
@@ -142,7 +142,7 @@ def saliency_experiment(params: SaliencyNotebook, faces: FaceSet, landmarks: np.
     if "aus" in faces.extras:  # synthetic faces know which regions define each emotion
         truth = pd.concat([saliency.ground_truth_scores(saliency.attribute(model, test.images[pick], test.labels[pick],
                                                                            m, device=device),
-                                                        test_lm[pick], test.labels[pick], defining_regions()).assign(method=m)
+                                                        test_lm[pick], test.labels[pick], defining_regions(cache_dir=P.cache_dir)).assign(method=m)
                            for m in P.saliency_methods], ignore_index=True)
     return SaliencyResults(method=P.figure_method, runs={k: r.name for k, r in runs.items()}, figure1=figure1,
                            mean_maps=many["means"], mean_face=test.images.mean(0), shares=many["shares"],
