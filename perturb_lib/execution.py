@@ -110,19 +110,11 @@ def autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
 
-def _installed(package: str) -> str | None:
-    """A package's installed version from its metadata, without importing it (importing torchvision costs 1.1 s)."""
-    from importlib import metadata
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def environment(device: torch.device, settings: Settings, model: str | None = None, width: float | None = None,
                 **extra) -> dict:
     """Versions and hardware a run executed on, how it executed, plus ``extra`` (timings)."""
-    env = {"perturb_lib": __version__, "torch": torch.__version__, "torchvision": _installed("torchvision"),
+    import torchvision
+    env = {"perturb_lib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
            "python": platform.python_version(), "platform": platform.platform(), "device": str(device),
            "cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
            "precision": settings.resolved_precision(device),

@@ -1,8 +1,6 @@
 """The data layer: every loader on small files the tests write, each bad-input case, caching, synthetic faces."""
 import csv
 import json
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -357,12 +355,3 @@ def test_defining_regions_are_measured_once_per_cache(tmp_path, monkeypatch):
     assert json.loads(cache.read_text()) == {"Happy": ["mouth", "eyes"], "Neutral": []}
     assert registry.defining_regions(cache_dir=None) == truth and len(calls) == 3
 
-
-def test_a_vgg16_study_never_imports_torchvision():
-    """torchvision's import pulls in torch._dynamo (1.1 s a process); only the models built from its blocks
-    need it, so they import it when they are built."""
-    code = ("import sys; import perturb_lib.train, perturb_lib.report, perturb_lib.experiments, perturb_lib.pipeline; "
-            "from perturb_lib.models import build_model; build_model('vgg16', 0.125); "
-            "print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from torch import nn
+from torchvision.models import DenseNet
 
 from .common import no_inplace_relu, scaled
 
@@ -10,7 +11,6 @@ def densenet121(num_classes: int = 7, width: float = 1.0, attention: bool = Fals
     """DenseNet-121 (blocks 6, 12, 24, 16; growth 32 x width). Three transitions take 48 px to 6 px."""
     if attention:
         raise ValueError("densenet121 has no attention variant; use vgg16, resnet18, resnet50 or dpn26")
-    from torchvision.models import DenseNet  # on first use: importing torchvision costs 1.1 s (torch._dynamo)
     growth, init = scaled(32, width), scaled(64, width)
     model = DenseNet(growth_rate=growth, block_config=(6, 12, 24, 16), num_init_features=init,
                      bn_size=4, drop_rate=0.0, num_classes=num_classes)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models.resnet import BasicBlock
+
 from .common import head, no_inplace_relu, scaled, stem
-from .resnet import residual_stage, torchvision_block
+from .resnet import residual_stage
 
 
 class MaskingBlock(nn.Module):
@@ -18,9 +20,8 @@ class MaskingBlock(nn.Module):
 
     def __init__(self, channels: int, depth: int):
         super().__init__()
-        block = torchvision_block("BasicBlock")
-        self.down = nn.ModuleList(block(channels, channels) for _ in range(depth))
-        self.up = nn.ModuleList(block(channels, channels) for _ in range(depth))
+        self.down = nn.ModuleList(BasicBlock(channels, channels) for _ in range(depth))
+        self.up = nn.ModuleList(BasicBlock(channels, channels) for _ in range(depth))
         self.mask = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(), nn.Conv2d(channels, channels, 1, bias=False),
                                   nn.BatchNorm2d(channels), nn.ReLU(), nn.Conv2d(channels, channels, 1),
                                   nn.Sigmoid())
@@ -51,7 +52,7 @@ class ResMaskingNet(nn.Module):
         self.stem = stem(c)
         stages = []
         for k, (planes, n, depth) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3), (4, 3, 2, 1))):
-            stage, c = residual_stage(torchvision_block("BasicBlock"), c, scaled(planes, width), n, 1 if k == 0 else 2)
+            stage, c = residual_stage(BasicBlock, c, scaled(planes, width), n, 1 if k == 0 else 2)
             stages.append(nn.Sequential(stage, MaskingBlock(c, depth)))
         self.stages = nn.Sequential(*stages)
         self.classifier = head(c, num_classes, dropout)

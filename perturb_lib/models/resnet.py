@@ -2,21 +2,13 @@
 from __future__ import annotations
 
 from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .attention import SpatialGate
 from .common import head, no_inplace_relu, scaled, stem
 
-#: block (a class of torchvision.models.resnet) and blocks per stage
-CONFIGS = {"resnet18": ("BasicBlock", (2, 2, 2, 2)), "resnet34": ("BasicBlock", (3, 4, 6, 3)),
-           "resnet50": ("Bottleneck", (3, 4, 6, 3))}
-
-
-def torchvision_block(name: str) -> type[nn.Module]:
-    """torchvision's residual block of that name, imported on first use: importing torchvision pulls in
-    torch._dynamo (1.1 s), which a VGG16 study's processes that do not train (data, saliency, figures) would
-    otherwise pay; torch.optim imports it anyway where a model trains."""
-    from torchvision.models import resnet
-    return getattr(resnet, name)
+CONFIGS = {"resnet18": (BasicBlock, (2, 2, 2, 2)), "resnet34": (BasicBlock, (3, 4, 6, 3)),
+           "resnet50": (Bottleneck, (3, 4, 6, 3))}
 
 
 def residual_stage(block, in_planes: int, planes: int, blocks: int, stride: int) -> tuple[nn.Sequential, int]:
@@ -42,8 +34,7 @@ class ResNet(nn.Module):
 
     def __init__(self, name: str = "resnet18", num_classes: int = 7, width: float = 1.0, attention: bool = False):
         super().__init__()
-        block_name, depths = CONFIGS[name]
-        block = torchvision_block(block_name)
+        block, depths = CONFIGS[name]
         c = scaled(64, width)
         self.stem = stem(c)
         stages = []
