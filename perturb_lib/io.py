@@ -96,6 +96,13 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
+def named_runs(results: dict) -> set[str]:
+    """The run records a saved results document (``results/<name>.json``) names: the values of its ``runs`` and
+    ``phase1`` maps. One definition for what a study publishes and for what its minutes count."""
+    return {name for key in ("runs", "phase1") if isinstance(results.get(key), dict)
+            for name in results[key].values() if isinstance(name, str)}
+
+
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], compressed: bool = False) -> Path:
     """``np.savez`` (or ``np.savez_compressed``) atomically; returns the path."""
     with atomic_path(path) as tmp:

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from traitlets.config import Config
 
-from .io import atomic_path, read_json, write_json
+from .io import atomic_path, named_runs, read_json, write_json
 from .params import NOTEBOOKS, ParameterError, parameter_names
 from .runs import RECORD_FILES
 from .paths import PROJECT_ROOT, resolve
@@ -246,7 +246,7 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
             shutil.copyfile(path, _parent(staging / "results" / path.name))
             if path.suffix == ".json":
                 doc = read_json(path)
-                names |= _run_names(doc.get("runs")) | _run_names(doc.get("phase1"))
+                names |= named_runs(doc)
         for path in sorted((src / "notebooks").glob("*.ipynb")):
             shutil.copyfile(path, _parent(staging / "notebooks" / path.name))
         for name in sorted(names):
@@ -274,12 +274,6 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
 def _parent(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _run_names(runs) -> set[str]:
-    if isinstance(runs, dict):
-        return {v for v in runs.values() if isinstance(v, str)}
-    return set()
 
 
 def _copy(src: Path, dst: Path) -> None:

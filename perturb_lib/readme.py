@@ -13,7 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from .io import atomic_write_text, read_json
+from .io import atomic_write_text, named_runs, read_json
 from .params import EMOTION_NAMES as EMOTIONS_ORDER
 from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
@@ -235,7 +235,7 @@ def study_time(study: str = "cpu") -> str:
     per_notebook, used = [], set()
     for notebook, results in (("01", "maskfer"), ("03", "scheme")):  # the notebooks that train
         doc = root / "results" / f"{results}.json"
-        names = set(read_json(doc).get("runs", {}).values()) & set(envs) if doc.is_file() else set()
+        names = named_runs(read_json(doc)) & set(envs) if doc.is_file() else set()
         used |= names
         per_notebook.append(f"{notebook} {sum(envs[n]['wall_seconds'] for n in names) / 60:.1f} ({len(names)} runs)")
     # a ledger also holds records this study's results do not name (grown for a later sitting, or side

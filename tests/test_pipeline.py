@@ -133,3 +133,11 @@ def test_publish_replaces_results_and_keeps_the_ledgers_other_records(tmp_path):
     publish(study, figures)  # no ledger: only what the results name
     assert sorted(p.name for p in (figures / "records").iterdir()) == ["run-new"]
     assert not any(p.name.startswith(".publish-") for p in figures.iterdir())
+
+
+def test_named_runs_reads_the_runs_and_phase1_maps_only():
+    from perturb_lib.io import named_runs
+    doc = {"runs": {"clean s0": "vgg16-clean-s0-a", "mask s0": "vgg16-mask-s0-b", "count": 2},
+           "phase1": {"0": "vgg16-att-clean-s0-c", "1": "vgg16-clean-s0-a"}, "other": {"x": "not-a-run"}}
+    assert named_runs(doc) == {"vgg16-clean-s0-a", "vgg16-mask-s0-b", "vgg16-att-clean-s0-c"}
+    assert named_runs({"runs": ["a list is not a map"]}) == set() and named_runs({}) == set()
