@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from .. import geometry as _geometry
+from ..io import write_json
 from ..landmarks import layout as _layout
 from ..landmarks import regions as _regions
 from ..params import CACHE_DIR
-from ..io import write_json
 from ..paths import resolve
 from . import synthetic as _synthetic
 from .faces import DataError, FaceSet, cached_faces

@@ -252,7 +252,8 @@ class MaskFerExperiment:
         removal = self.removal_tested()
         truth, summary = pd.DataFrame(), {}
         if "aus" in self.faces.extras:  # synthetic faces: which regions define each emotion is known
-            truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining_regions(cache_dir=self.P.cache_dir))
+            defining = defining_regions(cache_dir=self.P.cache_dir)
+            truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining)
         return MaskFerResults(
             dataset=self.faces.name, models=list(self.P.models), seeds=list(self.P.seeds), columns=self.columns(),
             mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.P.maskfer_path,

@@ -140,9 +140,10 @@ def saliency_experiment(params: SaliencyNotebook, faces: FaceSet, landmarks: np.
                                            device=device)
     truth = pd.DataFrame()
     if "aus" in faces.extras:  # synthetic faces know which regions define each emotion
+        defining = defining_regions(cache_dir=P.cache_dir)
         truth = pd.concat([saliency.ground_truth_scores(saliency.attribute(model, test.images[pick], test.labels[pick],
                                                                            m, device=device),
-                                                        test_lm[pick], test.labels[pick], defining_regions(cache_dir=P.cache_dir)).assign(method=m)
+                                                        test_lm[pick], test.labels[pick], defining).assign(method=m)
                            for m in P.saliency_methods], ignore_index=True)
     return SaliencyResults(method=P.figure_method, runs={k: r.name for k, r in runs.items()}, figure1=figure1,
                            mean_maps=many["means"], mean_face=test.images.mean(0), shares=many["shares"],
