@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from perturb_lib.io import read_json  # noqa: E402
-
-SHARED_BELOW = 0.9
+from perturb_lib.readme import SHARED_BELOW  # noqa: E402
 
 
 def record_row(run: Path) -> dict | None:

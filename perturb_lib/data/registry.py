@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 from pathlib import Path
 
 from .. import geometry as _geometry
-from ..io import write_json
+from ..io import read_json, write_json
 from ..landmarks import layout as _layout
 from ..landmarks import regions as _regions
 from ..params import CACHE_DIR
@@ -45,7 +44,7 @@ def defining_regions(size: float = 0.05, seed: int = 0, cache_dir: str | Path | 
     path = resolve(cache_dir) / f"defining-regions-{size:g}-{seed}-{_generator_key()}.json"
     if path.is_file():
         try:
-            return {emo: tuple(regions) for emo, regions in json.loads(path.read_text()).items()}
+            return {emo: tuple(regions) for emo, regions in read_json(path).items()}
         except (ValueError, AttributeError, TypeError):
             path.unlink(missing_ok=True)
     out = _synthetic.defining_regions(size, seed)
