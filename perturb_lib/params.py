@@ -445,8 +445,8 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Rec
     baseline_models: list[str] = param([], "models trained clean on every face for Table 2 alone, without a Perturb "
                                            "run (paper: DenseNet, ResMasking); with others they make Table 2's "
                                            "ensemble", MODELS)
-    attention_model: str | None = param(None, "phase-1 model (None: the backbone itself, with spatial gates)",
-                                        ATTENTION_MODELS)
+    attention_model: str | None = param(None, "phase-1 model (None: the first backbone, with spatial gates; one "
+                                              "phase 1 per seed serves every backbone)", ATTENTION_MODELS)
     cluster_sweep: list[int] = param([2, 3, 4], "cluster counts of Figure 5 (the paper's 3 and its neighbours; "
                                                 "paper: 1-5)")
     sweep_model: str = param("vgg16", "backbone of the Figure 5 sweep (paper: VGG16)", MODELS)
