@@ -7,14 +7,15 @@ A study on real faces is more training than one sitting on 2 cores. Each step of
 runs of one seed of one experiment exactly as its notebook would - the same experiment classes with the notebook's
 parameters from the profile, so the same run records - then copies every finished record into the ledger
 (``ledger_dir`` of the profile, e.g. ``figures/<study>/records``: config, metrics, history, environment, logits and
-cached evaluations; never checkpoints). A sitting that ends at any point keeps what it finished; the next one, on
-any machine, skips it; and ``make study`` then trains nothing the ledger holds (only the few models a notebook must
-load, from their records' configs).
+the evaluations its notebook makes on other faces or splits, computed while the checkpoint is here; never
+checkpoints). A sitting that ends at any point keeps what it finished; the next one, on any machine, skips it; and
+``make study`` then trains nothing the ledger holds (only the few models a notebook must load, from their records'
+configs).
 
 Steps: ``perturb:S`` (phase 1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the
-clean and masked runs of seed S for every model: Table 1 and the cross conditions), ``removal:S`` (the runs
-trained without each region of ``removal_train_regions``, seed S), ``sweep:S`` (every cluster count of the sweep,
-seed S). ``A-B`` is a range of seeds.
+clean and masked runs of seed S for every model: Table 1 and the cross conditions), ``removal:S`` (the runs trained
+without each region of ``removal_train_regions``, seed S, and the clean run of ``removal_model`` they are compared
+with), ``sweep:S`` (every cluster count of the sweep, seed S). ``A-B`` is a range of seeds.
 """
 from __future__ import annotations
 
@@ -62,6 +63,28 @@ def publish_records(study_dir, ledger: Path) -> int:
     return new
 
 
+def grow_step(kind: str, seed: int, maskfer_p, scheme_p, faces, landmarks) -> None:
+    """Train (or reuse) one step's runs, then compute the evaluations its notebook makes beyond the records' test
+    logits (other faces, other splits): each is cached in its run's folder while the checkpoint is here, so the
+    ledger's record carries it and a study elsewhere need not train the run again to compute it."""
+    if kind in ("perturb", "sweep"):
+        exp = SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], sweep_seeds=[seed] if kind == "sweep" else []),
+                               faces, landmarks)
+        exp.train(checkpoints=False)
+        exp.table2(), exp.table3()
+        if kind == "sweep":
+            exp.sweep()  # the validation split picks the number of clusters
+    elif kind == "table1":
+        exp = MaskFerExperiment(replace(maskfer_p, seeds=[seed], removal_train_regions=[]), faces, landmarks)
+        exp.train(checkpoints=False)
+        exp.cross_conditions(), exp.removal_tested()  # clean runs on masked faces and back; regions removed
+    else:
+        exp = MaskFerExperiment(replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed],  # its clean twin
+                                        removal_train_seeds=[seed]), faces, landmarks)
+        exp.train(checkpoints=False)
+        exp.removal_trained()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="fer2013-cpu")
@@ -83,14 +106,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     for kind, seed in parse_plan(a.plan):
         print(f"== {kind} seed {seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)
-        if kind == "perturb":
-            SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], sweep_seeds=[]), faces, landmarks).train()
-        elif kind == "sweep":
-            SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], sweep_seeds=[seed]), faces, landmarks).train()
-        elif kind == "table1":
-            MaskFerExperiment(replace(maskfer_p, seeds=[seed], removal_train_regions=[]), faces, landmarks).train()
-        else:
-            MaskFerExperiment(replace(maskfer_p, seeds=[seed], removal_train_seeds=[seed]), faces, landmarks).train()
+        grow_step(kind, seed, maskfer_p, scheme_p, faces, landmarks)
         print(f"   {publish_records(scheme_p.study_dir, ledger)} new record(s) in {ledger}", flush=True)
     return 0
 

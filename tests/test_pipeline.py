@@ -141,3 +141,35 @@ def test_named_runs_reads_the_runs_and_phase1_maps_only():
            "phase1": {"0": "vgg16-att-clean-s0-c", "1": "vgg16-clean-s0-a"}, "other": {"x": "not-a-run"}}
     assert named_runs(doc) == {"vgg16-clean-s0-a", "vgg16-mask-s0-b", "vgg16-att-clean-s0-c"}
     assert named_runs({"runs": ["a list is not a map"]}) == set() and named_runs({}) == set()
+
+
+def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing(tmp_path, capsys):
+    """benchmarks/grow_ledger.py: a Table 1 step publishes its runs' records with the evaluations notebook 01 makes
+    beyond their test logits (each clean run on masked faces, each region removed), and no checkpoint; growing the
+    same step into a fresh study from that ledger then trains nothing and keeps no model."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "grow_ledger.py"
+    spec = importlib.util.spec_from_file_location("grow_ledger", path)
+    grow = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grow)
+    ledger = tmp_path / "ledger"
+
+    def step(study):
+        return grow.main(["--profile", "smoke", "--plan", "table1:0", "-p", "models", "[vgg16]",
+                          "-p", "removal_regions", "[mouth]", "-p", "study_dir", str(tmp_path / study),
+                          "-p", "ledger_dir", str(ledger), "-p", "cache_dir", str(tmp_path / "cache")])
+
+    assert step("here") == 0
+    records = sorted(p.name for p in ledger.iterdir())
+    assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean", "vgg16-mask-n95"]
+    clean, masked = (ledger / r for r in records)
+    # each run tested on clean and on masked faces, the clean run also with the mouth removed
+    assert len(list((clean / "evals").glob("*.npz"))) == 3 and len(list((masked / "evals").glob("*.npz"))) == 2
+    assert not list(ledger.rglob("*.pt"))
+    assert "2 new record(s)" in capsys.readouterr().out
+
+    assert step("elsewhere") == 0
+    assert "0 new record(s)" in capsys.readouterr().out
+    assert not list((tmp_path / "elsewhere").rglob("*.pt"))  # nothing trained, no model loaded

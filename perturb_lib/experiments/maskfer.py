@@ -137,8 +137,14 @@ class MaskFerExperiment:
                                                                  "fill": P.removal_fill})
         return out
 
-    def train(self) -> dict[str, Run]:
-        """Train (or reuse) every run; masked runs on published MaskFer use those images."""
+    def train(self, checkpoints: bool = True) -> dict[str, Run]:
+        """Train (or reuse) every run; masked runs on published MaskFer use those images.
+
+        Args:
+            checkpoints: also have the checkpoints of the two models notebook 02 explains (the first model's clean
+                and masked runs of the first seed), training a ledger's record again when only it is here. Growing
+                a ledger wants records and evaluations only (False).
+        """
         configs, P = self.configs(), self.P
         masked_keys = [k for k in configs if k.startswith("maskfer/") and k.endswith("/masked")]
         main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
@@ -149,7 +155,7 @@ class MaskFerExperiment:
             masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, P.study_dir, self.settings,
                               grid=P, ledger=P.ledger_dir)
             self.runs.update(zip(masked_keys, masked))
-        for condition in ("clean", "masked"):  # notebook 02 explains these two models: they need their checkpoints
+        for condition in ("clean", "masked") if checkpoints else ():  # notebook 02 explains these two models
             self.restore(self.runs[run_key("maskfer", P.models[0], P.seeds[0], condition)])
         return self.runs
 

@@ -244,8 +244,14 @@ class SchemeExperiment:
                         grid=self.P, ledger=self.P.ledger_dir)
         self.runs.update(zip(configs, runs))
 
-    def train(self) -> dict[str, Run]:
-        """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep."""
+    def train(self, checkpoints: bool = True) -> dict[str, Run]:
+        """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep.
+
+        Args:
+            checkpoints: also have the checkpoints of the three models Figures 4 and 6 load (the first seed's phase
+                1, baseline and Perturb run), training a ledger's record again when only it is here. Growing a
+                ledger wants records and evaluations only (False).
+        """
         P = self.P
         attention_model = P.attention_model or P.perturb_models[0]
         seeds = list(dict.fromkeys(self.seeds + list(P.sweep_seeds)))
@@ -272,7 +278,7 @@ class SchemeExperiment:
         # Figures 4 and 6 load these models: records copied from a ledger are trained again to have them
         seed, model = self.seeds[0], P.perturb_models[0]
         for key in (_key("phase1", attention_model, seed, 0), _key("baseline", model, seed, 0),
-                    _key("perturb", model, seed, P.n_clusters)):
+                    _key("perturb", model, seed, P.n_clusters)) if checkpoints else ():
             self.runs[key] = with_checkpoint(self.runs[key], self.faces, self.settings, self.landmarks)
         return self.runs
 
