@@ -12,10 +12,11 @@ checkpoints). A sitting that ends at any point keeps what it finished; the next 
 ``make study`` then trains nothing the ledger holds (only the few models a notebook must load, from their records'
 configs).
 
-Steps: ``perturb:S`` (phase 1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the
-clean and masked runs of seed S for every model: Table 1 and the cross conditions), ``removal:S`` (the runs trained
-without each region of ``removal_train_regions``, seed S, and the clean run of ``removal_model`` they are compared
-with), ``sweep:S`` (every cluster count of the sweep, seed S). ``A-B`` is a range of seeds.
+A step trains seed S of every model the parameters name, whatever their ``model_seeds``. Steps: ``perturb:S`` (phase
+1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the clean and masked runs of seed S
+for every model: Table 1 and the cross conditions), ``removal:S`` (the runs trained without each region of
+``removal_train_regions``, seed S, and the clean run of ``removal_model`` they are compared with), ``sweep:S``
+(every cluster count of the sweep, seed S). ``A-B`` is a range of seeds.
 """
 from __future__ import annotations
 
@@ -68,19 +69,20 @@ def grow_step(kind: str, seed: int, maskfer_p, scheme_p, faces, landmarks) -> No
     logits (other faces, other splits): each is cached in its run's folder while the checkpoint is here, so the
     ledger's record carries it and a study elsewhere need not train the run again to compute it."""
     if kind in ("perturb", "sweep"):
-        exp = SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], sweep_seeds=[seed] if kind == "sweep" else []),
-                               faces, landmarks)
+        exp = SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], model_seeds={},
+                                       sweep_seeds=[seed] if kind == "sweep" else []), faces, landmarks)
         exp.train(checkpoints=False)
         exp.table2(), exp.table3()
         if kind == "sweep":
             exp.sweep()  # the validation split picks the number of clusters
     elif kind == "table1":
-        exp = MaskFerExperiment(replace(maskfer_p, seeds=[seed], removal_train_regions=[]), faces, landmarks)
+        exp = MaskFerExperiment(replace(maskfer_p, seeds=[seed], model_seeds={}, removal_train_regions=[]), faces,
+                                landmarks)
         exp.train(checkpoints=False)
         exp.cross_conditions(), exp.removal_tested()  # clean runs on masked faces and back; regions removed
     else:
         exp = MaskFerExperiment(replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed],  # its clean twin
-                                        removal_train_seeds=[seed]), faces, landmarks)
+                                        model_seeds={}, removal_train_seeds=[seed]), faces, landmarks)
         exp.train(checkpoints=False)
         exp.removal_trained()
 

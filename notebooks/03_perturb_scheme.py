@@ -79,6 +79,7 @@ ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
 ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
 ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
 model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
+model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
 n_clusters = 3  # int: clusters k of the scheme (paper: 3)
 lam = 1.5  # float: Eq. 1 weight of pixel distance (paper: 1.5)
 alpha = 1.2  # float: Eq. 1 weight of intensity distance (paper: 1.2)

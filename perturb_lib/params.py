@@ -331,10 +331,15 @@ class Execution(Compute):
 
 @dataclass
 class ModelRecipes(Params):
-    """Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation)."""
+    """Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation) and to
+    the seeds (a slow architecture may have fewer)."""
 
     model_recipes: dict = field(default_factory=dict, metadata={
         "doc": "per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)",
+        "choices": None, "path": False})
+    model_seeds: dict = field(default_factory=dict, metadata={
+        "doc": "per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in "
+               "Tables 2-3); an ensemble has the seeds all its models share",
         "choices": None, "path": False})
 
     def check(self) -> None:
@@ -348,6 +353,17 @@ class ModelRecipes(Params):
                 bad = sorted(set(changes) - recipe) if isinstance(changes, dict) else changes
                 raise ParameterError(f"parameter 'model_recipes': {model}: {bad!r} are not recipe parameters; "
                                      f"they are: {', '.join(sorted(recipe))}")
+        for model, seeds in self.model_seeds.items():
+            if model not in MODELS:
+                raise ParameterError(f"parameter 'model_seeds': {model!r} is not a model; choose from "
+                                     f"{', '.join(MODELS)}")
+            if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) for x in seeds):
+                raise ParameterError(f"parameter 'model_seeds': {model}: {seeds!r} is not a list of seeds "
+                                     "(integers), e.g. [0, 1, 2]")
+
+    def seeds_of(self, model: str, seeds: list[int]) -> list[int]:
+        """A model's seeds: its own in ``model_seeds``, else ``seeds`` (the notebook's)."""
+        return list(self.model_seeds.get(model, seeds))
 
 
 @dataclass

@@ -107,7 +107,7 @@ def results(study: str) -> str:
              f"{config.get('width')}, {config.get('epochs')} epochs, batch {config.get('batch_size')}, "
              f"{config.get('lr_schedule')} schedule at lr {config.get('lr')}, label smoothing "
              f"{config.get('label_smoothing')}, random erasing {config.get('erasing')}, test-time augmentation "
-             f"{config.get('tta')}, {config.get('precision')}. Seeds: Table 1 {len(maskfer.seeds)}, the Perturb "
+             f"{config.get('tta')}, {config.get('precision')}. Seeds: Table 1 {maskfer.seed_counts()}, the Perturb "
              f"Scheme {int(scheme.table2['seeds'].max()) if not scheme.table2.empty else 0}, the cluster sweep "
              f"{int(scheme.sweep['seeds'].max()) if not scheme.sweep.empty else 0}. Intervals: 95 % over seeds and "
              f"test faces; a relative change's on the log-ratio scale.", ""]

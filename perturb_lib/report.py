@@ -51,7 +51,7 @@ def table1(maskfer: MaskFerResults, figures_dir) -> pd.DataFrame:
         beside[f"{name} (paper)"] = paper[name]
     figures.save_table(pd.DataFrame(beside).rename_axis("emotion"), _tables(figures_dir), "table1_vs_paper",
                        floatfmt=".0f")
-    label = f"ours ({maskfer.dataset}, {len(maskfer.seeds)} seeds)"
+    label = f"ours ({maskfer.dataset}, {maskfer.seed_counts()} seeds)"
     fig = figures.plot_change_heatmaps({label: wide(maskfer.table1), "paper (FER2013)": paper},
                                        "Table 1: % change of per-class accuracy, trained and tested masked",
                                        noise={label: undecided(maskfer.table1)})

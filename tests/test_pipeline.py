@@ -173,3 +173,33 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
     assert step("elsewhere") == 0
     assert "0 new record(s)" in capsys.readouterr().out
     assert not list((tmp_path / "elsewhere").rglob("*.pt"))  # nothing trained, no model loaded
+
+
+def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_share(tiny_faces, tmp_path):
+    """model_seeds: a slow architecture on fewer seeds than the others; each column of Table 1, the cross conditions
+    and Table 2 uses its model's seeds, the ensemble (logits summed per seed) the seeds all its models share."""
+    from perturb_lib.experiments import MaskFerExperiment, SchemeExperiment
+    from perturb_lib.params import MaskFerNotebook, ParameterError, SchemeNotebook
+
+    common = dict(epochs=1, width=0.0625, precision="fp32", progress="off", study_dir=str(tmp_path / "study"),
+                  cache_dir=str(tmp_path / "cache"), model_seeds={"resnet18": [1]})
+    P = MaskFerNotebook(models=["vgg16", "resnet18"], seeds=[0, 1], maskfer_faces="all", removal_regions=["mouth"],
+                        removal_train_regions=[], **common)
+    exp = MaskFerExperiment(P, tiny_faces, tiny_faces.landmarks)
+    assert sorted(exp.configs()) == ["maskfer/resnet18/1/clean", "maskfer/resnet18/1/masked", "maskfer/vgg16/0/clean",
+                                     "maskfer/vgg16/0/masked", "maskfer/vgg16/1/clean", "maskfer/vgg16/1/masked"]
+    assert (exp.seeds_of("vgg16"), exp.seeds_of("resnet18"), exp.seeds_of("Ensemble")) == ([0, 1], [1], [1])
+    exp.train(checkpoints=False)
+    seeds = exp.table1().groupby("column")["seeds"].max().to_dict()
+    assert seeds == {"vgg16": 2, "resnet18": 1, "Ensemble": 1}
+    assert exp.cross_conditions().groupby("model")["seeds"].max().to_dict() == seeds
+
+    S = SchemeNotebook(perturb_models=["vgg16"], baseline_models=["resnet18"], perturb_seeds=[0, 1],
+                       cluster_sweep=[], sweep_seeds=[], cluster_sample=32, **common)
+    scheme = SchemeExperiment(S, tiny_faces, tiny_faces.landmarks)
+    scheme.train(checkpoints=False)
+    assert dict(zip(scheme.table2()["model"], scheme.table2()["seeds"])) == {"vgg16": 2, "resnet18": 1, "Ensemble": 1}
+    assert "baseline/resnet18/1/0" in scheme.runs and "baseline/resnet18/0/0" not in scheme.runs
+
+    with pytest.raises(ParameterError, match="'model_seeds': resnet18: 1 is not a list of seeds"):
+        MaskFerNotebook(model_seeds={"resnet18": 1})

@@ -45,8 +45,9 @@ class MaskFerResults(Results):
 
     Attributes:
         dataset: the dataset's name.
-        models, seeds: what was trained.
+        models, seeds: what was trained (``seeds``: those of a model without its own in ``model_seeds``).
         columns: Table 1's columns (the models, then ``Ensemble`` when there are several).
+        column_seeds: each column's seeds (the ensemble's: those all its models share).
         mask_policy: the spec of the generated masks, or None when the published MaskFer images were used.
         maskfer_path: the published MaskFer folders, when used.
         membership: per split, how many faces MaskFer keeps (the detected ones, those with a published masked
@@ -71,6 +72,7 @@ class MaskFerResults(Results):
     models: list = field(default_factory=list)
     seeds: list = field(default_factory=list)
     columns: list = field(default_factory=list)
+    column_seeds: dict = field(default_factory=dict)
     mask_policy: dict | None = None
     maskfer_path: str | None = None
     membership: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -82,6 +84,11 @@ class MaskFerResults(Results):
     truth_summary: dict = field(default_factory=dict)
     mask_probe: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
+
+    def seed_counts(self) -> str:
+        """How many seeds Table 1's columns have: ``5``, or ``3-5`` when they differ."""
+        counts = sorted({len(s) for s in (self.column_seeds or {}).values()}) or [len(self.seeds)]
+        return f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
 
     def run(self, study_dir, model: str, seed: int, condition: str) -> Run:
         """A MaskFer run (condition ``clean`` or ``masked``) of this experiment."""
@@ -126,7 +133,7 @@ class MaskFerExperiment:
         P = self.P
         out = {}
         for model in P.models:
-            for seed in P.seeds:
+            for seed in P.seeds_of(model, P.seeds):
                 out[run_key("maskfer", model, seed, "clean")] = TrainConfig.from_params(P, model=model, seed=seed)
                 out[run_key("maskfer", model, seed, "masked")] = TrainConfig.from_params(P, model=model, seed=seed,
                                                                                         policy=self.mask)
@@ -156,7 +163,7 @@ class MaskFerExperiment:
                               grid=P, ledger=P.ledger_dir)
             self.runs.update(zip(masked_keys, masked))
         for condition in ("clean", "masked") if checkpoints else ():  # notebook 02 explains these two models
-            self.restore(self.runs[run_key("maskfer", P.models[0], P.seeds[0], condition)])
+            self.restore(self.runs[run_key("maskfer", P.models[0], self.seeds_of(P.models[0])[0], condition)])
         return self.runs
 
     # ---------------------------------------------------------------------------------- predictions
@@ -198,15 +205,21 @@ class MaskFerExperiment:
         return labels, stacked[:len(base)], stacked[len(base):]
 
     def columns(self) -> list[str]:
-        """Our models, then ``Ensemble`` when there are several."""
-        return list(self.P.models) + (["Ensemble"] if len(self.P.models) > 1 else [])
+        """Our models, then ``Ensemble`` when there are several (and they share a seed)."""
+        return list(self.P.models) + (["Ensemble"] if len(self.P.models) > 1 and self.seeds_of("Ensemble") else [])
+
+    def seeds_of(self, column: str) -> list[int]:
+        """A column's seeds: a model's own (``model_seeds``, else ``seeds``); the ensemble's, those all its models
+        share (its logits are summed per seed)."""
+        P = self.P
+        own = [P.seeds_of(m, P.seeds) for m in (P.models if column == "Ensemble" else [column])]
+        return [s for s in own[0] if all(s in other for other in own[1:])]
 
     # ------------------------------------------------------------------------------------- tables
     def table1(self) -> pd.DataFrame:
         """Relative % change of per-class accuracy, trained and tested masked vs trained and tested clean."""
-        seeds = self.P.seeds
-        return change_table({c: self._paired([self.predictions(c, s, "clean", "clean") for s in seeds],
-                                             [self.predictions(c, s, "masked", "masked") for s in seeds])
+        return change_table({c: self._paired([self.predictions(c, s, "clean", "clean") for s in self.seeds_of(c)],
+                                             [self.predictions(c, s, "masked", "masked") for s in self.seeds_of(c)])
                              for c in self.columns()})
 
     def cross_conditions(self) -> pd.DataFrame:
@@ -215,7 +228,8 @@ class MaskFerExperiment:
         for column in self.columns():
             for trained in ("clean", "masked"):
                 for tested in ("clean", "masked"):
-                    labels, preds = Predictions.stack([self.predictions(column, s, trained, tested) for s in self.P.seeds])
+                    labels, preds = Predictions.stack([self.predictions(column, s, trained, tested)
+                                                       for s in self.seeds_of(column)])
                     rows.append({"model": column, "condition": f"{trained} -> {tested}",
                                  **estimate_row(accuracy(labels, preds))})
         return pd.DataFrame(rows)
@@ -224,11 +238,12 @@ class MaskFerExperiment:
         """Trained clean, tested with one region removed: relative % change of per-class accuracy vs clean test."""
         frames = []
         for model in self.P.models:
-            clean = [self.predictions(model, s, "clean", "clean") for s in self.P.seeds]
+            seeds = self.seeds_of(model)
+            clean = [self.predictions(model, s, "clean", "clean") for s in seeds]
             cells = {region: self._paired(clean, [self.predictions(model, s, "clean", "clean",
                                                                    {"kind": "remove", "region": region,
                                                                     "fill": self.P.removal_fill})
-                                                  for s in self.P.seeds])
+                                                  for s in seeds])
                      for region in self.P.removal_regions}
             frames.append(change_table(cells).assign(model=model))
         return pd.concat(frames, ignore_index=True)
@@ -262,6 +277,7 @@ class MaskFerExperiment:
             truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining)
         return MaskFerResults(
             dataset=self.faces.name, models=list(self.P.models), seeds=list(self.P.seeds), columns=self.columns(),
+            column_seeds={c: self.seeds_of(c) for c in self.columns()},
             mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.P.maskfer_path,
             membership=self.membership, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
             removal_trained=self.removal_trained(), truth_check=truth, truth_summary=summary,

@@ -254,7 +254,8 @@ class SchemeExperiment:
         """
         P = self.P
         attention_model = P.attention_model or P.perturb_models[0]
-        seeds = list(dict.fromkeys(self.seeds + list(P.sweep_seeds)))
+        own = {m: self.seeds_of(m) for m in list(P.perturb_models) + list(P.baseline_models)}
+        seeds = list(dict.fromkeys(self.seeds + [s for m in own for s in own[m]] + list(P.sweep_seeds)))
 
         def recipe(model, seed):  # the notebook's recipe with the model's own changes
             return TrainConfig.from_params(P, model=model, seed=seed)
@@ -262,12 +263,12 @@ class SchemeExperiment:
                     for s in seeds})
         configs = {}
         for model in P.perturb_models:
-            for seed in self.seeds:
+            for seed in own[model]:
                 configs[_key("baseline", model, seed, 0)] = recipe(model, seed)
                 configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
                     recipe(model, seed), model, self.phase1(seed), self.options())
         for model in P.baseline_models:
-            for seed in self.seeds:
+            for seed in own[model]:
                 configs.setdefault(_key("baseline", model, seed, 0), recipe(model, seed))
         for seed in P.sweep_seeds:
             configs.setdefault(_key("baseline", P.sweep_model, seed, 0), recipe(P.sweep_model, seed))
@@ -276,7 +277,8 @@ class SchemeExperiment:
                     recipe(P.sweep_model, seed), P.sweep_model, self.phase1(seed), self.options(n))
         self._grid(configs)
         # Figures 4 and 6 load these models: records copied from a ledger are trained again to have them
-        seed, model = self.seeds[0], P.perturb_models[0]
+        model = P.perturb_models[0]
+        seed = own[model][0]
         for key in (_key("phase1", attention_model, seed, 0), _key("baseline", model, seed, 0),
                     _key("perturb", model, seed, P.n_clusters)) if checkpoints else ():
             self.runs[key] = with_checkpoint(self.runs[key], self.faces, self.settings, self.landmarks)
@@ -288,7 +290,7 @@ class SchemeExperiment:
 
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
-        seed = self.seeds[0]
+        seed = self.seeds_of(self.P.perturb_models[0])[0]
         rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed,
                             landmarks=self.landmarks)
         test = self.faces.split(rec["test_split"])
@@ -310,15 +312,20 @@ class SchemeExperiment:
         labels, logits = self._logits(kind, model, n, seeds, split)
         return labels, logits.argmax(-1)
 
-    def _seeds(self, model: str, n: int, seeds) -> list[int]:
-        return [s for s in seeds if _key("perturb", model, s, n) in self.runs]
+    def seeds_of(self, model: str) -> list[int]:
+        """A backbone's seeds in Tables 2-3: its own (``model_seeds``), else the Perturb pairs' (``perturb_seeds``,
+        else ``seeds``)."""
+        return self.P.seeds_of(model, self.seeds)
+
+    def _seeds(self, model: str, n: int) -> list[int]:
+        return [s for s in self.seeds_of(model) if _key("perturb", model, s, n) in self.runs]
 
     def table2(self) -> pd.DataFrame:
         """Per backbone: test accuracy (%) and macro F1, baseline and Perturb, with intervals (seeds and test faces),
         the paired difference, and the paper's numbers for the same architecture."""
         rows = []
         for model in self.P.perturb_models:
-            seeds = self._seeds(model, self.P.n_clusters, self.seeds)
+            seeds = self._seeds(model, self.P.n_clusters)
             labels, base = self._predictions("baseline", model, 0, seeds)
             _, pert = self._predictions("perturb", model, self.P.n_clusters, seeds)
             row = {"model": model, "seeds": len(seeds)}
@@ -351,7 +358,8 @@ class SchemeExperiment:
         if len(models) > 1:
             columns.append(("Ensemble", models))
         for name, members in columns:
-            seeds = [s for s in self.seeds if all(_key("baseline", m, s, 0) in self.runs for m in members)]
+            seeds = [s for s in self.seeds_of(members[0])
+                     if all(s in self.seeds_of(m) and _key("baseline", m, s, 0) in self.runs for m in members)]
             if not seeds:
                 continue
             parts = [self._logits("baseline", m, 0, seeds) for m in members]
@@ -373,7 +381,7 @@ class SchemeExperiment:
         Table 1)."""
         frames = []
         for model in self.P.perturb_models:
-            seeds = self._seeds(model, self.P.n_clusters, self.seeds)
+            seeds = self._seeds(model, self.P.n_clusters)
             labels, base = self._logits("baseline", model, 0, seeds)
             _, pert = self._logits("perturb", model, self.P.n_clusters, seeds)
             frames.append(change_table({model: (labels, base, pert)}))
@@ -414,7 +422,8 @@ class SchemeExperiment:
     def figure6(self) -> dict:
         """The first backbone's baseline and Perturb run (first seed) explained on one test face per emotion."""
         P = self.P
-        model, seed = P.perturb_models[0], self.seeds[0]
+        model = P.perturb_models[0]
+        seed = self.seeds_of(model)[0]
         runs = {"baseline": self.runs[_key("baseline", model, seed, 0)],
                 "Perturb Scheme": self.runs[_key("perturb", model, seed, P.n_clusters)]}
         split = runs["baseline"].config["test_split"]
