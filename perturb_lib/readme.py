@@ -161,6 +161,7 @@ def results(study: str) -> str:
         few = of_measure(t1, "relative").set_index("row")
         label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
         lines.append(f"| {label} | {TABLE1[emo][k]} % | " + " | ".join(cells) + " |")
+    lines += architectures(maskfer, scheme)
     table = claims(maskfer, scheme, model)
     lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
               "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
@@ -175,6 +176,50 @@ def results(study: str) -> str:
               f"`figures/{study}/notebooks/`; the full paper-vs-ours comparison: "
               f"`figures/{study}/tables/paper_vs_ours.md`."]
     return "\n".join(lines)
+
+
+def architectures(maskfer, scheme) -> list[str]:
+    """Tables 2 and 1 for every architecture of a study, and their ensemble, beside the paper's columns (nothing for
+    a study of one architecture: the tables above hold it)."""
+    import pandas as pd
+
+    from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, paper_column
+    from .stats import fmt_ci
+    from .tables import cell_text, of_measure
+    lines = []
+    t2 = scheme.table2
+    if len(t2) > 1:
+        lines += ["", "Table 2, every architecture: test accuracy and macro F1 on every test face, trained clean "
+                  "(the ensemble sums its models' logits, per seed), and the Perturb Scheme's change where it ran.", "",
+                  "| ours | paper's column | seeds | accuracy | paper | macro F1 | paper | Perturb Scheme: change of "
+                  "accuracy | paper |", "|---|---|---|---|---|---|---|---|---|"]
+        for _, r in t2.iterrows():
+            column = paper_column(r["model"])
+            (pa, pf), pp = TABLE2_BASELINE[column], TABLE2_PERTURB.get(column)
+            ran = "delta acc" in r and pd.notna(r["delta acc"])
+            delta = fmt_ci(r["delta acc"], r["delta acc ci"], 2, " pp", int(r["seeds"])) if ran else "--"
+            lines.append(f"| {r['model']} | {column} | {int(r['seeds'])} | "
+                         f"{fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} | {pa} % | "
+                         f"{fmt_ci(r['baseline F1'], r['baseline F1 ci'], 3, '', mark=False)} | {pf} | {delta} | "
+                         f"{f'{pp[0] - pa:+.1f} pp' if pp else '--'} |")
+    if len(maskfer.columns) > 1:
+        relative = of_measure(maskfer.table1, "relative")
+        columns = [(c, paper_column(c), dict(zip(relative.loc[relative["column"] == c, "row"],
+                                                 relative[relative["column"] == c].to_dict("records"))))
+                   for c in maskfer.columns]
+        lines += ["", "Table 1, every architecture: relative change of per-class accuracy, trained and tested masked "
+                  "against trained and tested clean, on Table 1's faces; ours (seeds: "
+                  + ", ".join(f"{c} {len((maskfer.column_seeds or {}).get(c, maskfer.seeds))}" for c, _, _ in columns)
+                  + ") beside the paper's column."
+                  + (" The paper's Ensemble column repeats its ResMasking column; ours is computed."
+                     if "Ensemble" in maskfer.columns else ""), "",
+                  "| emotion | " + " | ".join(f"{c} | paper ({p})" for c, p, _ in columns) + " |",
+                  "|---" * (1 + 2 * len(columns)) + "|"]
+        for emo in EMOTIONS_ORDER:
+            cells = [f"{cell_text(rows[emo], 'relative') if emo in rows else '--'} | "
+                     f"{TABLE1[emo][PAPER_COLUMNS.index(p)]} %" for c, p, rows in columns]
+            lines.append(f"| {emo} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def landmark_numbers(study: str) -> str:

@@ -203,3 +203,22 @@ def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_shar
 
     with pytest.raises(ParameterError, match="'model_seeds': resnet18: 1 is not a list of seeds"):
         MaskFerNotebook(model_seeds={"resnet18": 1})
+
+
+def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study, tmp_path, monkeypatch):
+    """A study of several architectures (the smoke profile: VGG16 and ResNet18, their ensemble) gets Table 1 with
+    every column beside the paper's; Table 2 of one backbone stays in the one-model table."""
+    from perturb_lib import readme
+    root, _, _ = smoke_study
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "smoke").symlink_to(root / "figures")
+    monkeypatch.setattr(readme, "PROJECT_ROOT", tmp_path)
+    text = readme.results("smoke")
+    assert "Table 1, every architecture" in text and "Table 2, every architecture" not in text
+    assert "(seeds: vgg16 1, resnet18 1, Ensemble 1)" in text and "its ResMasking column; ours is computed" in text
+    header = "| emotion | vgg16 | paper (VGG16) | resnet18 | paper (ResNet) | Ensemble | paper (Ensemble) |"
+    rows = text.split(header)[1].strip().splitlines()[1:8]
+    assert [r.split(" | ")[0] for r in rows] == [f"| {e}" for e in ("Angry", "Disgust", "Fear", "Happy", "Sad",
+                                                                     "Surprise", "Neutral")]
+    happy = [c.strip() for c in rows[3].strip("|").split("|")]
+    assert happy[2::2] == ["-35 %", "-55 %", "-42 %"]  # the paper's VGG16, ResNet and Ensemble cells for happy
