@@ -99,9 +99,12 @@ def results(study: str) -> str:
         return (f"_The committed `figures/{study}/` was made before the current statistics (log-ratio intervals, "
                 f"\"not estimable\", the claims table); its tables stay under `figures/{study}/tables/`, and its numbers "
                 f"return here when it is re-run: `make study PROFILE={study}`._")
-    record = next(iter(sorted((root / "records").glob("*/config.json"))), None)
-    config = read_json(record) if record else {}
     model = maskfer.models[0]
+    # the recipe of the first model's first clean run (not any record: a ledger holds other architectures' too)
+    seeds = (maskfer.column_seeds or {}).get(model, maskfer.seeds)
+    name = maskfer.runs.get(f"maskfer/{model}/{seeds[0]}/clean") if seeds else None
+    record = root / "records" / name / "config.json" if name else None
+    config = read_json(record) if record and record.is_file() else {}
     column = paper_column(model)
     lines = [f"{data.dataset} ({data.faces:,} faces; landmarks: {data.landmark_source}). The recipe: {model} at width "
              f"{config.get('width')}, {config.get('epochs')} epochs, batch {config.get('batch_size')}, "
