@@ -15,8 +15,9 @@ configs).
 A step trains seed S of every model the parameters name, whatever their ``model_seeds``. Steps: ``perturb:S`` (phase
 1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the clean and masked runs of seed S
 for every model: Table 1 and the cross conditions), ``removal:S`` (the runs trained without each region of
-``removal_train_regions``, seed S, and the clean run of ``removal_model`` they are compared with), ``sweep:S``
-(every cluster count of the sweep, seed S). ``A-B`` is a range of seeds.
+``removal_train_regions``, seed S, and ``removal_model``'s clean and masked runs of seed S: the clean one is what
+they are compared with), ``sweep:S`` (every cluster count of the sweep, seed S, with its phase 1 and baseline).
+``A-B`` is a range of seeds.
 """
 from __future__ import annotations
 
@@ -48,40 +49,47 @@ def parse_plan(steps: list[str]) -> list[tuple[str, int]]:
     return out
 
 
-def publish_records(study_dir, ledger: Path) -> int:
-    """Copy every finished record of the study into the ledger (metrics last); returns how many were new."""
-    new = 0
+def publish_records(study_dir, ledger: Path) -> tuple[int, int]:
+    """Copy every finished record of the study into the ledger (metrics last), and the cached evaluations a record
+    already there lacks (a later step evaluated it on other faces); returns how many records were new and how many
+    gained evaluations."""
+    new = updated = 0
     for run in sorted(records_dir(study_dir).glob("*/metrics.json")):
         run = run.parent
         target = ledger / run.name
+        evals = [p for p in sorted(run.glob("evals/*.npz")) if not (target / p.relative_to(run)).is_file()]
         if (target / "metrics.json").is_file():
-            continue
-        files = [run / f for f in RECORD_FILES if f != "metrics.json"] + sorted(run.glob("evals/*.npz"))
-        for path in [p for p in files if p.is_file()] + [run / "metrics.json"]:
+            if (target / "metrics.json").read_bytes() != (run / "metrics.json").read_bytes():
+                continue  # trained again here (no checkpoint came with the record): its evaluations are another model's
+            files, updated = evals, updated + bool(evals)
+        else:
+            files = [run / f for f in RECORD_FILES if f != "metrics.json"] + evals + [run / "metrics.json"]
+            new += 1
+        for path in [p for p in files if p.is_file()]:
             with atomic_path(target / path.relative_to(run)) as tmp:
                 shutil.copyfile(path, tmp)
-        new += 1
-    return new
+    return new, updated
 
 
 def grow_step(kind: str, seed: int, maskfer_p, scheme_p, faces, landmarks) -> None:
-    """Train (or reuse) one step's runs, then compute the evaluations its notebook makes beyond the records' test
-    logits (other faces, other splits): each is cached in its run's folder while the checkpoint is here, so the
-    ledger's record carries it and a study elsewhere need not train the run again to compute it."""
-    if kind in ("perturb", "sweep"):
-        exp = SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], model_seeds={},
-                                       sweep_seeds=[seed] if kind == "sweep" else []), faces, landmarks)
-        exp.train(checkpoints=False)
-        exp.table2(), exp.table3()
-        if kind == "sweep":
-            exp.sweep()  # the validation split picks the number of clusters
+    """Train (or reuse) one step's runs, then compute the evaluations notebook 01 makes beyond a record's own
+    validation and test logits (clean runs on masked faces and back, regions removed): each is cached in its run's
+    folder while the checkpoint is here, so the ledger's record carries it and a study elsewhere need not train the
+    run again to compute it. Notebook 03 reads only the records' own logits."""
+    if kind == "perturb":
+        SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], model_seeds={}, sweep_seeds=[]), faces,
+                         landmarks).train(checkpoints=False)
+    elif kind == "sweep":  # the sweep model's phase 1, baseline and Perturb runs only, not every backbone's pair
+        SchemeExperiment(replace(scheme_p, perturb_models=[scheme_p.sweep_model], baseline_models=[],
+                                 perturb_seeds=[seed], model_seeds={}, sweep_seeds=[seed]), faces,
+                         landmarks).train(checkpoints=False)
     elif kind == "table1":
         exp = MaskFerExperiment(replace(maskfer_p, seeds=[seed], model_seeds={}, removal_train_regions=[]), faces,
                                 landmarks)
         exp.train(checkpoints=False)
         exp.cross_conditions(), exp.removal_tested()  # clean runs on masked faces and back; regions removed
     else:
-        exp = MaskFerExperiment(replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed],  # its clean twin
+        exp = MaskFerExperiment(replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed],  # their clean twin
                                         model_seeds={}, removal_train_seeds=[seed]), faces, landmarks)
         exp.train(checkpoints=False)
         exp.removal_trained()
@@ -109,7 +117,8 @@ def main(argv=None) -> int:
     for kind, seed in parse_plan(a.plan):
         print(f"== {kind} seed {seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)
         grow_step(kind, seed, maskfer_p, scheme_p, faces, landmarks)
-        print(f"   {publish_records(scheme_p.study_dir, ledger)} new record(s) in {ledger}", flush=True)
+        new, updated = publish_records(scheme_p.study_dir, ledger)
+        print(f"   {new} new record(s) in {ledger}, {updated} with new evaluations", flush=True)
     return 0
 
 

@@ -111,7 +111,7 @@ def results(study: str) -> str:
              f"{config.get('lr_schedule')} schedule at lr {config.get('lr')}, label smoothing "
              f"{config.get('label_smoothing')}, random erasing {config.get('erasing')}, test-time augmentation "
              f"{config.get('tta')}, {config.get('precision')}. Seeds: Table 1 {maskfer.seed_counts()}, the Perturb "
-             f"Scheme {int(scheme.table2['seeds'].max()) if not scheme.table2.empty else 0}, the cluster sweep "
+             f"Scheme {_perturb_seeds(scheme.table2)}, the cluster sweep "
              f"{int(scheme.sweep['seeds'].max()) if not scheme.sweep.empty else 0}. Intervals: 95 % over seeds and "
              f"test faces; a relative change's on the log-ratio scale.", ""]
     t2 = scheme.table2.set_index("model")
@@ -179,6 +179,13 @@ def results(study: str) -> str:
               f"`figures/{study}/notebooks/`; the full paper-vs-ours comparison: "
               f"`figures/{study}/tables/paper_vs_ours.md`."]
     return "\n".join(lines)
+
+
+def _perturb_seeds(table2) -> str:
+    """How many seeds the Perturb pairs of Table 2 have (not its baseline-only rows): ``6``, or ``3-6``."""
+    pairs = table2[table2["delta acc"].notna()] if "delta acc" in table2 else table2.iloc[:0]
+    counts = sorted({int(n) for n in pairs["seeds"]}) or [0]
+    return f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
 
 
 def architectures(maskfer, scheme) -> list[str]:

@@ -46,7 +46,7 @@ class MaskFerResults(Results):
     Attributes:
         dataset: the dataset's name.
         models, seeds: what was trained (``seeds``: those of a model without its own in ``model_seeds``).
-        columns: Table 1's columns (the models, then ``Ensemble`` when there are several).
+        columns: Table 1's columns (the models, then ``Ensemble`` when there are several and they share a seed).
         column_seeds: each column's seeds (the ensemble's: those all its models share).
         mask_policy: the spec of the generated masks, or None when the published MaskFer images were used.
         maskfer_path: the published MaskFer folders, when used.
@@ -94,7 +94,8 @@ class MaskFerResults(Results):
         """A MaskFer run (condition ``clean`` or ``masked``) of this experiment."""
         key = run_key("maskfer", model, seed, condition)
         if key not in self.runs:
-            raise KeyError(f"no run {key}; notebook 01 trained models {self.models} with seeds {self.seeds}")
+            raise KeyError(f"no run {key}; notebook 01 trained models {self.models} with seeds "
+                           f"{self.column_seeds or self.seeds}")
         return load_run(self.runs[key], study_dir)
 
 
@@ -149,7 +150,7 @@ class MaskFerExperiment:
 
         Args:
             checkpoints: also have the checkpoints of the two models notebook 02 explains (the first model's clean
-                and masked runs of the first seed), training a ledger's record again when only it is here. Growing
+                and masked runs of its first seed), training a ledger's record again when only it is here. Growing
                 a ledger wants records and evaluations only (False).
         """
         configs, P = self.configs(), self.P

@@ -248,14 +248,14 @@ class SchemeExperiment:
         """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep.
 
         Args:
-            checkpoints: also have the checkpoints of the three models Figures 4 and 6 load (the first seed's phase
-                1, baseline and Perturb run), training a ledger's record again when only it is here. Growing a
+            checkpoints: also have the checkpoints of the three models Figures 4 and 6 load (the phase 1, baseline
+                and Perturb run of the first backbone's first seed), training a ledger's record again when only it is here. Growing a
                 ledger wants records and evaluations only (False).
         """
         P = self.P
         attention_model = P.attention_model or P.perturb_models[0]
         own = {m: self.seeds_of(m) for m in list(P.perturb_models) + list(P.baseline_models)}
-        seeds = list(dict.fromkeys(self.seeds + [s for m in own for s in own[m]] + list(P.sweep_seeds)))
+        seeds = self.phase1_seeds()
 
         def recipe(model, seed):  # the notebook's recipe with the model's own changes
             return TrainConfig.from_params(P, model=model, seed=seed)
@@ -283,6 +283,11 @@ class SchemeExperiment:
                     _key("perturb", model, seed, P.n_clusters)) if checkpoints else ():
             self.runs[key] = with_checkpoint(self.runs[key], self.faces, self.settings, self.landmarks)
         return self.runs
+
+    def phase1_seeds(self) -> list[int]:
+        """The seeds with a phase 1: every backbone's with a Perturb run, and the sweep's."""
+        return list(dict.fromkeys([s for m in self.P.perturb_models for s in self.seeds_of(m)]
+                                  + list(self.P.sweep_seeds)))
 
     def phase1(self, seed: int) -> Run:
         """The phase-1 (attention) run of a seed."""
@@ -436,7 +441,7 @@ class SchemeExperiment:
         if not self.runs:
             self.train()
         return SchemeResults(dataset=self.faces.name, options=asdict(self.options()),
-                             phase1={s: self.phase1(s).name for s in self.seeds},
+                             phase1={s: self.phase1(s).name for s in self.phase1_seeds()},
                              clusters=self.clusters(), table2=self.table2(), table3=self.table3(), sweep=self.sweep(),
                              sweep_model=self.P.sweep_model, cost=self.cost(), figure6=self.figure6(),
                              runs={k: r.name for k, r in self.runs.items()})
