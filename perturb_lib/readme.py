@@ -101,7 +101,7 @@ def results(study: str) -> str:
                 f"return here when it is re-run: `make study PROFILE={study}`._")
     model = maskfer.models[0]
     # the recipe of the first model's first clean run (not any record: a ledger holds other architectures' too)
-    seeds = (maskfer.column_seeds or {}).get(model, maskfer.seeds)
+    seeds = maskfer.seeds_of(model)
     name = maskfer.runs.get(f"maskfer/{model}/{seeds[0]}/clean") if seeds else None
     record = root / "records" / name / "config.json" if name else None
     config = read_json(record) if record and record.is_file() else {}
@@ -183,9 +183,9 @@ def results(study: str) -> str:
 
 def _perturb_seeds(table2) -> str:
     """How many seeds the Perturb pairs of Table 2 have (not its baseline-only rows): ``6``, or ``3-6``."""
+    from .stats import count_span
     pairs = table2[table2["delta acc"].notna()] if "delta acc" in table2 else table2.iloc[:0]
-    counts = sorted({int(n) for n in pairs["seeds"]}) or [0]
-    return f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+    return count_span(pairs["seeds"])
 
 
 def architectures(maskfer, scheme) -> list[str]:
@@ -219,7 +219,7 @@ def architectures(maskfer, scheme) -> list[str]:
                    for c in maskfer.columns]
         lines += ["", "Table 1, every architecture: relative change of per-class accuracy, trained and tested masked "
                   "against trained and tested clean, on Table 1's faces; ours (seeds: "
-                  + ", ".join(f"{c} {len((maskfer.column_seeds or {}).get(c, maskfer.seeds))}" for c, _, _ in columns)
+                  + ", ".join(f"{c} {len(maskfer.seeds_of(c))}" for c, _, _ in columns)
                   + ") beside the paper's column."
                   + (" The paper's Ensemble column repeats its ResMasking column; ours is computed."
                      if "Ensemble" in maskfer.columns else ""), "",

@@ -271,6 +271,12 @@ def seeds_text(n) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
+def count_span(counts) -> str:
+    """``5`` when the counts agree, ``3-5`` when they differ (``0`` for none): how many seeds a table's columns have."""
+    counts = sorted({int(n) for n in counts}) or [0]
+    return f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+
+
 def fmt_ci(mean, half_width, digits: int = 1, unit: str = "", seeds: int | None = None, mark: bool = True) -> str:
     """``-12.3 ± 4.5``, ``-1.2 ± 4.5, not decided (3 seeds)`` when the interval includes 0 (``mark``),
     ``-12.3 (n = 1, no interval)`` for one seed, ``0.0 (no spread over seeds or faces: not estimable)`` for a

@@ -26,6 +26,7 @@ from ..grid import run_grid
 from ..landmarks import detected
 from ..params import MaskFerNotebook
 from ..runs import CheckpointMissingError, Run, load_run
+from ..stats import count_span
 from ..tables import accuracy, change_table, estimate_row
 from ..train import TrainConfig, with_checkpoint
 from .results import Results
@@ -85,10 +86,13 @@ class MaskFerResults(Results):
     mask_probe: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
 
+    def seeds_of(self, column: str) -> list:
+        """A column's seeds (results made before ``column_seeds`` existed: ``seeds``)."""
+        return (self.column_seeds or {}).get(column) or self.seeds
+
     def seed_counts(self) -> str:
         """How many seeds Table 1's columns have: ``5``, or ``3-5`` when they differ."""
-        counts = sorted({len(s) for s in (self.column_seeds or {}).values()}) or [len(self.seeds)]
-        return f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+        return count_span([len(self.seeds_of(c)) for c in self.columns] or [len(self.seeds)])
 
     def run(self, study_dir, model: str, seed: int, condition: str) -> Run:
         """A MaskFer run (condition ``clean`` or ``masked``) of this experiment."""

@@ -120,7 +120,7 @@ def saliency_experiment(params: SaliencyNotebook, faces: FaceSet, landmarks: np.
     """
     P = params
     device = resolve_device(P.device)
-    seed = ((maskfer.column_seeds or {}).get(P.saliency_model) or maskfer.seeds)[0]  # the model's own first seed
+    seed = maskfer.seeds_of(P.saliency_model)[0]  # the model's own first seed
     runs = {"trained clean": maskfer.run(P.study_dir, P.saliency_model, seed, "clean"),
             "trained masked": maskfer.run(P.study_dir, P.saliency_model, seed, "masked")}
     split = runs["trained clean"].config["test_split"]

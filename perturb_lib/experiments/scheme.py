@@ -249,8 +249,8 @@ class SchemeExperiment:
 
         Args:
             checkpoints: also have the checkpoints of the three models Figures 4 and 6 load (the phase 1, baseline
-                and Perturb run of the first backbone's first seed), training a ledger's record again when only it is here. Growing a
-                ledger wants records and evaluations only (False).
+                and Perturb run of the first backbone's first seed), training a ledger's record again when only it
+                is here. Growing a ledger wants records and evaluations only (False).
         """
         P = self.P
         attention_model = P.attention_model or P.perturb_models[0]
