@@ -440,6 +440,20 @@ class MaskFerNotebook(ModelRecipes, Execution, Recipe, Data, Output):
                                              REMOVAL_REGIONS)
     removal_train_seeds: list[int] = param([0], "seeds of the removal-trained runs")
 
+    def check(self) -> None:
+        super().check()
+        if not self.removal_train_regions:
+            return
+        # A removal-trained run is compared with removal_model's clean run of the same seed: without that twin it
+        # would be trained and then left out of every table.
+        if self.removal_model not in self.models:
+            raise ParameterError(f"parameter 'removal_model': {self.removal_model!r} is not one of models "
+                                 f"{self.models}: its removal-trained runs would have no clean twin")
+        twins = self.seeds_of(self.removal_model, self.seeds)
+        if missing := sorted(set(self.removal_train_seeds) - set(twins)):
+            raise ParameterError(f"parameter 'removal_train_seeds': seeds {missing} are not among "
+                                 f"{self.removal_model}'s seeds {twins}: their runs would have no clean twin")
+
 
 @dataclass
 class SaliencyNotebook(SaliencyFigure, Compute, Data, Output):

@@ -33,10 +33,20 @@ def test_modules_functions_and_private_names_are_not_parameters():
     ({"dataset": "fer2013", "data_path": "/no/such/fer2013.csv"}, r"parameter 'data_path': /no/such/fer2013.csv does not exist"),
     ({"landmark_source": "file"}, r"parameter 'landmark_file' is required for landmark_source='file'"),
     ({"test_split": "PublicTest"}, r"'val_split' and 'test_split' must differ"),
+    ({"removal_model": "resnet18"}, r"parameter 'removal_model': 'resnet18' is not one of models \['vgg16'\]"),
+    ({"seeds": [0, 1], "removal_train_seeds": [1, 2, 3]},
+     r"parameter 'removal_train_seeds': seeds \[2, 3\] are not among vgg16's seeds \[0, 1\]"),
+    ({"model_seeds": {"vgg16": [1]}},
+     r"parameter 'removal_train_seeds': seeds \[0\] are not among vgg16's seeds \[1\]"),
 ])
 def test_bad_parameters_are_rejected_with_a_clear_message(changes, message):
     with pytest.raises(ParameterError, match=message):
         MaskFerNotebook.from_values(changes)
+
+
+def test_removal_twins_are_checked_only_when_removal_runs_are_trained():
+    assert MaskFerNotebook.from_values({"removal_train_regions": [], "removal_model": "resnet18"}).removal_model == "resnet18"
+    assert MaskFerNotebook.from_values({"seeds": [3], "removal_train_seeds": [3]}).removal_train_seeds == [3]
 
 
 def test_parameters_of_another_notebook_are_accepted_but_unused():
