@@ -194,6 +194,7 @@ def architectures(maskfer, scheme) -> list[str]:
     import pandas as pd
 
     from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, paper_column
+    from .report import table2_label
     from .stats import fmt_ci
     from .tables import cell_text, of_measure
     lines = []
@@ -208,7 +209,7 @@ def architectures(maskfer, scheme) -> list[str]:
             (pa, pf), pp = TABLE2_BASELINE[column], TABLE2_PERTURB.get(column)
             ran = "delta acc" in r and pd.notna(r["delta acc"])
             delta = fmt_ci(r["delta acc"], r["delta acc ci"], 2, " pp", int(r["seeds"])) if ran else "--"
-            lines.append(f"| {r['model']} | {column} | {int(r['seeds'])} | "
+            lines.append(f"| {table2_label(r)} | {column} | {int(r['seeds'])} | "
                          f"{fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} | {pa} % | "
                          f"{fmt_ci(r['baseline F1'], r['baseline F1 ci'], 3, '', mark=False)} | {pf} | {delta} | "
                          f"{f'{pp[0] - pa:+.1f} pp' if pp else '--'} |")
@@ -221,7 +222,8 @@ def architectures(maskfer, scheme) -> list[str]:
                   "against trained and tested clean, on Table 1's faces; ours (seeds: "
                   + ", ".join(f"{c} {len(maskfer.seeds_of(c))}" for c, _, _ in columns)
                   + ") beside the paper's column."
-                  + (" The paper's Ensemble column repeats its ResMasking column; ours is computed."
+                  + (f" Our Ensemble sums the logits of {' + '.join(c for c in maskfer.columns if c != 'Ensemble')}"
+                     "; the paper's Ensemble column repeats its ResMasking column."
                      if "Ensemble" in maskfer.columns else ""), "",
                   "| emotion | " + " | ".join(f"{c} | paper ({p})" for c, p, _ in columns) + " |",
                   "|---" * (1 + 2 * len(columns)) + "|"]

@@ -181,12 +181,19 @@ def _paper_table2(r) -> str:
     return f"{base:.1f}, --, --" if math.isfinite(base) else "--"
 
 
+def table2_label(r) -> str:
+    """A Table 2 row's name; an ensemble's names its members (it is the paper's five-model Ensemble only when they
+    are those five)."""
+    members = r.get("members")
+    return f"{r['model']} ({members})" if isinstance(members, str) and members else str(r["model"])
+
+
 def table2(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     """The paper's Table 2: baseline vs Perturb Scheme per backbone, as a person writes it."""
     rows = []
     for _, r in scheme.table2.iterrows():
         n = int(r["seeds"])
-        rows.append({"model": r["model"], "seeds": n,
+        rows.append({"model": table2_label(r), "seeds": n,
                      "baseline accuracy %": _within(r["baseline acc"], r["baseline acc ci"], 0, 100, 1),
                      "Perturb accuracy %": _within(r["perturb acc"], r["perturb acc ci"], 0, 100, 1),
                      "change (pp, paired by seed)": fmt_ci(r["delta acc"], r["delta acc ci"], 2, "", n),

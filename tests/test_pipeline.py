@@ -184,6 +184,7 @@ def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_shar
     and Table 2 uses its model's seeds, the ensemble (logits summed per seed) the seeds all its models share."""
     from perturb_lib.experiments import MaskFerExperiment, SchemeExperiment
     from perturb_lib.params import MaskFerNotebook, ParameterError, SchemeNotebook
+    from perturb_lib.report import table2_label
 
     common = dict(epochs=1, width=0.0625, precision="fp32", progress="off", study_dir=str(tmp_path / "study"),
                   cache_dir=str(tmp_path / "cache"), model_seeds={"resnet18": [1]})
@@ -202,7 +203,10 @@ def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_shar
                        cluster_sweep=[], sweep_seeds=[], cluster_sample=32, **common)
     scheme = SchemeExperiment(S, tiny_faces, tiny_faces.landmarks)
     scheme.train(checkpoints=False)
-    assert dict(zip(scheme.table2()["model"], scheme.table2()["seeds"])) == {"vgg16": 2, "resnet18": 1, "Ensemble": 1}
+    table2 = scheme.table2()
+    assert dict(zip(table2["model"], table2["seeds"])) == {"vgg16": 2, "resnet18": 1, "Ensemble": 1}
+    # the ensemble names its members (two here, not the paper's five)
+    assert [table2_label(r) for _, r in table2.iterrows()] == ["vgg16", "resnet18", "Ensemble (vgg16 + resnet18)"]
     assert "baseline/resnet18/1/0" in scheme.runs and "baseline/resnet18/0/0" not in scheme.runs
 
     with pytest.raises(ParameterError, match="'model_seeds': resnet18: 1 is not a list of seeds"):
@@ -219,7 +223,8 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
     monkeypatch.setattr(readme, "PROJECT_ROOT", tmp_path)
     text = readme.results("smoke")
     assert "Table 1, every architecture" in text and "Table 2, every architecture" not in text
-    assert "(seeds: vgg16 1, resnet18 1, Ensemble 1)" in text and "its ResMasking column; ours is computed" in text
+    assert "(seeds: vgg16 1, resnet18 1, Ensemble 1)" in text
+    assert "Our Ensemble sums the logits of vgg16 + resnet18; the paper's Ensemble column repeats its ResMasking" in text
     header = "| emotion | vgg16 | paper (VGG16) | resnet18 | paper (ResNet) | Ensemble | paper (Ensemble) |"
     rows = text.split(header)[1].strip().splitlines()[1:8]
     assert [r.split(" | ")[0] for r in rows] == [f"| {e}" for e in ("Angry", "Disgust", "Fear", "Happy", "Sad",
