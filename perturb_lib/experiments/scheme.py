@@ -369,7 +369,9 @@ class SchemeExperiment:
                 continue
             parts = [self._logits("baseline", m, 0, seeds) for m in members]
             labels, preds = parts[0][0], sum(p[1] for p in parts).argmax(-1)
-            row = {"model": name, "members": " + ".join(members), "seeds": len(seeds)}
+            row = {"model": name, "seeds": len(seeds)}
+            if len(members) > 1:  # an ensemble names its members
+                row["members"] = " + ".join(members)
             for metric, fn in (("acc", accuracy), ("F1", macro_f1)):
                 e = fn(labels, preds)
                 row[f"baseline {metric}"], row[f"baseline {metric} ci"], row[f"baseline {metric} pred"] = (
