@@ -222,7 +222,7 @@ def architectures(maskfer, scheme) -> list[str]:
                   "against trained and tested clean, on Table 1's faces; ours (seeds: "
                   + ", ".join(f"{c} {len(maskfer.seeds_of(c))}" for c, _, _ in columns)
                   + ") beside the paper's column."
-                  + (f" Our Ensemble sums the logits of {' + '.join(c for c in maskfer.columns if c != 'Ensemble')}"
+                  + (f" Our Ensemble sums the logits of {' + '.join(maskfer.models)}"
                      "; the paper's Ensemble column repeats its ResMasking column."
                      if "Ensemble" in maskfer.columns else ""), "",
                   "| emotion | " + " | ".join(f"{c} | paper ({p})" for c, p, _ in columns) + " |",
