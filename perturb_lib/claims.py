@@ -131,12 +131,21 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
         named = mask_hurts_most()
         # the ranking for every architecture (and the ensemble) that Table 1 holds: does it hold across them?
         columns = [model] + [c for c in dict.fromkeys(maskfer.table1["column"]) if c != model]
+        hurt = " and ".join(e.lower() for e in named)
+        paper_ranking = f"the two largest drops of its Table 1, most often: {', '.join(named)}"
+        verdicts: dict[str, dict[str, str]] = {"auc": {}, "points": {}}
         for column in columns:
             for measure in ("auc", "points"):
                 verdict, evidence, by = ranking_claim(maskfer.table1[maskfer.table1["column"] == column], named,
                                                       measure)
-                add(f"masking hurts {' and '.join(e.lower() for e in named)} most ({column}, {measure})",
-                    f"the two largest drops of its Table 1, most often: {', '.join(named)}", verdict, evidence, by)
+                add(f"masking hurts {hurt} most ({column}, {measure})", paper_ranking, verdict, evidence, by)
+                if column in maskfer.models:  # an architecture (the ensemble is not one of its own)
+                    verdicts[measure][column] = verdict
+        for measure, of_column in verdicts.items():
+            if len(of_column) >= 2:
+                verdict, evidence, by = every_claim(of_column, "its ranking decided for each (more seeds)")
+                add(f"masking hurts {hurt} most, in every architecture ({measure})",
+                    f"{paper_ranking} (across its five architectures)", verdict, evidence, by)
         for emotion, claimed, paper_text in (("Happy", TEXT_HAPPY_MASK_CHANGE, "about -60 % (text)"),
                                              ("Fear", TEXT_FEAR_MASK_CHANGE, "only about -10 % (text)")):
             r = _cell(t1, emotion)
@@ -180,6 +189,7 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
         t2 = scheme.table2.set_index("model")
         backbones = [m for m in [model] + [b for b in t2.index if b != model]
                      if m in t2.index and np.isfinite(float(t2.loc[m, "delta acc"]))]
+        helps: dict[str, str] = {}  # each backbone's verdict on "the Perturb Scheme raises its accuracy"
         for backbone in backbones:  # every backbone with Perturb runs, against the paper's gain for its column
             r = t2.loc[backbone]
             column = paper_column(backbone)
@@ -189,11 +199,20 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
             e = Estimate(float(r["delta acc"]), float(r["delta acc ci"]), float("nan"), int(r["seeds"]),
                          int(r.get("test faces", 0)), sd_seed=float(r["delta acc sd"]),
                          se_test=float(r["delta acc se_test"]))
+            helps[backbone] = decide(e, None, +1)[0]
             verdict, by = decide(e, gain)
             add(f"the Perturb Scheme adds about {gain:+.1f} points of accuracy ({backbone})",
                 f"{gain:+.1f} points (Table 2, {column})", verdict,
                 f"{fmt_ci(e.value, e.half, 2, ' pp', mark=False)} ({seeds_text(int(r['seeds']))}, paired by seed; "
                 f"power to detect {gain:+.1f} pp: {power(e, gain):.0%})", by)
+        if len(helps) >= 2:  # the paper reports a gain for each of its three backbones
+            gains = [perturb_gain(paper_column(b)) for b in helps]
+            paper_gains = f"{min(gains):+.1f} to {max(gains):+.1f} points (Table 2, each backbone)"
+            by_seeds = "more seeds for the backbones whose change holds 0"
+            verdict, evidence, by = some_claim(helps, by_seeds)
+            add("the Perturb Scheme raises the accuracy of some backbone", paper_gains, verdict, evidence, by)
+            verdict, evidence, by = every_claim(helps, by_seeds)
+            add("the Perturb Scheme raises the accuracy of every backbone", paper_gains, verdict, evidence, by)
     if scheme is not None and (scheme.sweep.empty or (scheme.sweep["n_clusters"] > 0).sum() < 2):
         add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", UNDECIDED,
             "no cluster sweep in this study (fewer than two cluster counts)", NO_SWEEP_RUNS)
@@ -202,6 +221,26 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
         add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", verdict,
             evidence, by)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _verdict_list(verdicts: dict[str, str]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in verdicts.items()) + f" ({len(verdicts)} of them)"
+
+
+def every_claim(verdicts: dict[str, str], decide_by: str) -> tuple[str, str, str]:
+    """A claim about every member (architecture, backbone) from each one's verdict: confirmed when it is confirmed
+    for each, refuted when it is refuted for one, else not decided."""
+    values = set(verdicts.values())
+    verdict = CONFIRMED if values == {CONFIRMED} else REFUTED if REFUTED in values else UNDECIDED
+    return verdict, _verdict_list(verdicts), decide_by if verdict == UNDECIDED else ""
+
+
+def some_claim(verdicts: dict[str, str], decide_by: str) -> tuple[str, str, str]:
+    """A claim about some member from each one's verdict: confirmed when it is confirmed for one, refuted when it
+    is refuted for each, else not decided."""
+    values = set(verdicts.values())
+    verdict = CONFIRMED if CONFIRMED in values else REFUTED if values == {REFUTED} else UNDECIDED
+    return verdict, _verdict_list(verdicts), decide_by if verdict == UNDECIDED else ""
 
 
 def best_clusters_claim(sweep: pd.DataFrame) -> tuple[str, str, str]:

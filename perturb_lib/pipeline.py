@@ -143,11 +143,16 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
     unknown = [n for n in (only or []) if n not in NOTEBOOKS]
     if unknown:
         raise StudyError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
-    study_dir = resolve(values["study_dir"])
+    study_dir, figures_dir = resolve(values["study_dir"]), resolve(values["figures_dir"])
+    selected = selected_names(only)
+    if selected == [list(NOTEBOOKS)[-1]] and not _has_results(study_dir) and _has_results(figures_dir):
+        # a fresh clone holds a study's results where they were published, beside its figures, not under runs/:
+        # notebook 05 redraws from those (`make figures` on a committed study), and nothing is published back
+        out(f"{study_dir} holds no results: notebook 05 redraws from those published in {figures_dir}")
+        values["study_dir"], study_dir = str(figures_dir), figures_dir
     nb_out = study_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
     _ensure_python3_kernel()
-    selected = selected_names(only)
     report, upstream, t_all = {}, [], time.time()
     for k, name in enumerate(selected, 1):
         source = NOTEBOOK_DIR / f"{name}.ipynb"
@@ -186,11 +191,15 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
     total = time.time() - t_all
     out(f"study {study!r}: {len(selected)} notebook(s) in {_fmt(total)}; executed notebooks in {nb_out}")
     merge_timings(study_dir / "timings.json", report)
-    if selected[-1] == list(NOTEBOOKS)[-1]:
+    if selected[-1] == list(NOTEBOOKS)[-1] and study_dir != figures_dir:
         copied = publish(study_dir, values["figures_dir"], values.get("ledger_dir"))
         out(f"study {study!r}: results, {copied} run records and the executed notebooks copied to "
             f"{resolve(values['figures_dir'])}")
     return report
+
+
+def _has_results(study_dir: Path) -> bool:
+    return any((study_dir / "results").glob("*.json"))
 
 
 def selected_names(only: list[str] | None) -> list[str]:

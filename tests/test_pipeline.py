@@ -72,6 +72,26 @@ def test_missing_records_are_listed_and_the_failed_notebook_kept(tmp_path):
     assert not (tmp_path / "study" / "notebooks" / "05_figures.state.json").exists()
 
 
+def test_figures_of_a_committed_study_redraw_from_its_published_results(smoke_study, tmp_path):
+    """A fresh clone has a study's results under figures/<study>/ only (runs/ is not committed): notebook 05 alone
+    redraws from those, in place, and publishes nothing back over the records or the other notebooks."""
+    import shutil
+    root, _, _ = smoke_study
+    figures = tmp_path / "figures"
+    shutil.copytree(root / "figures", figures)
+    (figures / "tables" / "table2.md").unlink()
+    records = sorted(p.name for p in (figures / "records").iterdir())
+    lines = []
+    report = run_study("smoke", overrides={**tmp_study(tmp_path), "seeds": [0]}, only=["05_figures"], force=True,
+                       log_output=False, out=lines.append)
+    assert report["05_figures"]["status"] == "ran"
+    assert any("holds no results: notebook 05 redraws from those published in" in line for line in lines)
+    assert (figures / "tables" / "table2.md").is_file()  # redrawn
+    assert sorted(p.name for p in (figures / "records").iterdir()) == records
+    assert len(list((figures / "notebooks").glob("*.ipynb"))) == len(NOTEBOOKS)  # 00-04 kept beside the new 05
+    assert not (tmp_path / "study" / "results").exists()
+
+
 def test_profiles_hold_only_known_parameters():
     for name in ("cpu", "smoke", "paper"):
         assert isinstance(load_profile(name), dict)

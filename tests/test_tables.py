@@ -280,3 +280,45 @@ def test_a_claim_without_runs_is_listed_undecided_with_what_would_decide_it():
     assert list(table["what would decide it"]) == [claims.NO_REMOVAL_RUNS] * 3 + [claims.NO_SWEEP_RUNS]
     assert table["claim"].iloc[0] == "removing a feature in training drops happy strongly (up to -85 %)"
     assert table["claim"].iloc[3] == "3 clusters are best"
+
+
+def test_a_claim_about_every_or_some_member_combines_their_verdicts():
+    from perturb_lib.claims import CONFIRMED as C, REFUTED as R, UNDECIDED as U, every_claim, some_claim
+    assert every_claim({"a": C, "b": C}, "x") == (C, "a: confirmed; b: confirmed (2 of them)", "")
+    assert every_claim({"a": C, "b": U}, "x") == (U, "a: confirmed; b: not decided (2 of them)", "x")
+    assert every_claim({"a": U, "b": R}, "x")[0] == R  # one member against it refutes "every"
+    assert some_claim({"a": R, "b": U}, "x")[:3:2] == (U, "x")
+    assert some_claim({"a": R, "b": C}, "x")[0] == C  # one member for it confirms "some"
+    assert some_claim({"a": R, "b": R}, "x")[0] == R
+
+
+def test_the_claims_table_asks_across_architectures_and_backbones():
+    """Table 1 of two architectures and their ensemble gets a ranking row over the architectures (not the
+    ensemble); Perturb runs on two backbones get 'some' and 'every' rows from each one's direction."""
+    from types import SimpleNamespace
+
+    from perturb_lib import claims
+    rest = {e: (-0.02, 0.0) for e in ("Angry", "Disgust", "Fear", "Sad", "Surprise")}
+    hurt = {"Happy": (-0.2, -0.1), "Neutral": (-0.15, -0.05)}  # confirmed: below every other emotion
+    overlap = {"Happy": (-0.2, -0.1), "Neutral": (-0.15, -0.01)}  # not decided: Neutral overlaps the others
+    refuted = {"Happy": (-0.01, 0.0), "Neutral": (-0.01, 0.0), **rest, "Angry": (-0.3, -0.2), "Fear": (-0.3, -0.2)}
+    table1 = pd.DataFrame([{"row": e, "column": column, "measure": m, "mean": (lo + hi) / 2, "lo": lo, "hi": hi,
+                            "ci": (hi - lo) / 2, "seeds": 3, "estimable": True}
+                           for column, cells in (("vgg16", {**rest, **hurt}), ("resnet50", {**rest, **overlap}),
+                                                 ("Ensemble", refuted))
+                           for e, (lo, hi) in cells.items() for m in ("auc", "points")])
+    maskfer = SimpleNamespace(table1=table1, models=["vgg16", "resnet50"], removal_trained=pd.DataFrame())
+    # vgg16: -0.9 +- 0.6 pp lies below 0; resnet50: +1.0 +- 2.0 holds 0
+    table2 = pd.DataFrame({"model": ["vgg16", "resnet50"], "delta acc": [-0.9, 1.0], "delta acc ci": [0.6, 2.0],
+                           "delta acc lo": [-1.5, -1.0], "seeds": [6, 3], "test faces": [3589, 3589],
+                           "delta acc sd": [0.5, 1.5], "delta acc se_test": [0.2, 0.2]})
+    scheme = SimpleNamespace(table2=table2, sweep=pd.DataFrame())
+    table = claims.claims(maskfer, scheme).set_index("claim")
+    across = table.loc["masking hurts neutral and happy most, in every architecture (auc)"]
+    assert across["verdict"] == "not decided"  # confirmed for vgg16, not decided for resnet50; Ensemble left out
+    assert across["evidence"] == "vgg16: confirmed; resnet50: not decided (2 of them)"
+    assert table.loc["masking hurts neutral and happy most (Ensemble, auc)", "verdict"] == "refuted"
+    some = table.loc["the Perturb Scheme raises the accuracy of some backbone"]
+    assert (some["verdict"], some["evidence"]) == ("not decided", "vgg16: refuted; resnet50: not decided (2 of them)")
+    assert some["the paper"] == "+3.0 to +3.1 points (Table 2, each backbone)"  # VGG16 +3.0, ResNet +3.1
+    assert table.loc["the Perturb Scheme raises the accuracy of every backbone", "verdict"] == "refuted"
