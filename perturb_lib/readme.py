@@ -164,7 +164,7 @@ def results(study: str) -> str:
         few = of_measure(t1, "relative").set_index("row")
         label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
         lines.append(f"| {label} | {TABLE1[emo][k]} % | " + " | ".join(cells) + " |")
-    lines += architectures(maskfer, scheme)
+    lines += architectures(maskfer, scheme, baseline_recipes(root, scheme.runs))
     table = claims(maskfer, scheme, model)
     lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
               "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
@@ -188,9 +188,29 @@ def _perturb_seeds(table2) -> str:
     return count_span(pairs["seeds"])
 
 
-def architectures(maskfer, scheme) -> list[str]:
+def baseline_recipes(root: Path, runs: dict) -> dict[str, str]:
+    """Each model's recipe and cost, from the records of its Table 2 baselines (``runs`` by key,
+    ``baseline/<model>/<seed>/0``): ``{model: "x0.125, 16 epochs, 41 min a run"}``, the minutes the median recorded
+    wall time of those runs (whichever machine and hour trained them)."""
+    configs: dict[str, list[dict]] = {}
+    for key, name in runs.items():
+        kind, model, *_ = key.split("/")
+        folder = root / "records" / name
+        if kind == "baseline" and (folder / "config.json").is_file() and (folder / "env.json").is_file():
+            configs.setdefault(model, []).append({**read_json(folder / "config.json"), **read_json(folder / "env.json")})
+    out = {}
+    for model, records in configs.items():
+        first = records[0]
+        minutes = statistics.median(r["wall_seconds"] for r in records) / 60
+        out[model] = f"x{first['width']:g}, {first['epochs']} epochs, {minutes:.0f} min a run"
+    return out
+
+
+def architectures(maskfer, scheme, recipes: dict[str, str] | None = None) -> list[str]:
     """Tables 2 and 1 for every architecture of a study, and their ensemble, beside the paper's columns (nothing for
-    a study of one architecture: the tables above hold it)."""
+    a study of one architecture: the tables above hold it); ``recipes`` (:func:`baseline_recipes`) label Table 2's
+    models."""
+    recipes = recipes or {}
     import pandas as pd
 
     from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, paper_column
@@ -201,15 +221,17 @@ def architectures(maskfer, scheme) -> list[str]:
     t2 = scheme.table2
     if len(t2) > 1:
         lines += ["", "Table 2, every architecture: test accuracy and macro F1 on every test face, trained clean "
-                  "(the ensemble sums its models' logits, per seed), and the Perturb Scheme's change where it ran.", "",
-                  "| ours | paper's column | seeds | accuracy | paper | macro F1 | paper | Perturb Scheme: change of "
-                  "accuracy | paper |", "|---|---|---|---|---|---|---|---|---|"]
+                  "(the ensemble sums its models' logits, per seed), and the Perturb Scheme's change where it ran; "
+                  "each model's width, epochs and median minutes a run on every face, from its records (the paper: "
+                  "full width, 200 epochs).", "",
+                  "| ours | recipe | paper's column | seeds | accuracy | paper | macro F1 | paper | Perturb Scheme: "
+                  "change of accuracy | paper |", "|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in t2.iterrows():
             column = paper_column(r["model"])
             (pa, pf), pp = TABLE2_BASELINE[column], TABLE2_PERTURB.get(column)
             ran = "delta acc" in r and pd.notna(r["delta acc"])
             delta = fmt_ci(r["delta acc"], r["delta acc ci"], 2, " pp", int(r["seeds"])) if ran else "--"
-            lines.append(f"| {table2_label(r)} | {column} | {int(r['seeds'])} | "
+            lines.append(f"| {table2_label(r)} | {recipes.get(r['model'], '--')} | {column} | {int(r['seeds'])} | "
                          f"{fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} | {pa} % | "
                          f"{fmt_ci(r['baseline F1'], r['baseline F1 ci'], 3, '', mark=False)} | {pf} | {delta} | "
                          f"{f'{pp[0] - pa:+.1f} pp' if pp else '--'} |")

@@ -251,3 +251,18 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
                                                                      "Surprise", "Neutral")]
     happy = [c.strip() for c in rows[3].strip("|").split("|")]
     assert happy[2::2] == ["-35 %", "-55 %", "-42 %"]  # the paper's VGG16, ResNet and Ensemble cells for happy
+
+
+def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_path):
+    """Each model's width and epochs come from its baseline records, its minutes from their median wall time; a
+    phase-1 or Perturb run does not count."""
+    from perturb_lib.io import write_json
+    from perturb_lib.readme import baseline_recipes
+    runs = {"baseline/resnet50/0/0": "r0", "baseline/resnet50/1/0": "r1", "baseline/resnet50/2/0": "r2",
+            "perturb/resnet50/0/3": "p0", "baseline/vgg16/0/0": "v0"}
+    for name, width, epochs, wall in (("r0", 0.125, 16, 600), ("r1", 0.125, 16, 1200), ("r2", 0.125, 16, 3000),
+                                      ("p0", 0.125, 16, 9000), ("v0", 0.25, 8, 312)):
+        write_json(tmp_path / "records" / name / "config.json", {"width": width, "epochs": epochs})
+        write_json(tmp_path / "records" / name / "env.json", {"wall_seconds": wall})
+    assert baseline_recipes(tmp_path, runs) == {"resnet50": "x0.125, 16 epochs, 20 min a run",  # median 1200 s
+                                                "vgg16": "x0.25, 8 epochs, 5 min a run"}  # 5.2 min
