@@ -165,6 +165,7 @@ def results(study: str) -> str:
         label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
         lines.append(f"| {label} | {TABLE1[emo][k]} % | " + " | ".join(cells) + " |")
     lines += architectures(maskfer, scheme, baseline_recipes(root, scheme.runs))
+    lines += table3(scheme)
     table = claims(maskfer, scheme, model)
     lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
               "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
@@ -253,6 +254,34 @@ def architectures(maskfer, scheme, recipes: dict[str, str] | None = None) -> lis
             cells = [f"{cell_text(rows[emo], 'relative') if emo in rows else '--'} | "
                      f"{TABLE1[emo][PAPER_COLUMNS.index(p)]} %" for c, p, rows in columns]
             lines.append(f"| {emo} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def table3(scheme) -> list[str]:
+    """Table 3: each Perturb backbone's per-class change beside the paper's column, in both units (the paper does not
+    say whether its "changes in performance" are relative % or points)."""
+    from .paper import TABLE3, paper_column
+    from .tables import cell_text, of_measure
+    t3 = scheme.table3
+    if t3.empty:
+        return []
+    backbones = list(dict.fromkeys(t3["column"]))
+    lines = ["", "Table 3: change of per-class test accuracy with the Perturb Scheme, paired by seed (seeds: "
+             + ", ".join(f"{b} {int(t3.loc[t3['column'] == b, 'seeds'].max())}" for b in backbones)
+             + "), relative and in points, beside the paper's (its unit is not stated).", "",
+             "| emotion | " + " | ".join(f"{b}: relative | {b}: points | paper ({paper_column(b)})" for b in backbones)
+             + " |", "|---" * (1 + 3 * len(backbones)) + "|"]
+    few = of_measure(t3, "relative").drop_duplicates("row").set_index("row")
+    for emo in EMOTIONS_ORDER:
+        label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
+        cells = []
+        for b in backbones:
+            for measure in ("relative", "points"):
+                sub = of_measure(t3[t3["column"] == b], measure).set_index("row")
+                cells.append(cell_text(sub.loc[emo], measure) if emo in sub.index else "--")
+            paper = TABLE3.get(emo, {}).get(paper_column(b))
+            cells.append(f"{paper:+g}" if paper is not None else "--")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 

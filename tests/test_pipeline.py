@@ -251,6 +251,12 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
                                                                      "Surprise", "Neutral")]
     happy = [c.strip() for c in rows[3].strip("|").split("|")]
     assert happy[2::2] == ["-35 %", "-55 %", "-42 %"]  # the paper's VGG16, ResNet and Ensemble cells for happy
+    # Table 3 of the Perturb backbone (VGG16 here), both units beside the paper's column
+    header = "| emotion | vgg16: relative | vgg16: points | paper (VGG16) |"
+    rows = text.split(header)[1].strip().splitlines()[1:8]
+    angry, fear = ([c.strip() for c in rows[k].strip("|").split("|")] for k in (0, 2))
+    assert angry[0].startswith("Angry") and angry[3] == "+12"  # the paper's Table 3 (its tiny test split: flagged)
+    assert fear[0].startswith("Fear") and fear[3] == "+18"
 
 
 def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_path):
