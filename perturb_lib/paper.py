@@ -10,6 +10,8 @@ import pandas as pd
 from .params import EMOTION_NAMES as EMOTIONS
 
 PAPER_COLUMNS = ("DenseNet", "DPN", "ResMasking", "ResNet", "VGG16", "Ensemble")
+#: Table 1's columns that are architectures (its Ensemble repeats its ResMasking column)
+ARCHITECTURE_COLUMNS = PAPER_COLUMNS[:-1]
 
 # Table 1: percent change of per-class accuracy, models trained and tested on MaskFer vs on FER2013.
 # (The authors' code copy of this table repeats the ResMasking column as "Ensemble"; the paper's text is used.)
@@ -76,6 +78,19 @@ def mask_hurts_most(top: int = 2) -> tuple[str, ...]:
         for emotion in sorted(EMOTIONS, key=lambda e: TABLE1[e][k])[:top]:
             counts[emotion] = counts.get(emotion, 0) + 1
     return tuple(sorted(counts, key=lambda e: (-counts[e], EMOTIONS.index(e)))[:top])
+
+
+def mask_hurts_most_columns(named: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The architectures' columns of Table 1 (not its Ensemble) in which the ``named`` emotions have the largest
+    drops: strictly (each below every other emotion), and with ties allowed (at or below)."""
+    strict, tied = [], []
+    for column in ARCHITECTURE_COLUMNS:
+        k = PAPER_COLUMNS.index(column)
+        others = [TABLE1[e][k] for e in EMOTIONS if e not in named]
+        worst = max(TABLE1[e][k] for e in named)
+        strict += [column] if worst < min(others) else []
+        tied += [column] if worst <= min(others) else []
+    return strict, tied
 
 
 def perturb_gain(column: str = "VGG16") -> float | None:

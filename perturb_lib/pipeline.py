@@ -145,11 +145,13 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
         raise StudyError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
     study_dir, figures_dir = resolve(values["study_dir"]), resolve(values["figures_dir"])
     selected = selected_names(only)
-    if selected == [list(NOTEBOOKS)[-1]] and not _has_results(study_dir) and _has_results(figures_dir):
+    redraw = selected == [list(NOTEBOOKS)[-1]] and not _has_results(study_dir) and _has_results(figures_dir)
+    if redraw:
         # a fresh clone holds a study's results where they were published, beside its figures, not under runs/:
-        # notebook 05 redraws from those (`make figures` on a committed study), and nothing is published back
+        # notebook 05 redraws from those (`make figures` on a committed study); nothing is published back, and
+        # the timings stay those of the study's last full execution
         out(f"{study_dir} holds no results: notebook 05 redraws from those published in {figures_dir}")
-        values["study_dir"], study_dir = str(figures_dir), figures_dir
+        values["study_dir"], study_dir = values["figures_dir"], figures_dir  # as written: a path the notebook shows
     nb_out = study_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
     _ensure_python3_kernel()
@@ -190,8 +192,10 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
         upstream.append(digest)
     total = time.time() - t_all
     out(f"study {study!r}: {len(selected)} notebook(s) in {_fmt(total)}; executed notebooks in {nb_out}")
+    if redraw:
+        return report
     merge_timings(study_dir / "timings.json", report)
-    if selected[-1] == list(NOTEBOOKS)[-1] and study_dir != figures_dir:
+    if selected[-1] == list(NOTEBOOKS)[-1]:
         copied = publish(study_dir, values["figures_dir"], values.get("ledger_dir"))
         out(f"study {study!r}: results, {copied} run records and the executed notebooks copied to "
             f"{resolve(values['figures_dir'])}")

@@ -191,19 +191,23 @@ def _perturb_seeds(table2) -> str:
 
 def baseline_recipes(root: Path, runs: dict) -> dict[str, str]:
     """Each model's recipe and cost, from the records of its Table 2 baselines (``runs`` by key,
-    ``baseline/<model>/<seed>/0``): ``{model: "x0.125, 16 epochs, 41 min a run"}``, the minutes the median recorded
-    wall time of those runs (whichever machine and hour trained them)."""
-    configs: dict[str, list[dict]] = {}
+    ``baseline/<model>/<seed>/0``): ``{model: "x0.125, 16 epochs, 41 min a run"}``, the minutes the median
+    recorded wall time of those runs (whichever machine and hour trained them). Seeds trained with other recipes
+    list each one."""
+    records: dict[str, list[dict]] = {}
     for key, name in runs.items():
         kind, model, *_ = key.split("/")
         folder = root / "records" / name
-        if kind == "baseline" and (folder / "config.json").is_file() and (folder / "env.json").is_file():
-            configs.setdefault(model, []).append({**read_json(folder / "config.json"), **read_json(folder / "env.json")})
+        if kind == "baseline" and (folder / "config.json").is_file():
+            env = read_json(folder / "env.json") if (folder / "env.json").is_file() else {}
+            records.setdefault(model, []).append({**read_json(folder / "config.json"), **env})
     out = {}
-    for model, records in configs.items():
-        first = records[0]
-        minutes = statistics.median(r["wall_seconds"] for r in records) / 60
-        out[model] = f"x{first['width']:g}, {first['epochs']} epochs, {minutes:.0f} min a run"
+    for model, rows in records.items():
+        recipe = " or ".join(dict.fromkeys(f"x{r['width']:g}, {r['epochs']} epochs" for r in rows))
+        walls = [r["wall_seconds"] for r in rows if "wall_seconds" in r]
+        minutes = statistics.median(walls) / 60 if walls else None
+        cost = "" if minutes is None else f", {minutes:.0f} min a run" if minutes >= 1 else ", under a minute a run"
+        out[model] = recipe + cost
     return out
 
 
@@ -261,26 +265,23 @@ def table3(scheme) -> list[str]:
     """Table 3: each Perturb backbone's per-class change beside the paper's column, in both units (the paper does not
     say whether its "changes in performance" are relative % or points)."""
     from .paper import TABLE3, paper_column
-    from .tables import cell_text, of_measure
+    from .tables import formatted
     t3 = scheme.table3
     if t3.empty:
         return []
     backbones = list(dict.fromkeys(t3["column"]))
+    relative, points = formatted(t3, "relative"), formatted(t3, "points")  # rows: emotions, few faces flagged
     lines = ["", "Table 3: change of per-class test accuracy with the Perturb Scheme, paired by seed (seeds: "
              + ", ".join(f"{b} {int(t3.loc[t3['column'] == b, 'seeds'].max())}" for b in backbones)
              + "), relative and in points, beside the paper's (its unit is not stated).", "",
              "| emotion | " + " | ".join(f"{b}: relative | {b}: points | paper ({paper_column(b)})" for b in backbones)
              + " |", "|---" * (1 + 3 * len(backbones)) + "|"]
-    few = of_measure(t3, "relative").drop_duplicates("row").set_index("row")
-    for emo in EMOTIONS_ORDER:
-        label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
+    for label in relative.index:
+        emotion = label.split(" (")[0]
         cells = []
         for b in backbones:
-            for measure in ("relative", "points"):
-                sub = of_measure(t3[t3["column"] == b], measure).set_index("row")
-                cells.append(cell_text(sub.loc[emo], measure) if emo in sub.index else "--")
-            paper = TABLE3.get(emo, {}).get(paper_column(b))
-            cells.append(f"{paper:+g}" if paper is not None else "--")
+            paper = TABLE3.get(emotion, {}).get(paper_column(b))
+            cells += [relative.loc[label, b], points.loc[label, b], f"{paper:+g}" if paper is not None else "--"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 

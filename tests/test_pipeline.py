@@ -72,6 +72,7 @@ def test_missing_records_are_listed_and_the_failed_notebook_kept(tmp_path):
     assert not (tmp_path / "study" / "notebooks" / "05_figures.state.json").exists()
 
 
+@pytest.mark.slow
 def test_figures_of_a_committed_study_redraw_from_its_published_results(smoke_study, tmp_path):
     """A fresh clone has a study's results under figures/<study>/ only (runs/ is not committed): notebook 05 alone
     redraws from those, in place, and publishes nothing back over the records or the other notebooks."""
@@ -81,6 +82,7 @@ def test_figures_of_a_committed_study_redraw_from_its_published_results(smoke_st
     shutil.copytree(root / "figures", figures)
     (figures / "tables" / "table2.md").unlink()
     records = sorted(p.name for p in (figures / "records").iterdir())
+    timings = (figures / "timings.json").read_bytes()
     lines = []
     report = run_study("smoke", overrides={**tmp_study(tmp_path), "seeds": [0]}, only=["05_figures"], force=True,
                        log_output=False, out=lines.append)
@@ -90,6 +92,10 @@ def test_figures_of_a_committed_study_redraw_from_its_published_results(smoke_st
     assert sorted(p.name for p in (figures / "records").iterdir()) == records
     assert len(list((figures / "notebooks").glob("*.ipynb"))) == len(NOTEBOOKS)  # 00-04 kept beside the new 05
     assert not (tmp_path / "study" / "results").exists()
+    assert (figures / "timings.json").read_bytes() == timings  # the study's last full execution's
+    cells = json.loads((figures / "notebooks" / "05_figures.ipynb").read_text())["cells"]
+    injected = "".join(next(c["source"] for c in cells if "injected-parameters" in c["metadata"].get("tags", [])))
+    assert f'study_dir = "{figures}"' in injected  # the path as given, not resolved
 
 
 def test_profiles_hold_only_known_parameters():
@@ -237,6 +243,8 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
     """A study of several architectures (the smoke profile: VGG16 and ResNet18, their ensemble) gets Table 1 with
     every column beside the paper's; Table 2 of one backbone stays in the one-model table."""
     from perturb_lib import readme
+    from perturb_lib.experiments import SchemeResults
+    from perturb_lib.tables import cell_text
     root, _, _ = smoke_study
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "smoke").symlink_to(root / "figures")
@@ -255,8 +263,11 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
     header = "| emotion | vgg16: relative | vgg16: points | paper (VGG16) |"
     rows = text.split(header)[1].strip().splitlines()[1:8]
     angry, fear = ([c.strip() for c in rows[k].strip("|").split("|")] for k in (0, 2))
-    assert angry[0].startswith("Angry") and angry[3] == "+12"  # the paper's Table 3 (its tiny test split: flagged)
-    assert fear[0].startswith("Fear") and fear[3] == "+18"
+    t3 = SchemeResults.load(root / "study").table3
+    cell = {m: t3[(t3["row"] == "Angry") & (t3["measure"] == m)].iloc[0] for m in ("relative", "points")}
+    assert angry == [f"Angry ({int(cell['relative']['test_faces'])} test faces, few)",  # the smoke split is tiny
+                     cell_text(cell["relative"], "relative"), cell_text(cell["points"], "points"), "+12"]
+    assert fear[0].startswith("Fear") and fear[3] == "+18"  # the paper's Table 3
 
 
 def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_path):
@@ -265,10 +276,15 @@ def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_p
     from perturb_lib.io import write_json
     from perturb_lib.readme import baseline_recipes
     runs = {"baseline/resnet50/0/0": "r0", "baseline/resnet50/1/0": "r1", "baseline/resnet50/2/0": "r2",
-            "perturb/resnet50/0/3": "p0", "baseline/vgg16/0/0": "v0"}
+            "perturb/resnet50/0/3": "p0", "phase1/resnet50/0/0": "q0", "baseline/vgg16/0/0": "v0",
+            "baseline/vgg16/1/0": "v1", "baseline/dpn26/0/0": "d0", "baseline/tiny/0/0": "t0"}
     for name, width, epochs, wall in (("r0", 0.125, 16, 600), ("r1", 0.125, 16, 1200), ("r2", 0.125, 16, 3000),
-                                      ("p0", 0.125, 16, 9000), ("v0", 0.25, 8, 312)):
+                                      ("p0", 0.125, 16, 9000), ("q0", 0.25, 8, 9000), ("v0", 0.25, 8, 312),
+                                      ("v1", 0.5, 8, 312), ("d0", 0.125, 16, None), ("t0", 0.125, 1, 20)):
         write_json(tmp_path / "records" / name / "config.json", {"width": width, "epochs": epochs})
-        write_json(tmp_path / "records" / name / "env.json", {"wall_seconds": wall})
+        if wall is not None:
+            write_json(tmp_path / "records" / name / "env.json", {"wall_seconds": wall})
     assert baseline_recipes(tmp_path, runs) == {"resnet50": "x0.125, 16 epochs, 20 min a run",  # median 1200 s
-                                                "vgg16": "x0.25, 8 epochs, 5 min a run"}  # 5.2 min
+                                                "vgg16": "x0.25, 8 epochs or x0.5, 8 epochs, 5 min a run",  # 5.2
+                                                "dpn26": "x0.125, 16 epochs",  # no env.json: no minutes
+                                                "tiny": "x0.125, 1 epochs, under a minute a run"}
