@@ -5,12 +5,12 @@
 
 A study on real faces is more training than one sitting on 2 cores. Each step of the plan trains (or reuses) the
 runs of one seed of one experiment exactly as its notebook would - the same experiment classes with the notebook's
-parameters from the profile, so the same run records - then copies every finished record into the ledger
-(``ledger_dir`` of the profile, e.g. ``figures/<study>/records``: config, metrics, history, environment, logits and
-the evaluations its notebook makes on other faces or splits, computed while the checkpoint is here; never
-checkpoints). A sitting that ends at any point keeps what it finished; the next one, on any machine, skips it; and
-``make study`` then trains nothing the ledger holds (only the few models a notebook must load, from their records'
-configs).
+parameters from the profile, so the same run records - and, as each run finishes, copies its record into the
+ledger (``ledger_dir`` of the profile, e.g. ``figures/<study>/records``: config, metrics, history, environment,
+logits and the evaluations its notebook makes on other faces or splits, computed while the checkpoint is here;
+never checkpoints). A sitting that ends at any point keeps every run it finished; the next one, on any machine,
+skips them; and ``make study`` then trains nothing the ledger holds (only the few models a notebook must load, from
+their records' configs).
 
 A step trains seed S of every model the parameters name, whatever their ``model_seeds``. Steps: ``perturb:S`` (phase
 1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the clean and masked runs of seed S
@@ -71,28 +71,31 @@ def publish_records(study_dir, ledger: Path) -> tuple[int, int]:
     return new, updated
 
 
-def grow_step(kind: str, seed: int, maskfer_p, scheme_p, faces, landmarks) -> None:
-    """Train (or reuse) one step's runs, then compute the evaluations notebook 01 makes beyond a record's own
-    validation and test logits (clean runs on masked faces and back, regions removed): each is cached in its run's
-    folder while the checkpoint is here, so the ledger's record carries it and a study elsewhere need not train the
-    run again to compute it. Notebook 03 reads only the records' own logits."""
-    if kind == "perturb":
-        SchemeExperiment(replace(scheme_p, perturb_seeds=[seed], model_seeds={}, sweep_seeds=[]), faces,
-                         landmarks).train(checkpoints=False)
-    elif kind == "sweep":  # the sweep model's phase 1, baseline and Perturb runs only, not every backbone's pair
-        SchemeExperiment(replace(scheme_p, perturb_models=[scheme_p.sweep_model], baseline_models=[],
-                                 perturb_seeds=[seed], model_seeds={}, sweep_seeds=[seed]), faces,
-                         landmarks).train(checkpoints=False)
-    elif kind == "table1":
-        exp = MaskFerExperiment(replace(maskfer_p, seeds=[seed], model_seeds={}, removal_train_regions=[]), faces,
-                                landmarks)
-        exp.train(checkpoints=False)
-        exp.cross_conditions(), exp.removal_tested()  # clean runs on masked faces and back; regions removed
-    else:
-        exp = MaskFerExperiment(replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed],  # their clean twin
-                                        model_seeds={}, removal_train_seeds=[seed]), faces, landmarks)
-        exp.train(checkpoints=False)
-        exp.removal_trained()
+def grow_step(kind: str, seed: int, maskfer_p, scheme_p, faces, landmarks, publish=lambda: None) -> None:
+    """Train (or reuse) one step's runs. Each run, as soon as it finishes, gets the evaluations notebook 01 makes
+    beyond its own validation and test logits (clean runs on masked faces and back, regions removed), cached in its
+    folder while the checkpoint is here, and then ``publish`` is called: a sitting cut between two runs of a step
+    keeps the first, evaluated, and a study elsewhere need not train it again. Notebook 03 reads only the records'
+    own logits."""
+    if kind in ("perturb", "sweep"):
+        if kind == "perturb":
+            params = replace(scheme_p, perturb_seeds=[seed], model_seeds={}, sweep_seeds=[])
+        else:  # the sweep model's phase 1, baseline and Perturb runs only, not every backbone's pair
+            params = replace(scheme_p, perturb_models=[scheme_p.sweep_model], baseline_models=[],
+                             perturb_seeds=[seed], model_seeds={}, sweep_seeds=[seed])
+        SchemeExperiment(params, faces, landmarks).train(checkpoints=False, on_finished=lambda run: publish())
+        return
+    if kind == "table1":
+        params = replace(maskfer_p, seeds=[seed], model_seeds={}, removal_train_regions=[])
+    else:  # removal: the runs trained without each region, and their clean twin
+        params = replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed], model_seeds={},
+                         removal_train_seeds=[seed])
+    exp = MaskFerExperiment(params, faces, landmarks)
+
+    def finished(run):
+        exp.evaluate(run)
+        publish()
+    exp.train(checkpoints=False, on_finished=finished)
 
 
 def main(argv=None) -> int:
@@ -116,9 +119,15 @@ def main(argv=None) -> int:
     t0 = time.time()
     for kind, seed in parse_plan(a.plan):
         print(f"== {kind} seed {seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)
-        grow_step(kind, seed, maskfer_p, scheme_p, faces, landmarks)
-        new, updated = publish_records(scheme_p.study_dir, ledger)
-        print(f"   {new} new record(s) in {ledger}, {updated} with new evaluations", flush=True)
+        counts = [0, 0]
+
+        def publish():
+            new, updated = publish_records(scheme_p.study_dir, ledger)
+            counts[0] += new
+            counts[1] += updated
+        grow_step(kind, seed, maskfer_p, scheme_p, faces, landmarks, publish)
+        publish()
+        print(f"   {counts[0]} new record(s) in {ledger}, {counts[1]} with new evaluations", flush=True)
     return 0
 
 

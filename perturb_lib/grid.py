@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class GridError(RuntimeError):
 
 def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings | None = None,
              landmarks: np.ndarray | None = None, grid: Execution | None = None, out=print,
-             ledger: str | None = None) -> list[Run]:
+             ledger: str | None = None, on_finished: Callable[[Run], None] | None = None) -> list[Run]:
     """Train every config of a grid, reusing finished runs.
 
     Args:
@@ -46,6 +47,9 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
             Ray address and each task's share); default: sequential, in this process.
         out: where progress lines go.
         ledger: finished records to reuse before training (:func:`perturb_lib.train.train`).
+        on_finished: called in this process with each run as soon as it has finished (trained, or reused), before
+            the next one trains: a ledger grower publishes it there, so that a sitting cut short keeps every run it
+            finished (with the Ray backend: once all have).
 
     Returns:
         The runs, in the order of ``configs``.
@@ -68,14 +72,19 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Se
     if backend == "ray":
         from .grid_ray import run_on_ray
         results = run_on_ray([c for _, c in unique], faces, study_dir, settings, landmarks, grid, out)
+        for run in [r for r in results if isinstance(r, Run)] if on_finished else ():
+            on_finished(run)
     else:
         results = []
         t0 = time.time()
         for k, (run_dir, config) in enumerate(unique, 1):
             try:
-                results.append(train(config, faces, study_dir, settings, landmarks))
+                run = train(config, faces, study_dir, settings, landmarks)
+                if on_finished:  # a failure here fails the run's entry too: what it was for did not happen
+                    on_finished(run)
             except Exception:  # noqa: BLE001 - reported with its config below; the other runs go on
-                results.append(traceback.format_exc())
+                run = traceback.format_exc()
+            results.append(run)
             failed = sum(isinstance(r, str) for r in results)
             out(f"grid: {k}/{len(unique)} done, {failed} failed, {time.time() - t0:.0f}s - {run_dir.name}")
     by_dir = {d: r for (d, _), r in zip(unique, results)}

@@ -205,6 +205,38 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
     assert not list((tmp_path / "elsewhere").rglob("*.pt"))  # nothing trained, no model loaded
 
 
+def test_a_grow_step_cut_between_its_runs_keeps_the_first_evaluated(tmp_path, monkeypatch):
+    """benchmarks/grow_ledger.py publishes each run, with its evaluations, as soon as it finishes: when a Table 1
+    step's masked run fails (a sitting cut short), the clean run before it is already in the ledger, tested on
+    clean and masked faces and without the mouth."""
+    import importlib.util
+    from pathlib import Path
+
+    import perturb_lib.grid
+    from perturb_lib.grid import GridError
+
+    path = Path(__file__).parents[1] / "benchmarks" / "grow_ledger.py"
+    spec = importlib.util.spec_from_file_location("grow_ledger", path)
+    grow = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grow)
+    ledger = tmp_path / "ledger"
+    real_train = perturb_lib.grid.train
+
+    def train_but_not_masked(config, *args, **kwargs):
+        if config.policy.get("kind") == "mask":
+            raise RuntimeError("the sitting ended")
+        return real_train(config, *args, **kwargs)
+    monkeypatch.setattr(perturb_lib.grid, "train", train_but_not_masked)
+    with pytest.raises(GridError, match="1 of 2 runs failed"):
+        grow.main(["--profile", "smoke", "--plan", "table1:0", "-p", "models", "[vgg16]",
+                   "-p", "removal_regions", "[mouth]", "-p", "study_dir", str(tmp_path / "here"),
+                   "-p", "ledger_dir", str(ledger), "-p", "cache_dir", str(tmp_path / "cache")])
+    records = sorted(p.name for p in ledger.iterdir())
+    assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean"]
+    assert len(list((ledger / records[0] / "evals").glob("*.npz"))) == 3
+    assert not list(ledger.rglob("*.pt"))
+
+
 def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_share(tiny_faces, tmp_path):
     """model_seeds: a slow architecture on fewer seeds than the others; each column of Table 1, the cross conditions
     and Table 2 uses its model's seeds, the ensemble (logits summed per seed) the seeds all its models share."""

@@ -11,6 +11,7 @@ Every comparison is paired: the same test faces (by id) under both conditions, t
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -149,27 +150,50 @@ class MaskFerExperiment:
                                                                  "fill": P.removal_fill})
         return out
 
-    def train(self, checkpoints: bool = True) -> dict[str, Run]:
+    def train(self, checkpoints: bool = True, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
         """Train (or reuse) every run; masked runs on published MaskFer use those images.
 
         Args:
             checkpoints: also have the checkpoints of the two models notebook 02 explains (the first model's clean
                 and masked runs of its first seed), training a ledger's record again when only it is here. Growing
                 a ledger wants records and evaluations only (False).
+            on_finished: called with each run as soon as it has finished, before the next trains
+                (:func:`~perturb_lib.grid.run_grid`): a ledger grower evaluates (:meth:`evaluate`) and publishes it.
         """
         configs, P = self.configs(), self.P
         masked_keys = [k for k in configs if k.startswith("maskfer/") and k.endswith("/masked")]
         main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
         runs = run_grid([configs[k] for k in main_keys], self.faces, P.study_dir, self.settings, self.landmarks,
-                        grid=P, ledger=P.ledger_dir)
+                        grid=P, ledger=P.ledger_dir, on_finished=on_finished)
         self.runs = dict(zip(main_keys, runs))
         if self.masked_faces is not None and masked_keys:
             masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, P.study_dir, self.settings,
-                              grid=P, ledger=P.ledger_dir)
+                              grid=P, ledger=P.ledger_dir, on_finished=on_finished)
             self.runs.update(zip(masked_keys, masked))
         for condition in ("clean", "masked") if checkpoints else ():  # notebook 02 explains these two models
             self.restore(self.runs[run_key("maskfer", P.models[0], self.seeds_of(P.models[0])[0], condition)])
         return self.runs
+
+    def evaluate(self, run: Run) -> None:
+        """Compute, and cache in the run's folder, every evaluation of one run that this notebook's tables read: a
+        MaskFer run (clean or masked) on clean and on masked test faces, a clean one also with each region of
+        ``removal_regions`` removed; a run trained without a region, tested without it. Called while the run's
+        checkpoint is here, so that its record carries them and a study elsewhere need not train it again."""
+        policy = run.config["policy"]
+        if policy["kind"] == "remove":
+            self._logits(run, "clean", policy)
+            return
+        for tested in ("clean", "masked"):
+            self._logits(run, tested)
+        published_masked = (self.masked_faces is not None
+                            and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint())
+        if policy["kind"] == "clean" and not published_masked:
+            for region in self.P.removal_regions:
+                self._logits(run, "clean", self._removal(region))
+
+    def _removal(self, region: str) -> dict:
+        """The policy spec that removes a region from the test faces."""
+        return {"kind": "remove", "region": region, "fill": self.P.removal_fill}
 
     # ---------------------------------------------------------------------------------- predictions
     def _logits(self, run: Run, tested: str, policy: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -245,9 +269,7 @@ class MaskFerExperiment:
         for model in self.P.models:
             seeds = self.seeds_of(model)
             clean = [self.predictions(model, s, "clean", "clean") for s in seeds]
-            cells = {region: self._paired(clean, [self.predictions(model, s, "clean", "clean",
-                                                                   {"kind": "remove", "region": region,
-                                                                    "fill": self.P.removal_fill})
+            cells = {region: self._paired(clean, [self.predictions(model, s, "clean", "clean", self._removal(region))
                                                   for s in seeds])
                      for region in self.P.removal_regions}
             frames.append(change_table(cells).assign(model=model))

@@ -14,6 +14,7 @@ reproduced: gates always shape the features.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -239,18 +240,20 @@ class SchemeExperiment:
         values = {k: getattr(self.P, k) for k in SchemeOptions.defaults()}
         return SchemeOptions(**{**values, **({"n_clusters": n} if n else {})})
 
-    def _grid(self, configs: dict[str, TrainConfig]) -> None:
+    def _grid(self, configs: dict[str, TrainConfig], on_finished: Callable[[Run], None] | None = None) -> None:
         runs = run_grid(list(configs.values()), self.faces, self.P.study_dir, self.settings, self.landmarks,
-                        grid=self.P, ledger=self.P.ledger_dir)
+                        grid=self.P, ledger=self.P.ledger_dir, on_finished=on_finished)
         self.runs.update(zip(configs, runs))
 
-    def train(self, checkpoints: bool = True) -> dict[str, Run]:
+    def train(self, checkpoints: bool = True, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
         """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep.
 
         Args:
             checkpoints: also have the checkpoints of the three models Figures 4 and 6 load (the phase 1, baseline
                 and Perturb run of the first backbone's first seed), training a ledger's record again when only it
                 is here. Growing a ledger wants records and evaluations only (False).
+            on_finished: called with each run as soon as it has finished, before the next trains
+                (:func:`~perturb_lib.grid.run_grid`): a ledger grower publishes it there.
         """
         P = self.P
         attention_model = P.attention_model or P.perturb_models[0]
@@ -260,7 +263,7 @@ class SchemeExperiment:
         def recipe(model, seed):  # the notebook's recipe with the model's own changes
             return TrainConfig.from_params(P, model=model, seed=seed)
         self._grid({_key("phase1", attention_model, s, 0): phase1_config(recipe(attention_model, s), attention_model)
-                    for s in seeds})
+                    for s in seeds}, on_finished)
         configs = {}
         for model in P.perturb_models:
             for seed in own[model]:
@@ -275,7 +278,7 @@ class SchemeExperiment:
             for n in P.cluster_sweep:
                 configs[_key("perturb", P.sweep_model, seed, n)] = perturb_config(
                     recipe(P.sweep_model, seed), P.sweep_model, self.phase1(seed), self.options(n))
-        self._grid(configs)
+        self._grid(configs, on_finished)
         # Figures 4 and 6 load these models: records copied from a ledger are trained again to have them
         model = P.perturb_models[0]
         seed = own[model][0]
