@@ -169,10 +169,8 @@ def test_named_runs_reads_the_runs_and_phase1_maps_only():
     assert named_runs({"runs": ["a list is not a map"]}) == set() and named_runs({}) == set()
 
 
-def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing(tmp_path, capsys):
-    """benchmarks/grow_ledger.py: a Table 1 step publishes its runs' records with the evaluations notebook 01 makes
-    beyond their test logits (each clean run on masked faces, each region removed), and no checkpoint; growing the
-    same step into a fresh study from that ledger then trains nothing and keeps no model."""
+def grow_ledger_module():
+    """benchmarks/grow_ledger.py, a script, imported."""
     import importlib.util
     from pathlib import Path
 
@@ -180,6 +178,14 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
     spec = importlib.util.spec_from_file_location("grow_ledger", path)
     grow = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grow)
+    return grow
+
+
+def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing(tmp_path, capsys):
+    """benchmarks/grow_ledger.py: a Table 1 step publishes its runs' records with the evaluations notebook 01 makes
+    beyond their test logits (each clean run on masked faces, each region removed), and no checkpoint; growing the
+    same step into a fresh study from that ledger then trains nothing and keeps no model."""
+    grow = grow_ledger_module()
     ledger = tmp_path / "ledger"
 
     def step(study):
@@ -209,16 +215,10 @@ def test_a_grow_step_cut_between_its_runs_keeps_the_first_evaluated(tmp_path, mo
     """benchmarks/grow_ledger.py publishes each run, with its evaluations, as soon as it finishes: when a Table 1
     step's masked run fails (a sitting cut short), the clean run before it is already in the ledger, tested on
     clean and masked faces and without the mouth."""
-    import importlib.util
-    from pathlib import Path
-
     import perturb_lib.grid
     from perturb_lib.grid import GridError
 
-    path = Path(__file__).parents[1] / "benchmarks" / "grow_ledger.py"
-    spec = importlib.util.spec_from_file_location("grow_ledger", path)
-    grow = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grow)
+    grow = grow_ledger_module()
     ledger = tmp_path / "ledger"
     real_train = perturb_lib.grid.train
 
