@@ -204,7 +204,8 @@ def baseline_recipes(root: Path, runs: dict) -> dict[str, str]:
     out = {}
     for model, rows in records.items():
         recipe = " or ".join(dict.fromkeys(f"x{r['width']:g}, {r['epochs']} epochs" for r in rows))
-        walls = [r["wall_seconds"] for r in rows if "wall_seconds" in r]
+        # a resumed run's wall time covers its last sitting only: not a run's cost
+        walls = [r["wall_seconds"] for r in rows if "wall_seconds" in r and not r.get("resumed_at_epoch")]
         minutes = statistics.median(walls) / 60 if walls else None
         cost = "" if minutes is None else f", {minutes:.0f} min a run" if minutes >= 1 else ", under a minute a run"
         out[model] = recipe + cost
@@ -352,6 +353,7 @@ def study_time(study: str = "cpu") -> str:
     unused = len(envs) - len(used)
     envs = {n: envs[n] for n in sorted(used)}
     shared = [name for name, env in envs.items() if (env.get("cpu_share") or 1.0) < SHARED_BELOW]
+    resumed = [name for name, env in envs.items() if env.get("resumed_at_epoch")]
     speeds = [env["images_per_s"] for env in envs.values() if env.get("images_per_s")]
     speed = f" at a median {statistics.median(speeds):,.0f} training images/s" if speeds else ""
     return (f"The committed `figures/{study}/`: its notebooks last ran in {t['total_seconds'] / 60:.1f} minutes on 2 "
@@ -361,6 +363,8 @@ def study_time(study: str = "cpu") -> str:
             f"whichever sitting trained them; a re-executed study reuses them)"
             + (f"; {len(shared)} of the runs trained while their cores were shared (CPU share below {SHARED_BELOW}), "
                f"so their minutes overstate what they take alone" if shared else "")
+            + (f"; {len(resumed)} run(s) were resumed after an interruption and count the minutes of their last "
+               f"sitting only" if resumed else "")
             + (f"; its records folder holds {unused} more run record(s) that these results do not use (a ledger "
                f"grown for a later sitting, or side measurements)." if unused else "."))
 

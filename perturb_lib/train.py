@@ -255,13 +255,14 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
             if (run_dir / "last.pt").is_file():  # resume where the interrupted run stopped
                 state.load_state_dict(load_checkpoint(run_dir / "last.pt", ctx.device), ctx.policy, ctx.device)
             t_run, cpu_run, load_before = time.time(), time.process_time(), load_average()
+            resumed_at = state.epoch  # 0 unless resumed: the wall and CPU times below cover this sitting only
             step_model = torch.compile(state.model) if settings.use_compile(ctx.device) else state.model
             for epoch in range(state.epoch, config.epochs):
                 row = train_one_epoch(ctx, state, step_model, epoch)
                 row = evaluate_and_checkpoint(ctx, state, epoch, row)
                 for cb in callbacks:
                     cb(epoch, row)
-            return finish(ctx, state, time.time() - t_run, time.process_time() - cpu_run, load_before)
+            return finish(ctx, state, time.time() - t_run, time.process_time() - cpu_run, load_before, resumed_at)
     finally:
         torch.set_num_threads(threads)  # a run's thread count must not leak into the next one's arithmetic
 
@@ -380,12 +381,15 @@ def evaluate_and_checkpoint(ctx: RunContext, state: RunState, epoch: int, row: d
     return row
 
 
-def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float, load_before: float | None) -> Run:
+def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float, load_before: float | None,
+           resumed_at: int = 0) -> Run:
     """Test the checkpoint kept on validation, once; write its validation and test logits (``logits.npz``, part of
     the record: tables are computed from them without the checkpoint), the environment and, last, the metrics.
 
     The environment records the wall time and this process's CPU time: on the CPU, ``cpu_share`` (CPU time over
     wall time times threads) well below 1 means the cores were shared, and the run's time is not a measurement.
+    A run resumed at epoch ``resumed_at`` > 0 records it: its wall and CPU times cover the epochs of this sitting
+    only, and the history's per-epoch seconds of the earlier sittings may include time the process was stopped.
     """
     config, run_dir = ctx.config, ctx.run_dir
     best = load_checkpoint(run_dir / "best.pt", ctx.device)
@@ -407,6 +411,8 @@ def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float,
               "train_seconds": round(sum(h["train_seconds"] for h in state.history), 2),
               "images_per_s": round(float(np.mean([h["images_per_s"] for h in state.history])), 1),
               "cpu_seconds": round(cpu_seconds, 2), "load_before": load_before, "load_after": load_average()}
+    if resumed_at:
+        timing["resumed_at_epoch"] = resumed_at
     if ctx.device.type == "cpu":
         timing["cpu_share"] = round(cpu_seconds / max(seconds * torch.get_num_threads(), 1e-9), 3)
     write_json(run_dir / "env.json", environment(ctx.device, ctx.settings, config.model, config.width, **timing))

@@ -304,18 +304,21 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
 
 def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_path):
     """Each model's width and epochs come from its baseline records, its minutes from their median wall time; a
-    phase-1 or Perturb run does not count."""
+    phase-1 or Perturb run does not count, nor a resumed run's wall time (its last sitting only)."""
     from perturb_lib.io import write_json
     from perturb_lib.readme import baseline_recipes
     runs = {"baseline/resnet50/0/0": "r0", "baseline/resnet50/1/0": "r1", "baseline/resnet50/2/0": "r2",
             "perturb/resnet50/0/3": "p0", "phase1/resnet50/0/0": "q0", "baseline/vgg16/0/0": "v0",
-            "baseline/vgg16/1/0": "v1", "baseline/dpn26/0/0": "d0", "baseline/tiny/0/0": "t0"}
+            "baseline/vgg16/1/0": "v1", "baseline/dpn26/0/0": "d0", "baseline/tiny/0/0": "t0",
+            "baseline/resnet50/3/0": "r3"}
     for name, width, epochs, wall in (("r0", 0.125, 16, 600), ("r1", 0.125, 16, 1200), ("r2", 0.125, 16, 3000),
                                       ("p0", 0.125, 16, 9000), ("q0", 0.25, 8, 9000), ("v0", 0.25, 8, 312),
                                       ("v1", 0.5, 8, 312), ("d0", 0.125, 16, None), ("t0", 0.125, 1, 20)):
         write_json(tmp_path / "records" / name / "config.json", {"width": width, "epochs": epochs})
         if wall is not None:
             write_json(tmp_path / "records" / name / "env.json", {"wall_seconds": wall})
+    write_json(tmp_path / "records" / "r3" / "config.json", {"width": 0.125, "epochs": 16})
+    write_json(tmp_path / "records" / "r3" / "env.json", {"wall_seconds": 60, "resumed_at_epoch": 15})  # 900 s if counted
     assert baseline_recipes(tmp_path, runs) == {"resnet50": "x0.125, 16 epochs, 20 min a run",  # median 1200 s
                                                 "vgg16": "x0.25, 8 epochs or x0.5, 8 epochs, 5 min a run",  # 5.2
                                                 "dpn26": "x0.125, 16 epochs",  # no env.json: no minutes

@@ -132,3 +132,8 @@ def test_study_time_counts_only_the_runs_its_results_name(tmp_path, monkeypatch)
     assert "01 1.0 (1 runs), 03 3.0 (2 runs)" in text
     assert "1 of the runs trained while their cores were shared" in text
     assert "holds 1 more run record(s) that these results do not use" in text
+    assert "resumed after an interruption" not in text
+    env = root / "records" / "r2" / "env.json"
+    env.write_text(json.dumps({**json.loads(env.read_text()), "resumed_at_epoch": 3}))
+    assert "; 1 run(s) were resumed after an interruption and count the minutes of their last sitting only" in (
+        readme.study_time("s"))

@@ -113,6 +113,8 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedul
     assert resumed.metrics["test"] == reference.metrics["test"]
     assert resumed.history.drop(columns=["train_seconds", "images_per_s"]).equals(
         reference.history.drop(columns=["train_seconds", "images_per_s"]))
+    # the record says its wall time covers the last sitting only (epochs 3-4 of 4), and an unbroken run says nothing
+    assert resumed.env["resumed_at_epoch"] == 2 and "resumed_at_epoch" not in reference.env
 
 
 def test_finished_run_is_reused_not_retrained(tmp_path, tiny_faces, monkeypatch):
