@@ -270,23 +270,38 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
 def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
                     landmarks: np.ndarray | None = None) -> Run:
     """The run with its kept checkpoint: a record copied from a ledger has none, and when a model must be loaded
-    (saliency, a phase-1 model's attention, an evaluation not cached) the run is trained again, in its folder, in
-    the precision it was recorded in. On the machine and software that made the record this gives the same bits;
+    (saliency, a phase-1 model's attention, an evaluation not cached) the run is trained again, in its folder, as
+    it was recorded: its precision, and the thread count and memory format its ``env.json`` names, whatever this
+    session's settings say (another thread count or memory format changes the order of the sums, and so the model,
+    under the same run name). On the machine and software that made the record this gives the same bits;
     elsewhere a slightly different model, whose new record then replaces the copied one."""
-    if run.has_checkpoint:
+    if run.finished and run.has_checkpoint:
         return run
+    # an unfinished run (a retraining cut short) resumes from its last.pt; its best.pt is not yet the run's model
     config = TrainConfig(**{k: v for k, v in run.config.items() if k in TrainConfig.defaults()})
-    settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"))
+    settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"),
+                       **recorded_execution(run.env))
     if settings.progress_mode() != "off":
-        print(f"{run.name}: retraining, its checkpoint is not here (only its record) and a model must be loaded",
-              flush=True)
+        print(f"{run.name}: retraining as recorded ({settings.threads or 'default'} threads, {settings.precision}), "
+              "its checkpoint is not here (only its record) and a model must be loaded", flush=True)
     identity = run_identity(config, faces, landmarks, settings)
     if run_name(identity) != run.name:
         raise ValueError(f"{run.name}: these faces, landmarks or this precision make another run "
                          f"({run_name(identity)}); retrain it with the faces it was trained on")
-    for name in ("metrics.json", LOGITS_FILE, "history.csv", "env.json"):
+    for name in ("metrics.json", LOGITS_FILE, "history.csv"):  # env.json stays: a resumed retraining reads it above
         (run.dir / name).unlink(missing_ok=True)
     return train(config, faces, run.dir.parent.parent, settings, landmarks)
+
+
+def recorded_execution(env: dict) -> dict:
+    """The settings a run's ``env.json`` records that change its arithmetic but not its identity: the thread count
+    (on the CPU) and the memory format. An older record without them leaves the session's settings."""
+    out = {}
+    if env.get("device", "cpu") == "cpu" and isinstance(env.get("threads"), int) and env["threads"] > 0:
+        out["threads"] = env["threads"]
+    if isinstance(env.get("channels_last"), bool):
+        out["channels_last"] = "on" if env["channels_last"] else "off"
+    return out
 
 
 def setup(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings, landmarks, run_dir) -> RunContext:

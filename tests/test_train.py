@@ -1,6 +1,7 @@
 """The training engine: metrics, augmentation, determinism, resume after a kill, reuse, atomic records."""
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -210,6 +211,32 @@ def test_a_ledger_record_is_reused_and_its_model_retrained_only_when_loaded(tmp_
     with pytest.raises(ValueError, match="make another run"):
         (restored.dir / "best.pt").unlink()
         with_checkpoint(restored, make_other(tiny_faces), CPU)
+
+
+def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_names(tmp_path, tiny_faces):
+    import shutil
+    from perturb_lib.runs import RECORD_FILES, Run
+    from perturb_lib.train import recorded_execution, with_checkpoint
+    config = TrainConfig(**FAST)
+    recorded = replace(CPU, threads=1, channels_last="off")
+    original = train(config, tiny_faces, tmp_path / "made", recorded)
+    assert recorded_execution(original.env) == {"threads": 1, "channels_last": "off"}
+    ledger = tmp_path / "ledger" / original.name
+    ledger.mkdir(parents=True)
+    for name in RECORD_FILES:
+        shutil.copyfile(original.dir / name, ledger / name)
+    reused = train(config, tiny_faces, tmp_path / "fresh", CPU, ledger=tmp_path / "ledger")
+    before = torch.get_num_threads()
+    # this session asks for 2 threads and channels-last: the record's 1 thread and plain layout win
+    restored = with_checkpoint(reused, tiny_faces, replace(CPU, threads=2, channels_last="on"))
+    assert restored.has_checkpoint and restored.env["threads"] == 1 and restored.env["channels_last"] is False
+    assert restored.metrics == original.metrics
+    assert torch.get_num_threads() == before
+    # a retraining cut short (no metrics yet, but a best.pt of some epoch): resumed, still as recorded, not taken as is
+    (restored.dir / "metrics.json").unlink()
+    resumed = with_checkpoint(Run(restored.dir), tiny_faces, replace(CPU, threads=2, channels_last="on"))
+    assert resumed.finished and resumed.env["threads"] == 1 and resumed.metrics == original.metrics
+    assert recorded_execution({}) == {} and recorded_execution({"device": "cuda:0", "threads": 4}) == {}
 
 
 def make_other(faces):
