@@ -188,16 +188,12 @@ def test_ema_and_flip_test_time_augmentation(tmp_path, tiny_faces):
 
 
 def test_a_ledger_record_is_reused_and_its_model_retrained_only_when_loaded(tmp_path, tiny_faces, monkeypatch):
-    import shutil
     import perturb_lib.train as train_mod
-    from perturb_lib.runs import RECORD_FILES, CheckpointMissingError
+    from perturb_lib.runs import CheckpointMissingError
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
     original = train(config, tiny_faces, tmp_path / "made", CPU)
-    ledger = tmp_path / "ledger" / original.name  # what a study commits: the record, no checkpoint
-    ledger.mkdir(parents=True)
-    for name in RECORD_FILES:
-        shutil.copyfile(original.dir / name, ledger / name)
+    copy_record(original, tmp_path / "ledger")  # what a study commits: the record, no checkpoint
     with monkeypatch.context() as m:
         m.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("trained a run the ledger holds"))
         reused = train(config, tiny_faces, tmp_path / "fresh", CPU, ledger=tmp_path / "ledger")
@@ -214,17 +210,13 @@ def test_a_ledger_record_is_reused_and_its_model_retrained_only_when_loaded(tmp_
 
 
 def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_names(tmp_path, tiny_faces):
-    import shutil
-    from perturb_lib.runs import RECORD_FILES, Run
+    from perturb_lib.runs import Run
     from perturb_lib.train import recorded_execution, with_checkpoint
     config = TrainConfig(**FAST)
     recorded = replace(CPU, threads=1, channels_last="off")
     original = train(config, tiny_faces, tmp_path / "made", recorded)
     assert recorded_execution(original.env) == {"threads": 1, "channels_last": "off"}
-    ledger = tmp_path / "ledger" / original.name
-    ledger.mkdir(parents=True)
-    for name in RECORD_FILES:
-        shutil.copyfile(original.dir / name, ledger / name)
+    copy_record(original, tmp_path / "ledger")
     reused = train(config, tiny_faces, tmp_path / "fresh", CPU, ledger=tmp_path / "ledger")
     before = torch.get_num_threads()
     # this session asks for 2 threads and channels-last: the record's 1 thread and plain layout win
@@ -237,6 +229,16 @@ def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_
     resumed = with_checkpoint(Run(restored.dir), tiny_faces, replace(CPU, threads=2, channels_last="on"))
     assert resumed.finished and resumed.env["threads"] == 1 and resumed.metrics == original.metrics
     assert recorded_execution({}) == {} and recorded_execution({"device": "cuda:0", "threads": 4}) == {}
+
+
+def copy_record(run, ledger_dir):
+    """Copy a run's record (no checkpoint) into a ledger folder, as a study commits it."""
+    import shutil
+    from perturb_lib.runs import RECORD_FILES
+    target = ledger_dir / run.name
+    target.mkdir(parents=True)
+    for name in RECORD_FILES:
+        shutil.copyfile(run.dir / name, target / name)
 
 
 def make_other(faces):
