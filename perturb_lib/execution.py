@@ -125,6 +125,18 @@ def environment(device: torch.device, settings: Settings, model: str | None = No
     return env
 
 
+def recorded_execution(env: dict) -> dict:
+    """The inverse of :func:`environment`: the settings a run's ``env.json`` records that change its arithmetic
+    but not its identity, the thread count (on the CPU) and the memory format. An older record without them leaves
+    the session's settings."""
+    out = {}
+    if env.get("device", "cpu") == "cpu" and isinstance(env.get("threads"), int) and env["threads"] > 0:
+        out["threads"] = env["threads"]
+    if isinstance(env.get("channels_last"), bool):
+        out["channels_last"] = "on" if env["channels_last"] else "off"
+    return out
+
+
 def load_average() -> float | None:
     """The 1-minute load average (None where the OS has none): a run's timing is only a measurement when the
     machine's load stayed near the run's own thread count."""

@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .augment import train_augment
 from .data.faces import FaceSet
 from .evaluate import evaluate, predict
-from .execution import Settings, autocast, environment, load_average
+from .execution import Settings, autocast, environment, load_average, recorded_execution
 from .images import normalize
 from .io import atomic_write_text, save_npz, save_torch, to_jsonable, write_json
 from .metrics import classification_metrics
@@ -291,17 +291,6 @@ def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
     for name in ("metrics.json", LOGITS_FILE, "history.csv"):  # env.json stays: a resumed retraining reads it above
         (run.dir / name).unlink(missing_ok=True)
     return train(config, faces, run.dir.parent.parent, settings, landmarks)
-
-
-def recorded_execution(env: dict) -> dict:
-    """The settings a run's ``env.json`` records that change its arithmetic but not its identity: the thread count
-    (on the CPU) and the memory format. An older record without them leaves the session's settings."""
-    out = {}
-    if env.get("device", "cpu") == "cpu" and isinstance(env.get("threads"), int) and env["threads"] > 0:
-        out["threads"] = env["threads"]
-    if isinstance(env.get("channels_last"), bool):
-        out["channels_last"] = "on" if env["channels_last"] else "off"
-    return out
 
 
 def setup(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings, landmarks, run_dir) -> RunContext:

@@ -211,7 +211,8 @@ def test_a_ledger_record_is_reused_and_its_model_retrained_only_when_loaded(tmp_
 
 def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_names(tmp_path, tiny_faces):
     from perturb_lib.runs import Run
-    from perturb_lib.train import recorded_execution, with_checkpoint
+    from perturb_lib.execution import recorded_execution
+    from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
     recorded = replace(CPU, threads=1, channels_last="off")
     original = train(config, tiny_faces, tmp_path / "made", recorded)
