@@ -27,7 +27,7 @@ from traitlets.config import Config
 
 from .io import atomic_path, named_runs, read_json, write_json
 from .params import NOTEBOOKS, ParameterError, parameter_names
-from .runs import RECORD_FILES
+from .runs import LOGITS_FILE, RECORD_FILES
 from .paths import PROJECT_ROOT, resolve
 
 PROFILES_DIR = PROJECT_ROOT / "profiles"
@@ -240,7 +240,8 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
     with a rename, so an interruption leaves either the old part or the new one, never a half-deleted mix, and
     nothing that an earlier study left passes for this one's. Where the records folder is the study's ledger, the
     records it holds that this study's results do not name (runs of seeds grown for a later sitting) stay: a ledger
-    only grows.
+    only grows, and a record it holds whose metrics and test logits a study's run reproduces byte for byte (its
+    checkpoint restored by retraining) keeps its files, so that its timing stays that of its first training.
 
     Args:
         study_dir: the study folder (``runs/<study>``).
@@ -262,12 +263,18 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
                 names |= named_runs(doc)
         for path in sorted((src / "notebooks").glob("*.ipynb")):
             shutil.copyfile(path, _parent(staging / "notebooks" / path.name))
+        is_ledger = bool(ledger_dir) and resolve(ledger_dir) == dst / "records"
         for name in sorted(names):
             run = src / "records" / name
-            for path in [run / f for f in RECORD_FILES] + sorted(run.glob("evals/*.npz")):
+            # a record the ledger holds with the same test results (a checkpoint restored bit for bit) keeps the
+            # ledger's files: its env.json and history.csv time the first training, not the restore
+            record = dst / "records" / name if is_ledger and same_results(run, dst / "records" / name) else run
+            evals = {p.relative_to(record): p for p in record.glob("evals/*.npz")}  # the same model's, if kept
+            evals.update({p.relative_to(run): p for p in run.glob("evals/*.npz")})
+            for relative, path in [(f, record / f) for f in RECORD_FILES] + sorted(evals.items()):
                 if path.is_file():
-                    shutil.copyfile(path, _parent(staging / "records" / name / path.relative_to(run)))
-        if ledger_dir and resolve(ledger_dir) == dst / "records" and (dst / "records").is_dir():
+                    shutil.copyfile(path, _parent(staging / "records" / name / relative))
+        if is_ledger and (dst / "records").is_dir():
             for run in sorted((dst / "records").iterdir()):
                 if run.name not in names and (run / "metrics.json").is_file():
                     shutil.copytree(run, staging / "records" / run.name)
@@ -282,6 +289,14 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(names)
+
+
+def same_results(run: Path, record: Path) -> bool:
+    """Whether two folders of one run name hold the same finished results (metrics and test logits, byte for
+    byte): the same model, trained twice."""
+    files = ("metrics.json", LOGITS_FILE)
+    return all((run / f).is_file() and (record / f).is_file() and (run / f).read_bytes() == (record / f).read_bytes()
+               for f in files)
 
 
 def _parent(path: Path) -> Path:

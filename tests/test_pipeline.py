@@ -161,6 +161,40 @@ def test_publish_replaces_results_and_keeps_the_ledgers_other_records(tmp_path):
     assert not any(p.name.startswith(".publish-") for p in figures.iterdir())
 
 
+def test_publish_keeps_a_ledger_record_that_a_restore_reproduced(tmp_path):
+    """A run retrained to restore its checkpoint gives the ledger's metrics and logits again (the same model):
+    the ledger keeps that record's env.json and history (the first training's timing) and gains the run's new
+    evaluations; a run whose results differ replaces its record."""
+    from perturb_lib.io import write_json
+    from perturb_lib.pipeline import publish
+
+    study, figures = tmp_path / "study", tmp_path / "figures"
+    ledger = figures / "records"
+    write_json(study / "results" / "scheme.json", {"runs": {"a": "run-same", "b": "run-other"}})
+    for name, accuracy in (("run-same", 0.5), ("run-other", 0.7)):
+        write_json(study / "records" / name / "metrics.json", {"test": {"accuracy": accuracy}})
+        (study / "records" / name / "logits.npz").write_bytes(b"logits " + name.encode())
+        write_json(study / "records" / name / "env.json", {"wall_seconds": 300.0, "cpu_share": 0.4})
+        (study / "records" / name / "history.csv").write_text("epoch,train_seconds\n1,300\n")
+        write_json(ledger / name / "metrics.json", {"test": {"accuracy": 0.5}})
+        (ledger / name / "logits.npz").write_bytes(b"logits " + name.encode())
+        write_json(ledger / name / "env.json", {"wall_seconds": 100.0, "cpu_share": 0.99})
+        (ledger / name / "history.csv").write_text("epoch,train_seconds\n1,100\n")
+    (ledger / "run-same" / "evals").mkdir()
+    (ledger / "run-same" / "evals" / "kept.npz").write_bytes(b"ledger's")
+    (study / "records" / "run-same" / "evals").mkdir()
+    (study / "records" / "run-same" / "evals" / "new.npz").write_bytes(b"study's")
+
+    assert publish(study, figures, ledger_dir=ledger) == 2
+    same, other = ledger / "run-same", ledger / "run-other"
+    assert json.loads((same / "env.json").read_text()) == {"wall_seconds": 100.0, "cpu_share": 0.99}
+    assert (same / "history.csv").read_text() == "epoch,train_seconds\n1,100\n"
+    assert sorted(p.name for p in (same / "evals").iterdir()) == ["kept.npz", "new.npz"]
+    assert json.loads((other / "metrics.json").read_text()) == {"test": {"accuracy": 0.7}}
+    assert json.loads((other / "env.json").read_text()) == {"wall_seconds": 300.0, "cpu_share": 0.4}
+    assert (other / "history.csv").read_text() == "epoch,train_seconds\n1,300\n"
+
+
 def test_named_runs_reads_the_runs_and_phase1_maps_only():
     from perturb_lib.io import named_runs
     doc = {"runs": {"clean s0": "vgg16-clean-s0-a", "mask s0": "vgg16-mask-s0-b", "count": 2},
