@@ -35,7 +35,7 @@ from perturb_lib.io import atomic_path
 from perturb_lib.params import NOTEBOOKS
 from perturb_lib.paths import resolve
 from perturb_lib.pipeline import load_profile, notebook_parameters
-from perturb_lib.runs import RECORD_FILES, records_dir
+from perturb_lib.runs import RECORD_FILES, records_dir, same_results
 
 
 def parse_plan(steps: list[str]) -> list[tuple[str, int]]:
@@ -59,7 +59,7 @@ def publish_records(study_dir, ledger: Path) -> tuple[int, int]:
         target = ledger / run.name
         evals = [p for p in sorted(run.glob("evals/*.npz")) if not (target / p.relative_to(run)).is_file()]
         if (target / "metrics.json").is_file():
-            if (target / "metrics.json").read_bytes() != (run / "metrics.json").read_bytes():
+            if not same_results(run, target):
                 continue  # trained again here (no checkpoint came with the record): its evaluations are another model's
             files, updated = evals, updated + bool(evals)
         else:

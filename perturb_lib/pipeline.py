@@ -27,7 +27,7 @@ from traitlets.config import Config
 
 from .io import atomic_path, named_runs, read_json, write_json
 from .params import NOTEBOOKS, ParameterError, parameter_names
-from .runs import LOGITS_FILE, RECORD_FILES
+from .runs import RECORD_FILES, same_results
 from .paths import PROJECT_ROOT, resolve
 
 PROFILES_DIR = PROJECT_ROOT / "profiles"
@@ -289,14 +289,6 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(names)
-
-
-def same_results(run: Path, record: Path) -> bool:
-    """Whether two folders of one run name hold the same finished results (metrics and test logits, byte for
-    byte): the same model, trained twice."""
-    files = ("metrics.json", LOGITS_FILE)
-    return all((run / f).is_file() and (record / f).is_file() and (run / f).read_bytes() == (record / f).read_bytes()
-               for f in files)
 
 
 def _parent(path: Path) -> Path:

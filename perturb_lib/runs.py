@@ -109,6 +109,14 @@ def adopt(run_dir: Path, ledger_dir: str | os.PathLike | None) -> bool:
     return True
 
 
+def same_results(run: Path, record: Path) -> bool:
+    """Whether two folders of one run name hold the same finished results (metrics and test logits, byte for
+    byte): the same model, trained twice."""
+    files = ("metrics.json", LOGITS_FILE)
+    return all((run / f).is_file() and (record / f).is_file() and (run / f).read_bytes() == (record / f).read_bytes()
+               for f in files)
+
+
 class RunBusyError(RuntimeError):
     """Another live process, on this host or another, is training the same run."""
 
