@@ -1,28 +1,26 @@
-"""Grow a study's ledger of run records in the order that decides the paper's claims first.
+"""Grow a study's ledger toward its profile's design, a seed at a time, in the order that decides the paper's
+claims first.
 
-    python benchmarks/grow_ledger.py --profile fer2013-cpu --data fer2013.csv \\
-        --plan perturb:0-14 table1:0-4 removal:0-2 sweep:0-2
+    python benchmarks/grow_ledger.py --profile fer2013-cpu --data fer2013.csv                 # everything missing
+    python benchmarks/grow_ledger.py --profile fer2013-cpu --data fer2013.csv --only removal sweep --seeds 6-8
 
-A study on real faces is more training than one sitting on 2 cores. Each step of the plan trains (or reuses) the
-runs of one seed of one experiment exactly as its notebook would - the same experiment classes with the notebook's
-parameters from the profile, so the same run records - and, as each run finishes, copies its record into the
-ledger (``ledger_dir`` of the profile, e.g. ``figures/<study>/records``: config, metrics, history, environment,
-logits and the evaluations its notebook makes on other faces or splits, computed while the checkpoint is here;
-never checkpoints). A sitting that ends at any point keeps every run it finished; the next one, on any machine,
-skips them; and ``make study`` then trains nothing the ledger holds (only the few models a notebook must load, from
-their records' configs).
+A study on real faces is more training than one sitting on 2 cores. The profile states the design (models, seeds,
+regions, cluster counts); this script trains what the design names and the ledger lacks, exactly as the notebooks
+would (the same experiment classes with the notebooks' parameters from the profile, so the same run records), one
+step at a time: a step is the runs of one seed of one experiment (``table1``: the clean and masked runs of Table 1;
+``perturb``: phase 1, the baseline and the Perturb run of Tables 2-3; ``removal``: the runs trained without each
+region; ``sweep``: every cluster count of Figure 5; ``variants``: the Perturb Scheme's variants). As each run
+finishes it gets the evaluations its notebook reads (computed while its checkpoint is here) and joins the ledger
+(:meth:`perturb_lib.ledger.Ledger.add`), so a sitting that ends at any point keeps every run it finished, and the
+next one, on any machine, skips them. ``--publish-models`` also publishes the models the notebooks load (those of
+``explain_seed``), each checked to reproduce its record.
 
-A step trains seed S of every model the parameters name, whatever their ``model_seeds``. Steps: ``perturb:S`` (phase
-1, the clean baseline and the Perturb run of seed S: Tables 2-3), ``table1:S`` (the clean and masked runs of seed S
-for every model: Table 1 and the cross conditions), ``removal:S`` (the runs trained without each region of
-``removal_train_regions``, seed S, and ``removal_model``'s clean and masked runs of seed S: the clean one is what
-they are compared with), ``sweep:S`` (every cluster count of the sweep, seed S, with its phase 1 and baseline).
-``A-B`` is a range of seeds.
+No seed list is edited by hand: to grow more seeds, widen the design in the profile; ``--plan`` of the pipeline
+then lists what this script would train.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -31,71 +29,84 @@ from pathlib import Path
 import yaml
 
 from perturb_lib.experiments import MaskFerExperiment, SchemeExperiment, load_faces
-from perturb_lib.io import atomic_path
+from perturb_lib.ledger import Ledger
 from perturb_lib.params import NOTEBOOKS
-from perturb_lib.paths import resolve
-from perturb_lib.pipeline import load_profile, notebook_parameters
-from perturb_lib.runs import RECORD_FILES, records_dir, same_results
+from perturb_lib.pipeline import notebook_parameters, study_values
+from perturb_lib.runs import Study
+
+KINDS = ("perturb", "table1", "removal", "sweep", "variants")
 
 
-def parse_plan(steps: list[str]) -> list[tuple[str, int]]:
-    out = []
-    for step in steps:
-        kind, _, seeds = step.partition(":")
-        if kind not in ("perturb", "table1", "removal", "sweep") or not seeds:
-            raise SystemExit(f"bad step {step!r}: write perturb:S, table1:S, removal:S or sweep:S (S a seed or A-B)")
-        lo, _, hi = seeds.partition("-")
-        out += [(kind, s) for s in range(int(lo), int(hi or lo) + 1)]
+def parse_seeds(text: str | None) -> set[int] | None:
+    """``3`` or ``0-5`` or ``0,2,4``: a set of seeds (None: every seed of the design)."""
+    if not text:
+        return None
+    out = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out |= set(range(int(lo), int(hi or lo) + 1))
     return out
 
 
-def publish_records(study_dir, ledger: Path) -> tuple[int, int]:
-    """Copy every finished record of the study into the ledger (metrics last), and the cached evaluations a record
-    already there lacks (a later step evaluated it on other faces); returns how many records were new and how many
-    gained evaluations."""
-    new = updated = 0
-    for run in sorted(records_dir(study_dir).glob("*/metrics.json")):
-        run = run.parent
-        target = ledger / run.name
-        evals = [p for p in sorted(run.glob("evals/*.npz")) if not (target / p.relative_to(run)).is_file()]
-        if (target / "metrics.json").is_file():
-            if not same_results(run, target):
-                continue  # trained again here (no checkpoint came with the record): its evaluations are another model's
-            files, updated = evals, updated + bool(evals)
-        else:
-            files = [run / f for f in RECORD_FILES if f != "metrics.json"] + evals + [run / "metrics.json"]
-            new += 1
-        for path in [p for p in files if p.is_file()]:
-            with atomic_path(target / path.relative_to(run)) as tmp:
-                shutil.copyfile(path, tmp)
-    return new, updated
+def steps(maskfer_p, scheme_p, kinds, seeds) -> list[tuple[str, int, object]]:
+    """The design as ``(kind, seed, parameters of that step)``, claims first: each step's parameters are the
+    notebook's, narrowed to one seed of one experiment."""
+    out = []
+    if "perturb" in kinds:
+        models = list(scheme_p.perturb_models) + list(scheme_p.baseline_models)
+        base = scheme_p.perturb_seeds if scheme_p.perturb_seeds is not None else scheme_p.seeds
+        for s in sorted({s for m in models for s in scheme_p.seeds_of(m, base)}):
+            out.append(("perturb", s, replace(
+                scheme_p, perturb_models=[m for m in scheme_p.perturb_models if s in scheme_p.seeds_of(m, base)],
+                baseline_models=[m for m in scheme_p.baseline_models if s in scheme_p.seeds_of(m, base)],
+                perturb_seeds=[s], model_seeds={}, sweep_seeds=[], scheme_variants={})))
+    if "removal" in kinds and maskfer_p.removal_train_regions:
+        for s in maskfer_p.removal_train_seeds:
+            out.append(("removal", s, replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[s], model_seeds={},
+                                              removal_train_seeds=[s])))
+    if "sweep" in kinds:
+        for s in scheme_p.sweep_seeds:
+            out.append(("sweep", s, replace(scheme_p, perturb_models=[scheme_p.sweep_model], baseline_models=[],
+                                            perturb_seeds=[s], model_seeds={}, sweep_seeds=[s], scheme_variants={})))
+    if "variants" in kinds and scheme_p.scheme_variants:
+        for s in scheme_p.variant_seeds:
+            out.append(("variants", s, replace(scheme_p, perturb_models=[scheme_p.sweep_model], baseline_models=[],
+                                               perturb_seeds=[s], model_seeds={}, sweep_seeds=[], variant_seeds=[s])))
+    if "table1" in kinds:
+        for s in sorted({s for m in maskfer_p.models for s in maskfer_p.seeds_of(m, maskfer_p.seeds)}):
+            models = [m for m in maskfer_p.models if s in maskfer_p.seeds_of(m, maskfer_p.seeds)]
+            out.append(("table1", s, replace(maskfer_p, models=models, seeds=[s], model_seeds={},
+                                             removal_train_regions=[])))
+    return [st for st in out if seeds is None or st[1] in seeds]
 
 
-def grow_step(kind: str, seed: int, maskfer_p, scheme_p, faces, landmarks, publish=lambda: None) -> None:
-    """Train (or reuse) one step's runs. Each run, as soon as it finishes, gets the evaluations notebook 01 makes
-    beyond its own validation and test logits (clean runs on masked faces and back, regions removed), cached in its
-    folder while the checkpoint is here, and then ``publish`` is called: a sitting cut between two runs of a step
-    keeps the first, evaluated, and a study elsewhere need not train it again. Notebook 03 reads only the records'
-    own logits."""
-    if kind in ("perturb", "sweep"):
-        if kind == "perturb":
-            params = replace(scheme_p, perturb_seeds=[seed], model_seeds={}, sweep_seeds=[])
-        else:  # the sweep model's phase 1, baseline and Perturb runs only, not every backbone's pair
-            params = replace(scheme_p, perturb_models=[scheme_p.sweep_model], baseline_models=[],
-                             perturb_seeds=[seed], model_seeds={}, sweep_seeds=[seed])
-        SchemeExperiment(params, faces, landmarks).train(checkpoints=False, on_finished=lambda run: publish())
+def grow_step(kind: str, params, faces, landmarks, publish) -> None:
+    """Train (or reuse) one step's runs; ``publish(run)`` is called as each finishes (a MaskFer run first gets the
+    evaluations notebook 01 reads beyond its own validation and test logits)."""
+    if kind in ("perturb", "sweep", "variants"):
+        SchemeExperiment(params, faces, landmarks).train(checkpoints=False, on_finished=publish)
         return
-    if kind == "table1":
-        params = replace(maskfer_p, seeds=[seed], model_seeds={}, removal_train_regions=[])
-    else:  # removal: the runs trained without each region, and their clean twin
-        params = replace(maskfer_p, models=[maskfer_p.removal_model], seeds=[seed], model_seeds={},
-                         removal_train_seeds=[seed])
     exp = MaskFerExperiment(params, faces, landmarks)
 
     def finished(run):
         exp.evaluate(run)
-        publish()
+        publish(run)
     exp.train(checkpoints=False, on_finished=finished)
+
+
+def publish_models(maskfer_p, scheme_p, faces, landmarks, ledger: Ledger) -> list[str]:
+    """Publish the models the notebooks load (their runs' checkpoints must be in this study)."""
+    done = []
+    mf = MaskFerExperiment(maskfer_p, faces, landmarks)
+    mf.train(checkpoints=False)
+    sc = SchemeExperiment(scheme_p, faces, landmarks)
+    sc.train(checkpoints=False)
+    for exp, runs in ((mf, mf.loaded_runs()), (sc, sc.loaded_runs())):
+        for run in runs:
+            if not run.published_model:
+                path = ledger.publish_model(run, exp.faces, exp.landmarks, exp.settings)
+                done.append(f"{run.name} ({path.stat().st_size / 1e6:.1f} MB)")
+    return done
 
 
 def main(argv=None) -> int:
@@ -104,30 +115,39 @@ def main(argv=None) -> int:
     ap.add_argument("--data", help="FER2013 (CSV, image folders or .npz); none for a synthetic profile")
     ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="override a parameter of the profile (value parsed as YAML)")
-    ap.add_argument("--plan", nargs="+", required=True, help="steps, in order (see above)")
+    ap.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), help="the experiments to grow")
+    ap.add_argument("--seeds", help="only these seeds of the design (3, 0-5 or 0,2,4)")
+    ap.add_argument("--list", action="store_true", help="list the steps, then exit")
+    ap.add_argument("--publish-models", action="store_true", help="publish the models the notebooks load, once "
+                    "their runs are in this study with their checkpoints")
     a = ap.parse_args(argv)
-    values = {**load_profile(a.profile), "progress": "summary"}
-    values.update({k: yaml.safe_load(v) for k, v in a.param})
+    overrides = {k: yaml.safe_load(v) for k, v in a.param}
     if a.data:
-        values["data_path"] = str(Path(a.data).expanduser().resolve())
-    values.setdefault("study_dir", f"runs/{a.profile}")
-    values.setdefault("figures_dir", f"figures/{a.profile}")
-    ledger = resolve(values.get("ledger_dir") or f"{values['figures_dir']}/records")
+        overrides["data_path"] = str(Path(a.data).expanduser().resolve())
+    values = study_values(a.profile, None, overrides)
     maskfer_p = NOTEBOOKS["01_maskfer_degradation"].from_values(notebook_parameters("01_maskfer_degradation", values))
     scheme_p = NOTEBOOKS["03_perturb_scheme"].from_values(notebook_parameters("03_perturb_scheme", values))
+    study = Study.of_params(scheme_p)
+    ledger = Ledger(study.ledger)
     faces, landmarks = load_faces(scheme_p)
     t0 = time.time()
-    for kind, seed in parse_plan(a.plan):
+    if a.list:
+        for kind, seed, _ in steps(maskfer_p, scheme_p, a.only, parse_seeds(a.seeds)):
+            print(kind, seed)
+        return 0
+    for kind, seed, params in steps(maskfer_p, scheme_p, a.only, parse_seeds(a.seeds)):
         print(f"== {kind} seed {seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)
-        counts = [0, 0]
+        outcomes = []
 
-        def publish():
-            new, updated = publish_records(scheme_p.study_dir, ledger)
-            counts[0] += new
-            counts[1] += updated
-        grow_step(kind, seed, maskfer_p, scheme_p, faces, landmarks, publish)
-        publish()
-        print(f"   {counts[0]} new record(s) in {ledger}, {counts[1]} with new evaluations", flush=True)
+        def publish(run):
+            outcomes.append(ledger.add(run))
+        grow_step(kind, params, faces, landmarks, publish)
+        print(f"   {ledger.path}: {outcomes.count('new')} new record(s), {outcomes.count('evaluations')} with new "
+              f"evaluations" + (f", {outcomes.count('differs')} differ from the ledger's" if 'differs' in outcomes
+                                else ""), flush=True)
+    if a.publish_models:
+        for line in publish_models(maskfer_p, scheme_p, faces, landmarks, ledger):
+            print(f"   published the model of {line}", flush=True)
     return 0
 
 

@@ -29,7 +29,7 @@ from perturb_lib.experiments import DataResults, load_faces
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)

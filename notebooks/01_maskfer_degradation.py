@@ -31,7 +31,7 @@ from perturb_lib.tables import largest_drop
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
@@ -77,6 +77,7 @@ ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (N
 ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
 model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
 model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
+explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
 models = ['vgg16']  # list[str]: models for Table 1; several add an ensemble (paper: five)
 mask_style = 'n95'  # str: generated mask style: n95 | surgical | cloth
 maskfer_path = None  # str | None: published MaskFer image folders (None: masks drawn from landmarks)

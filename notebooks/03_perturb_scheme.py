@@ -34,7 +34,7 @@ from perturb_lib.experiments import SchemeExperiment, load_faces
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
@@ -80,6 +80,7 @@ ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (N
 ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
 model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
 model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
+explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
 n_clusters = 3  # int: clusters k of the scheme (paper: 3)
 lam = 1.5  # float: Eq. 1 weight of pixel distance (paper: 1.5)
 alpha = 1.2  # float: Eq. 1 weight of intensity distance (paper: 1.2)
@@ -102,6 +103,8 @@ attention_model = None  # str | None: phase-1 model (None: the first backbone, w
 cluster_sweep = [2, 3, 4]  # list[int]: cluster counts of Figure 5 (the paper's 3 and its neighbours; paper: 1-5)
 sweep_model = 'vgg16'  # str: backbone of the Figure 5 sweep (paper: VGG16)
 sweep_seeds = [0]  # list[int]: seeds of the Figure 5 sweep
+scheme_variants = {}  # dict: variants of the scheme on sweep_model, each paired with the baseline of its seed and recipe: {name: {scheme option or recipe parameter: value}}, e.g. {code: {cluster_features: attention, cluster_selection: all}} (default: none)
+variant_seeds = [0]  # list[int]: seeds of the scheme's variants
 
 # %%
 P = params.from_notebook(params.SchemeNotebook, globals())
@@ -124,11 +127,27 @@ report.figure4(results, P.figures_dir)
 display(results.clusters["overlap"].round(3))
 
 # %% [markdown]
+# Where the shared clusters fell in each Perturb run that recorded its maps: each cluster's share of pixels in the
+# eyes, brows, nose, mouth and elsewhere (the regions drawn from the landmarks of the training faces the detector
+# found), for the map of the epoch whose model was kept.
+
+# %%
+report.cluster_locations(results, P.figures_dir)
+
+# %% [markdown]
 # ## Table 2: baseline vs Perturb Scheme, and Table 3: per-class change
 
 # %%
 display(report.table2(results, P.figures_dir).round(2))
 report.table3(results, P.figures_dir)
+
+# %% [markdown]
+# ## Variants of the scheme
+# Each variant (`scheme_variants`) against the baseline of its own seed and recipe, beside the study's own scheme on
+# the same seeds: the authors' code form of Eq. 1, per-image clusters, a stronger model.
+
+# %%
+report.variants(results, P.figures_dir)
 
 # %% [markdown]
 # ## Figure 5: accuracy against the number of clusters

@@ -18,11 +18,12 @@
 # %%
 from perturb_lib import params, report
 from perturb_lib.experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
+from perturb_lib.runs import Study
 
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: finished run records reused before anything is trained (e.g. the committed figures/<study>/records): a run found there is copied in, its checkpoint retrained only where a model must be loaded
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 
 # %%
 P = params.from_notebook(params.FiguresNotebook, globals())
@@ -80,6 +81,12 @@ report.table2(scheme, P.figures_dir)
 # %%
 report.table3(scheme, P.figures_dir)
 
+# %%
+report.cluster_locations(scheme, P.figures_dir)
+
+# %%
+report.variants(scheme, P.figures_dir)
+
 # %% [markdown]
 # ## The second seed paper: landmark relevance and reduction
 
@@ -107,5 +114,5 @@ report.comparison(maskfer, scheme, P.figures_dir)
 report.claims_table(maskfer, scheme, P.figures_dir, maskfer.models[0])
 
 # %%
-collapsed = report.collapsed_runs(P.study_dir, set(maskfer.runs.values()) | set(scheme.runs.values()))
+collapsed = report.collapsed_runs(Study.of_params(P), set(maskfer.runs.values()) | set(scheme.runs.values()))
 print("runs that predict one class for more than half of their test faces:", "; ".join(collapsed) or "none")

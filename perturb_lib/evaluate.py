@@ -1,23 +1,34 @@
 """Evaluation: a model's logits on a whole split, through a policy's views and optional ten-crop, and a finished
-run tested on another version of its faces (e.g. a clean-trained model on masked faces), with cached logits.
+run tested on another version of its faces (e.g. a clean-trained model on masked faces), stored in its record.
+
+An evaluation is stored as ``evals/<hash of its key>.npz`` beside the run's record, with its key inside
+(:func:`evaluation_key`): the test-time policy's spec, the split, the faces and landmarks, the test-time augmentation,
+the precision and :data:`EVAL_VERSION`. The key names what was computed, not the code that computed it, so an edit
+that changes no output (a comment, a refactor) keeps every stored evaluation; an edit that changes outputs must bump
+:data:`EVAL_VERSION`, and the golden test (``tests/test_evaluation_golden.py``) fails until it does.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from . import augment, images, models
 from .augment import center_crop, ten_crop
 from .data.faces import SPLITS, FaceSet
 from .execution import Settings, autocast
 from .images import normalize
-from .io import array_fingerprint, code_fingerprint, save_npz, stable_hash
+from .io import array_fingerprint, save_npz, stable_hash
 from .metrics import classification_metrics
 from .params import Recipe
-from .policies import InputPolicy, SplitTensors, split_tensors
-from .runs import Run, policy_for
+from .policies import InputPolicy, SplitTensors, canonical_spec, make_policy, split_tensors
+from .runs import EVALS_DIR, Run, policy_for
+
+#: The version of what an evaluation computes (:func:`predict`, the policies' test-time views, the crops, the input
+#: normalisation). Bump it by hand when a change alters evaluation outputs; stored evaluations of another version
+#: are then computed again (from a published or kept model) instead of read.
+EVAL_VERSION = 1
 
 
 def is_channels_last(model: torch.nn.Module) -> bool:
@@ -82,13 +93,57 @@ def run_recipe(run: Run) -> Recipe:
     return Recipe(**{k: v for k, v in run.config.items() if k in names})
 
 
+def evaluation_key(spec: dict, split: str, faces: FaceSet, landmarks: np.ndarray | None, tta: str,
+                   precision: str) -> dict:
+    """What names a stored evaluation: what was done to which faces, and how the logits were read.
+
+    Args:
+        spec: the test-time policy's spec (made canonical here).
+        split: the split evaluated.
+        faces: the dataset the split is taken from.
+        landmarks: the landmarks the policy draws from (recorded only for a policy that draws on them).
+        tta: the test-time augmentation.
+        precision: the arithmetic (``fp32`` or ``bf16``).
+
+    Returns:
+        The JSON-able key, with :data:`EVAL_VERSION`.
+    """
+    policy = make_policy(spec)
+    return {"policy": canonical_spec(spec), "split": split, "data": faces.fingerprint(), "faces": faces.selection,
+            "landmarks": array_fingerprint(landmarks) if (policy.needs_landmarks() and landmarks is not None) else None,
+            "tta": tta, "precision": precision, "eval_version": EVAL_VERSION}
+
+
+def evaluation_file(key: dict) -> str:
+    """The file name of an evaluation in a record's ``evals/``."""
+    return f"{stable_hash(key)}.npz"
+
+
+def read_evaluation(path, key: dict | None = None) -> dict[str, np.ndarray]:
+    """A stored evaluation: ``logits`` (N, C), ``labels`` (N,), ``ids`` (N,) and its ``key``; checked against
+    ``key`` when given (a file whose key differs is a hash collision or a damaged record, and is refused)."""
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    stored = json.loads(str(out.pop("key")))
+    if key is not None and stored != json.loads(json.dumps(key)):
+        raise ValueError(f"{path}: holds the evaluation {stored}, not {key}")
+    out["key"] = stored
+    return out
+
+
+def write_evaluation(path, key: dict, logits: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> None:
+    """Store an evaluation with its key (atomically)."""
+    save_npz(path, {"logits": logits, "labels": labels, "ids": np.asarray(ids, str),
+                    "key": np.array(json.dumps(key, sort_keys=True))})
+
+
 def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
                landmarks: np.ndarray | None = None, settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of a finished run on some version of some split, cached in ``<run>/evals/``.
+    """Logits of a finished run on some version of some split, stored beside its record.
 
-    The run is evaluated in the precision it was trained in. The cache is keyed by what made the logits: the
-    policy, the split, the faces and landmarks, the recipe's test-time augmentation, the precision, and the code
-    of :func:`predict`, of the policy, of the augmentation and of the models.
+    The run is evaluated in the precision it was trained in. Its own validation and test logits (under its own
+    policy) come from its record; any other evaluation from its ``evals/`` (:func:`evaluation_key`), else it is
+    computed from the run's model and stored in the study's folder of the run (where a ledger publishes it from).
 
     Args:
         run: the finished run.
@@ -100,6 +155,9 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
 
     Returns:
         ``(logits (N, C), labels (N,))``.
+
+    Raises:
+        CheckpointMissingError: the evaluation is not stored and the run's model is not here.
     """
     settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"))
     recipe = run_recipe(run)
@@ -111,27 +169,25 @@ def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str 
         logits, labels, ids = run.logits(own)
         if np.array_equal(ids, np.asarray(expected, str)):
             return logits, labels
-    device = settings.resolved_device()
-    study_dir = run.dir.parent.parent
-    pol = policy_for(spec, study_dir, device)
     lm = landmarks if landmarks is not None else faces.landmarks
-    key = {"policy": pol.spec(), "split": split, "data": faces.fingerprint(), "tta": recipe.tta,
-           "landmarks": array_fingerprint(lm) if (pol.needs_landmarks() and lm is not None) else None,
-           "precision": settings.precision, "code": code_fingerprint(predict, type(pol), augment, images, models)}
-    path = run.dir / "evals" / f"{stable_hash(key)}.npz"
-    if path.is_file():
-        with np.load(path) as cached:
-            return cached["logits"], cached["labels"]
+    key = evaluation_key(spec, split, faces, lm, recipe.tta, settings.precision)
+    name = evaluation_file(key)
+    stored = run.evaluation(name)
+    if stored is not None:
+        found = read_evaluation(stored, key)
+        return found["logits"], found["labels"]
+    device = settings.resolved_device()
+    model_state, policy_state = run.states(str(device))  # read once: the model and the policy's state
+    pol = policy_for(spec, run.study, device)
     data = split_tensors(faces, split, device, landmarks)
     pol.prepare(data)
-    best = run.checkpoint("best", device=str(device))  # read once: the model and the policy's state
-    pol.load_state_dict(best.get("policy", {}) if policy is None else {})
-    model = run.model(device=str(device), state=best)
+    pol.load_state_dict(policy_state if policy is None else {})
+    model = run.model(device=str(device), state=model_state)
     if settings.use_channels_last(device, run.config["model"], run.config["width"]):
         model = model.to(memory_format=torch.channels_last)
     logits = predict(model, data, pol, recipe, settings, device).cpu().numpy()
     labels = data.labels.cpu().numpy()
-    save_npz(path, {"logits": logits, "labels": labels})
+    write_evaluation(run.work / EVALS_DIR / name, key, logits, labels, data.ids)
     return logits, labels
 
 

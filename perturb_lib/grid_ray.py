@@ -20,7 +20,7 @@ from .data.faces import FaceSet
 from .execution import Settings
 from .io import atomic_write_bytes
 from .params import Execution
-from .runs import Run, records_dir, run_dir_for
+from .runs import Run, Study, run_identity, run_name
 from .train import TrainConfig, train
 
 INSTALL_HINT = "Ray is not installed: `pip install -e '.[cluster]'` (the dev extra used by `make test` includes it)"
@@ -35,6 +35,8 @@ def _import_ray():
 
 
 def _pack(run_dir: Path) -> dict[str, bytes]:
+    """A run folder's files as bytes, to travel between a Ray task and the driver (not a copy of a record into a
+    ledger: that is :mod:`perturb_lib.ledger`'s)."""
     return {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
 
 
@@ -44,19 +46,19 @@ def _unpack(files: dict[str, bytes], run_dir: Path) -> None:
         atomic_write_bytes(run_dir / name, files[name])
 
 
-def _train_task(config: dict, faces: FaceSet, study_dir: str | None, settings: dict, landmarks,
+def _train_task(config: dict, faces: FaceSet, study: Study | None, settings: dict, landmarks,
                 dependencies: dict[str, dict[str, bytes]]):
     """Body of one Ray task: train (or reuse) a run; return its folder, or its files when storage is not shared."""
-    shipped = study_dir is None
-    root = Path(tempfile.mkdtemp(prefix="perturb-ray-")) if shipped else Path(study_dir)
+    shipped = study is None
+    study = Study(Path(tempfile.mkdtemp(prefix="perturb-ray-"))) if shipped else study
     for name, files in dependencies.items():
-        if not (records_dir(root) / name / "metrics.json").is_file():
-            _unpack(files, records_dir(root) / name)
-    run = train(TrainConfig(**config), faces, root, Settings(**settings), landmarks)
+        if not (study.records / name / "metrics.json").is_file():
+            _unpack(files, study.records / name)
+    run = train(TrainConfig(**config), faces, study, Settings(**settings), landmarks)
     return _pack(run.dir) if shipped else str(run.dir)
 
 
-def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: Settings,
+def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study: Study, settings: Settings,
                landmarks: np.ndarray | None, grid: Execution, out) -> list:
     """Run every config as a Ray task; returns a :class:`Run` or a traceback text per config.
 
@@ -85,23 +87,23 @@ def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study_dir, settings: 
     for i, config in enumerate(configs):
         deps = {}
         policy = config.policy or {}
-        if not shared_storage and policy.get("kind") == "perturb":
-            dep = records_dir(study_dir) / policy["phase1"]
-            deps[policy["phase1"]] = _pack(dep)
-        ref = task.remote(asdict(config), faces_ref, None if not shared_storage else str(Path(study_dir).resolve()),
-                          settings_dict, lm_ref, deps)
+        if not shared_storage and policy.get("kind") == "perturb":  # its phase-1 run travels with it
+            phase1 = study.run(policy["phase1"])
+            deps[phase1.name] = {**_pack(phase1.dir), **({"best.pt": (phase1.work / "best.pt").read_bytes()}
+                                                          if (phase1.work / "best.pt").is_file() else {})}
+        ref = task.remote(asdict(config), faces_ref, study if shared_storage else None, settings_dict, lm_ref, deps)
         pending[ref] = i
     t0, done, failed, last = time.time(), 0, 0, 0.0
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
         for ref in ready:
             i = pending.pop(ref)
-            target = run_dir_for(configs[i], faces, study_dir, landmarks, settings)
+            target = study.records / run_name(run_identity(configs[i], faces, landmarks, settings))
             try:
                 value = ray.get(ref)
                 if isinstance(value, dict):
                     _unpack(value, target)
-                results[i] = Run(target)
+                results[i] = study.find(target.name) or Run(target, study)
                 done += 1
             except Exception as exc:  # noqa: BLE001 - reported with its config; the other runs go on
                 cause = getattr(exc, "cause", None)

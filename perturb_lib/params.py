@@ -214,9 +214,8 @@ class Output(Params):
 
     study_dir: str = param("runs/cpu", "run records, results and executed notebooks of this study")
     figures_dir: str = param("figures/cpu", "where figures and tables are written")
-    ledger_dir: str | None = param(None, "finished run records reused before anything is trained (e.g. the "
-                                         "committed figures/<study>/records): a run found there is copied in, its "
-                                         "checkpoint retrained only where a model must be loaded")
+    ledger_dir: str | None = param(None, "published run records, read in place before anything is trained (None: "
+                                         "<figures_dir>/records, the study's committed ledger)")
 
 
 @dataclass
@@ -341,6 +340,8 @@ class ModelRecipes(Params):
         "doc": "per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in "
                "Tables 2-3); an ensemble has the seeds all its models share",
         "choices": None, "path": False})
+    explain_seed: int | None = param(None, "the seed whose models the figures load (saliency, clusters; their "
+                                           "models are published with the records): None: each model's first")
 
     def check(self) -> None:
         super().check()
@@ -364,6 +365,15 @@ class ModelRecipes(Params):
     def seeds_of(self, model: str, seeds: list[int]) -> list[int]:
         """A model's seeds: its own in ``model_seeds``, else ``seeds`` (the notebook's)."""
         return list(self.model_seeds.get(model, seeds))
+
+    def explained_seed(self, model: str, seeds: list[int]) -> int:
+        """The seed whose models the figures load: ``explain_seed``, else the model's first."""
+        own = self.seeds_of(model, seeds)
+        if self.explain_seed is None:
+            return own[0]
+        if self.explain_seed not in own:
+            raise ParameterError(f"parameter 'explain_seed': {model} has no seed {self.explain_seed} (its seeds: {own})")
+        return self.explain_seed
 
 
 @dataclass
@@ -481,6 +491,20 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Rec
                                                 "paper: 1-5)")
     sweep_model: str = param("vgg16", "backbone of the Figure 5 sweep (paper: VGG16)", MODELS)
     sweep_seeds: list[int] = param([0], "seeds of the Figure 5 sweep")
+    scheme_variants: dict = field(default_factory=dict, metadata={
+        "doc": "variants of the scheme on sweep_model, each paired with the baseline of its seed and recipe: "
+               "{name: {scheme option or recipe parameter: value}}, e.g. {code: {cluster_features: attention, "
+               "cluster_selection: all}} (default: none)", "choices": None, "path": False})
+    variant_seeds: list[int] = param([0], "seeds of the scheme's variants")
+
+    def check(self) -> None:
+        super().check()
+        allowed = set(SchemeOptions.defaults()) | set(Recipe.defaults())
+        for name, changes in self.scheme_variants.items():
+            if not isinstance(changes, dict) or not changes or set(changes) - allowed:
+                bad = sorted(set(changes) - allowed) if isinstance(changes, dict) else changes
+                raise ParameterError(f"parameter 'scheme_variants': {name}: {bad!r} are not scheme options or recipe "
+                                     f"parameters; they are: {', '.join(sorted(allowed))}")
 
 
 @dataclass

@@ -27,7 +27,8 @@ from traitlets.config import Config
 
 from .io import atomic_path, named_runs, read_json, write_json
 from .params import NOTEBOOKS, ParameterError, parameter_names
-from .runs import RECORD_FILES, same_results
+from .ledger import Ledger, Publication
+from .runs import Study
 from .paths import PROJECT_ROOT, resolve
 
 PROFILES_DIR = PROJECT_ROOT / "profiles"
@@ -97,6 +98,35 @@ def _ensure_python3_kernel() -> None:
                                                                 os.environ.get("JUPYTER_PATH")]))
 
 
+def study_values(profile: str, study: str | None = None, overrides: dict | None = None, out=print) -> dict:
+    """A study's parameters: the profile's, its folders, then ``overrides``.
+
+    A profile that sets ``precision`` pins it for a study whose ledger holds records: they were trained in it, and a
+    study reuses them on any machine (bf16 autocast runs on every CPU, only more slowly without AMX or AVX512-BF16).
+    An override of the precision there is not applied, and a line says so: a study in another precision is another
+    study (``--study <name>``), with runs of its own.
+    """
+    pinned = load_profile(profile)
+    values = dict(pinned)
+    study = study or Path(profile).stem
+    values.setdefault("study_dir", f"runs/{study}")
+    values.setdefault("figures_dir", f"figures/{study}")
+    if (overrides or {}).get("data_path") and values.get("dataset", "synthetic") == "synthetic":
+        values["dataset"] = "fer2013"
+    for k, v in (overrides or {}).items():
+        if k not in parameter_names():
+            raise StudyError(f"unknown parameter {k!r}; the study's parameters are: {', '.join(sorted(parameter_names()))}")
+        values[k] = v
+    ledger = resolve(values.get("ledger_dir") or f"{values['figures_dir']}/records")
+    if "precision" in pinned and values["precision"] != pinned["precision"] and any(ledger.glob("*/metrics.json")):
+        out(f"note: profile {profile} pins precision {pinned['precision']}, the precision of the records in its ledger "
+            f"{ledger}; -p precision {values['precision']} is not applied (a study in {values['precision']} is another "
+            f"study: name it with --study, and it trains its own runs)")
+        values["precision"] = pinned["precision"]
+    values.setdefault("progress", "summary")  # one line per training run inside notebooks, unless asked otherwise
+    return values
+
+
 def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s" if seconds >= 60 else f"{seconds:.1f}s"
 
@@ -123,17 +153,8 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
     """
     import papermill as pm
 
-    values = load_profile(profile)
+    values = study_values(profile, study, overrides, out)
     study = study or Path(profile).stem
-    values.setdefault("study_dir", f"runs/{study}")
-    values.setdefault("figures_dir", f"figures/{study}")
-    if (overrides or {}).get("data_path") and values.get("dataset", "synthetic") == "synthetic":
-        values["dataset"] = "fer2013"
-    for k, v in (overrides or {}).items():
-        if k not in parameter_names():
-            raise StudyError(f"unknown parameter {k!r}; the study's parameters are: {', '.join(sorted(parameter_names()))}")
-        values[k] = v
-    values.setdefault("progress", "summary")  # one line per training run inside notebooks, unless asked otherwise
     for name, cls in NOTEBOOKS.items():  # every notebook's parameters are checked before the first one runs
         if not only or name in only:
             try:
@@ -196,9 +217,11 @@ def run_study(profile: str = "cpu", study: str | None = None, overrides: dict | 
         return report
     merge_timings(study_dir / "timings.json", report)
     if selected[-1] == list(NOTEBOOKS)[-1]:
-        copied = publish(study_dir, values["figures_dir"], values.get("ledger_dir"))
-        out(f"study {study!r}: results, {copied} run records and the executed notebooks copied to "
-            f"{resolve(values['figures_dir'])}")
+        publication = publish(study_dir, values["figures_dir"], values.get("ledger_dir"))
+        out(f"study {study!r}: results and executed notebooks published to {resolve(values['figures_dir'])}; its "
+            f"ledger: {publication.summary()}")
+        from .plan import plan_study  # what a fresh clone's re-execution would do, for the README
+        write_json(figures_dir / "plan.json", plan_study(values, study, fresh_clone=True).to_json())
     return report
 
 
@@ -231,54 +254,37 @@ def merge_timings(path: Path, report: dict) -> dict:
 
 
 
-def publish(study_dir, figures_dir, ledger_dir=None) -> int:
-    """Copy a study's small outputs beside its figures, so that ``figures/<study>/`` holds everything a reader needs
-    without the run folders: the results objects, the executed notebooks, the timings, and each run the results
-    name - its config, metrics, history, environment and cached test logits, never its checkpoints.
+def publish(study_dir, figures_dir, ledger_dir=None) -> Publication:
+    """Publish a study beside its figures, so that ``figures/<study>/`` holds everything a reader needs without the
+    run folders: the results objects, the executed notebooks and the timings are replaced by this execution's, and
+    the run records the results name join the ledger ``figures/<study>/records`` (:meth:`perturb_lib.ledger.Ledger.add`:
+    new records, and new evaluations of records it holds; nothing it holds is rewritten).
 
-    The new copies are assembled in a staging folder beside the target and each part is then swapped into place
-    with a rename, so an interruption leaves either the old part or the new one, never a half-deleted mix, and
-    nothing that an earlier study left passes for this one's. Where the records folder is the study's ledger, the
-    records it holds that this study's results do not name (runs of seeds grown for a later sitting) stay: a ledger
-    only grows, and a record it holds whose metrics and test logits a study's run reproduces byte for byte (its
-    checkpoint restored by retraining) keeps its files, so that its timing stays that of its first training.
+    Results and notebooks are assembled in a staging folder beside the target and each part is then swapped into
+    place with a rename, so an interruption leaves either the old part or the new one, never a half-deleted mix.
 
     Args:
         study_dir: the study folder (``runs/<study>``).
         figures_dir: its figures folder.
-        ledger_dir: the study's ledger of run records, if it has one.
+        ledger_dir: the ledger the study read (default: ``<figures_dir>/records``).
 
     Returns:
-        How many run records were copied.
+        What happened to each run record the results name.
     """
     src, dst = resolve(study_dir), resolve(figures_dir)
     dst.mkdir(parents=True, exist_ok=True)
+    study = Study(src, resolve(ledger_dir) if ledger_dir else dst / "records")
     staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=dst))
+    names = set()
     try:
-        names = set()
         for path in sorted((src / "results").glob("*")):
             shutil.copyfile(path, _parent(staging / "results" / path.name))
             if path.suffix == ".json":
-                doc = read_json(path)
-                names |= named_runs(doc)
+                names |= named_runs(read_json(path))
         for path in sorted((src / "notebooks").glob("*.ipynb")):
             shutil.copyfile(path, _parent(staging / "notebooks" / path.name))
-        is_ledger = bool(ledger_dir) and resolve(ledger_dir) == dst / "records"
-        for name in sorted(names):
-            run = src / "records" / name
-            # a record the ledger holds with the same test results (a checkpoint restored bit for bit) keeps the
-            # ledger's files: its env.json and history.csv time the first training, not the restore
-            record = dst / "records" / name if is_ledger and same_results(run, dst / "records" / name) else run
-            evals = {p.relative_to(record): p for p in record.glob("evals/*.npz")}  # the same model's, if kept
-            evals.update({p.relative_to(run): p for p in run.glob("evals/*.npz")})
-            for relative, path in [(f, record / f) for f in RECORD_FILES] + sorted(evals.items()):
-                if path.is_file():
-                    shutil.copyfile(path, _parent(staging / "records" / name / relative))
-        if is_ledger and (dst / "records").is_dir():
-            for run in sorted((dst / "records").iterdir()):
-                if run.name not in names and (run / "metrics.json").is_file():
-                    shutil.copytree(run, staging / "records" / run.name)
-        for part in ("results", "records", "notebooks"):
+        publication = Ledger(dst / "records").publish(study, names)
+        for part in ("results", "notebooks"):
             (staging / part).mkdir(exist_ok=True)
             old = dst / part
             if old.exists():
@@ -288,7 +294,7 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> int:
             _copy(src / "timings.json", dst / "timings.json")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return len(names)
+    return publication
 
 
 def _parent(path: Path) -> Path:
@@ -345,6 +351,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     ap.add_argument("--quiet", action="store_true", help="do not stream notebook output")
     ap.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
+    ap.add_argument("--plan", action="store_true", help="list what the study would reuse, load, restore or train "
+                    "(with minutes from the records), then exit")
     a = ap.parse_args(argv)
     if a.list:
         for nb, cls in NOTEBOOKS.items():
@@ -357,6 +365,11 @@ def main(argv=None) -> int:
         overrides = {k: _parse_value(v) for k, v in a.param}
         if a.data:
             overrides["data_path"] = str(Path(a.data).expanduser().resolve())
+        if a.plan:
+            from .plan import plan_study
+            values = study_values(a.profile, a.study, overrides)
+            print("\n".join(plan_study(values, a.study or Path(a.profile).stem).lines()))
+            return 0
         run_study(a.profile, a.study, overrides, a.only, a.force,
                   a.timeout, log_output=not a.quiet)
     except (StudyError, ParameterError) as exc:

@@ -32,11 +32,11 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
     ("perturbation policies", ("policies",),
      "the InputPolicy interface; MaskFer masks, feature removal, the Perturb Scheme's clusters"),
     ("models", ("models",), "the model zoo and the CBAM spatial gate with its attention maps"),
-    ("training and evaluation", ("metrics", "execution", "runs", "evaluate", "train", "grid", "grid_ray", "tables",
-                                 "saliency", "landmark_models"),
+    ("training and evaluation", ("metrics", "execution", "runs", "evaluate", "ledger", "train", "grid", "grid_ray",
+                                 "tables", "saliency", "landmark_models"),
      "run records, the training loop, evaluation, grids; saliency methods and landmark classifiers; table helpers"),
     ("experiments", ("experiments",), "one module per notebook's experiment, each returning a results object"),
-    ("figures and report", ("figures", "claims", "report", "readme"),
+    ("figures and report", ("figures", "claims", "report", "plan", "readme"),
      "figures by concept, the paper's claims and their verdicts, one report function per artefact, the README's "
      "generated sections"),
     ("the pipeline", ("pipeline", "notebook_sync", "compare"),
@@ -166,6 +166,12 @@ def results(study: str) -> str:
         lines.append(f"| {label} | {TABLE1[emo][k]} % | " + " | ".join(cells) + " |")
     lines += architectures(maskfer, scheme, baseline_recipes(root, scheme.runs))
     lines += table3(scheme)
+    lines += embedded(root, "removal_trained", f"Removal trained and tested ({model}, on Table 1's faces): the "
+                      "relative change of per-class accuracy against the clean runs of the same faces and seeds "
+                      "(points and AUC: `removal_trained_points.md`, `removal_trained_auc.md`).")
+    lines += embedded(root, "scheme_variants", "The Perturb Scheme's variants, each against the baseline of its own "
+                      "seed and recipe, beside the study's own scheme on the same seeds, and where their shared "
+                      "clusters fell (`cluster_locations.md`).")
     table = claims(maskfer, scheme, model)
     lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
               "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
@@ -180,6 +186,13 @@ def results(study: str) -> str:
               f"`figures/{study}/notebooks/`; the full paper-vs-ours comparison: "
               f"`figures/{study}/tables/paper_vs_ours.md`."]
     return "\n".join(lines)
+
+
+def embedded(root: Path, table: str, caption: str) -> list[str]:
+    """A committed study's table as its report wrote it (``figures/<study>/tables/<table>.md``), with a caption;
+    nothing when the study has none."""
+    path = root / "tables" / f"{table}.md"
+    return ["", caption, "", path.read_text().rstrip()] if path.is_file() else []
 
 
 def _perturb_seeds(table2) -> str:
@@ -411,6 +424,30 @@ def recipe_frontier(path: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def rerun(study: str) -> str:
+    """What re-executing a committed study on a fresh clone does, from the plan its last execution wrote
+    (``figures/<study>/plan.json``, :mod:`perturb_lib.plan`)."""
+    from .plan import Plan
+    path = PROJECT_ROOT / "figures" / study / "plan.json"
+    if not path.is_file():
+        return f"_`make study PROFILE={study}` writes `figures/{study}/plan.json`, which this paragraph reads._"
+    plan = Plan.from_json(read_json(path))
+
+    def minutes(action):
+        m = plan.minutes(action)
+        return "" if not plan.count(action) else f" (about {m:.0f} minutes)" if m is not None else " (minutes unknown)"
+    other = plan.other.get("04_landmark_explainability")
+    return (f"Re-executing `make study PROFILE={study} DATA=...` on a fresh clone, as `--plan` computes it from the "
+            f"committed ledger: {plan.count('reused')} run records reused, {plan.count('loaded')} models loaded from "
+            f"their published checkpoints, {plan.count('restored')} records restored{minutes('restored')} and "
+            f"{plan.count('trained')} runs trained{minutes('trained')}"
+            + (f"; notebook 04 trains its landmark classifiers afresh (they are not run records: "
+               f"{other:.0f} minutes at its last execution)" if other else "")
+            + f". The profile pins the precision of its records ({plan.precision}), so a CPU without fast bf16 "
+            "reuses them too (it evaluates the loaded models more slowly). `make study ... ARGS=--plan` prints the "
+            "same list on any machine, run by run.")
+
+
 def figures_gallery(study: str) -> str:
     """The key figures of a committed study as images."""
     root = PROJECT_ROOT / "figures" / study
@@ -426,6 +463,7 @@ def figures_gallery(study: str) -> str:
 GENERATORS = {"architecture": architecture, "parameters": parameters_table,
               "results-cpu": lambda: results("cpu"), "results-fer2013-cpu": lambda: results("fer2013-cpu"),
               "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu"),
+              "rerun-fer2013-cpu": lambda: rerun("fer2013-cpu"),
               "landmarks-fer2013-cpu": lambda: landmark_numbers("fer2013-cpu"),
               "study-time": lambda: (study_time("cpu") + "\n\n" + study_time("fer2013-cpu") + "\n\nMinutes need their "
                                      "speed beside them: this shared machine runs the same run up to half again "

@@ -89,6 +89,7 @@ def removal(maskfer: MaskFerResults, figures_dir, model: str | None = None) -> p
         figures.save_table(formatted(maskfer.removal_trained).T, _tables(figures_dir), "removal_trained")
         figures.save_table(formatted(maskfer.removal_trained, "points").T, _tables(figures_dir),
                            "removal_trained_points")
+        figures.save_table(formatted(maskfer.removal_trained, "auc").T, _tables(figures_dir), "removal_trained_auc")
     return table
 
 
@@ -153,8 +154,13 @@ def saliency_checks(saliency: SaliencyResults, figures_dir) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------- the scheme
 def figure4(scheme: SchemeResults, figures_dir):
-    """The paper's Figure 4: the phase-1 attention and its clusters on one test face per emotion."""
-    fig = figures.plot_clusters(scheme.clusters)
+    """The paper's Figure 4: the phase-1 attention and its clusters on one test face per emotion; its title says
+    where the shared map's clusters fall."""
+    from .experiments.scheme import configuration
+    location = scheme.clusters.get("location")
+    where = (f" (seed {scheme.clusters.get('seed')}: the shared clusters fall on the {configuration(location)}; "
+             "the paper's: eyes, eyes, mouth and nose)") if isinstance(location, pd.DataFrame) and len(location) else ""
+    fig = figures.plot_clusters(scheme.clusters, f"Figure 4: clusters of the highest-attention pixels{where}")
     figures.save_figure(fig, figures_dir, "fig4_clusters")
     return fig
 
@@ -165,6 +171,40 @@ def figure5(scheme: SchemeResults, figures_dir):
     fig = figures.plot_cluster_sweep(scheme.sweep, scheme.sweep_model)
     figures.save_figure(fig, figures_dir, "fig5_cluster_sweep")
     return fig
+
+
+def cluster_locations(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
+    """Where the shared clusters fell, per scheme and seed: each cluster's share of pixels per region."""
+    if scheme.locations.empty:
+        return scheme.locations
+    table = scheme.locations.set_index(["variant", "seed", "cluster"])
+    figures.save_table(table, _tables(figures_dir), "cluster_locations", floatfmt=".3f")
+    return table
+
+
+def variants(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
+    """The scheme's variants beside the paper's +3.0: each one's paired change of accuracy and its verdict."""
+    from .claims import decide, variant_estimate
+    from .experiments.scheme import configuration
+    from .paper import paper_column, perturb_gain
+    if scheme.variants.empty:
+        return scheme.variants
+    gain = perturb_gain(paper_column(scheme.sweep_model))
+    rows = []
+    for _, r in scheme.variants.iterrows():
+        e = variant_estimate(r)
+        verdict, by = decide(e, gain)
+        where = scheme.locations[scheme.locations["variant"] == r["variant"]] if not scheme.locations.empty else None
+        fell = "; ".join(f"s{s}: {configuration(g)}" for s, g in where.groupby("seed")) if where is not None else ""
+        rows.append({"variant": r["variant"], "what differs": r["changes"], "seeds": int(r["seeds"]),
+                     "baseline accuracy %": _within(r["baseline acc"], r["baseline acc ci"], 0, 100, 1),
+                     "Perturb accuracy %": _within(r["perturb acc"], r["perturb acc ci"], 0, 100, 1),
+                     "change (pp, paired by seed)": fmt_ci(r["delta acc"], r["delta acc ci"], 2, "", int(r["seeds"])),
+                     f"against the paper's {gain:+.1f}": verdict + (f" ({by})" if by else ""),
+                     "where the clusters fell": fell or "--"})
+    table = pd.DataFrame(rows).set_index("variant")
+    figures.save_table(table, _tables(figures_dir), "scheme_variants")
+    return table
 
 
 def _within(mean, half, low, high, digits) -> str:
@@ -347,14 +387,19 @@ def claims_table(maskfer: MaskFerResults | None, scheme: SchemeResults | None, f
     return table
 
 
-def collapsed_runs(study_dir, names) -> list[str]:
+def collapsed_runs(study, names) -> list[str]:
     """The runs among ``names`` (run folder names) whose test predictions put more than half of the faces on one
-    class (:func:`perturb_lib.metrics.collapsed`), each with its share."""
+    class (:func:`perturb_lib.metrics.collapsed`), each with its share.
+
+    Args:
+        study: where the runs are (a :class:`~perturb_lib.runs.Study`, or a folder holding ``records/``).
+        names: the run names.
+    """
     from .metrics import collapsed
-    from .runs import load_run
-    out = []
+    from .runs import Study
+    out, study = [], Study.of(study)
     for name in sorted(set(names)):
-        run = load_run(name, study_dir)
+        run = study.run(name)
         if run.finished and collapsed(run.metrics["test"]):
             t = run.metrics["test"]
             out.append(f"{name} ({100 * t['top_prediction_share']:.0f} % of its test faces on "

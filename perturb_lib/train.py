@@ -36,8 +36,8 @@ from .metrics import classification_metrics
 from .models import DROPOUT_MODELS, build_model
 from .params import MODELS, Recipe, param
 from .policies import InputPolicy, SplitTensors, canonical_spec, split_tensors
-from .runs import (LOGITS_FILE, Run, RunLock, adopt, load_checkpoint, load_run, policy_for, records_dir,
-                   run_identity, run_name)
+from .runs import (LOGITS_FILE, POLICY_FILE, Run, RunLock, Study, load_checkpoint, policy_for, run_identity,
+                   run_name, same_results)
 
 
 @dataclass
@@ -214,35 +214,41 @@ class RunState:
 
 
 # ------------------------------------------------------------------------------------------ the loop
-def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | None = None,
-          landmarks: np.ndarray | None = None, callbacks: tuple[Callable[[int, dict], None], ...] = (),
-          ledger: str | None = None) -> Run:
+def train(config: TrainConfig, faces: FaceSet, study: Study | str, settings: Settings | None = None,
+          landmarks: np.ndarray | None = None, callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> Run:
     """Train (or reuse, or resume) one run and return its record.
 
     Args:
         config: what to train.
         faces: the dataset (all three splits).
-        study_dir: the study folder; the run goes to ``<study_dir>/records/<run name>/``.
+        study: the study (:class:`~perturb_lib.runs.Study`, or its folder): a finished record of the run in its
+            ledger or its own folder is returned as it is; otherwise the run trains in
+            ``<study>/records/<run name>/``, resuming from its last checkpoint when one is there.
         settings: how to execute (device, precision, progress).
         landmarks: (N, K, 2) landmarks for policies that need them (default: ``faces.landmarks``).
         callbacks: called as ``f(epoch, history_row)`` after each epoch's checkpoint is written.
-        ledger: a folder of finished records (e.g. the committed ``figures/<study>/records``): a run found there
-            is copied in (:func:`~perturb_lib.runs.adopt`) instead of trained.
 
     Returns:
         The finished :class:`~perturb_lib.runs.Run`.
     """
-    settings = settings or Settings()
+    study, settings = Study.of(study), settings or Settings()
+    name = run_name(run_identity(config, faces, landmarks, settings))
+    found = study.find(name)
+    if found is not None:
+        if found.in_ledger and settings.progress_mode() != "off":
+            print(f"{name}: finished record reused from {study.ledger}", flush=True)
+        return found
+    return _fit(config, faces, study, settings, landmarks, callbacks)
+
+
+def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, landmarks, callbacks=()) -> Run:
+    """Train a run in the study's own folder (resuming it when interrupted), whatever a ledger holds."""
     identity = run_identity(config, faces, landmarks, settings)
-    run_dir = records_dir(study_dir) / run_name(identity)
+    run_dir = study.records / run_name(identity)
     if (run_dir / "metrics.json").is_file():
-        return Run(run_dir)
-    if not (run_dir / "last.pt").is_file() and adopt(run_dir, ledger):
-        if settings.progress_mode() != "off":
-            print(f"{run_dir.name}: finished record reused from {ledger}", flush=True)
-        return Run(run_dir)
+        return Run(run_dir, study)
     if config.policy["kind"] == "perturb":  # phase 3 needs its phase-1 model's attention
-        with_checkpoint(load_run(config.policy["phase1"], study_dir), faces, settings, landmarks)
+        with_checkpoint(study.run(config.policy["phase1"]), faces, settings, landmarks)
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -250,7 +256,7 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
         with RunLock(run_dir):
             if not (run_dir / "config.json").is_file():
                 write_json(run_dir / "config.json", identity)
-            ctx = setup(config, faces, study_dir, settings, landmarks, run_dir)
+            ctx = setup(config, faces, study, settings, landmarks, run_dir)
             state = initial_state(ctx)
             if (run_dir / "last.pt").is_file():  # resume where the interrupted run stopped
                 state.load_state_dict(load_checkpoint(run_dir / "last.pt", ctx.device), ctx.policy, ctx.device)
@@ -269,12 +275,18 @@ def train(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings | N
 
 def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
                     landmarks: np.ndarray | None = None) -> Run:
-    """The run with its kept checkpoint: a record copied from a ledger has none, and when a model must be loaded
-    (saliency, a phase-1 model's attention, an evaluation not cached) the run is trained again, in its folder, as
-    it was recorded: its precision, and the thread count and memory format its ``env.json`` names, whatever this
-    session's settings say (another thread count or memory format changes the order of the sums, and so the model,
-    under the same run name). On the machine and software that made the record this gives the same bits;
-    elsewhere a slightly different model, whose new record then replaces the copied one."""
+    """The run with a model that can be loaded.
+
+    A ledger's record whose model is not published is trained again, in the study's own folder of the same name,
+    as it was recorded: its precision, and the thread count and memory format its ``env.json`` names, whatever this
+    session's settings say (another thread count or memory format changes the order of the sums, and so the model).
+    On the CPU kind and software that made the record this gives the same bits. Elsewhere it gives another model
+    under the same name: it is said here, it stays in the study (the ledger's record is never rewritten, and every
+    table keeps reading the record), and a figure drawn from it is not the committed one.
+
+    Returns:
+        The run (the same record), now with :attr:`~perturb_lib.runs.Run.has_checkpoint`.
+    """
     if run.finished and run.has_checkpoint:
         return run
     # an unfinished run (a retraining cut short) resumes from its last.pt; its best.pt is not yet the run's model
@@ -282,21 +294,28 @@ def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
     settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"),
                        **recorded_execution(run.env))
     if settings.progress_mode() != "off":
-        print(f"{run.name}: retraining as recorded ({settings.threads or 'default'} threads, {settings.precision}), "
-              "its checkpoint is not here (only its record) and a model must be loaded", flush=True)
+        print(f"{run.name}: retraining as recorded ({settings.threads or 'default'} threads, {settings.precision}): its "
+              "model is not published and a model must be loaded", flush=True)
     identity = run_identity(config, faces, landmarks, settings)
     if run_name(identity) != run.name:
         raise ValueError(f"{run.name}: these faces, landmarks or this precision make another run "
                          f"({run_name(identity)}); retrain it with the faces it was trained on")
-    for name in ("metrics.json", LOGITS_FILE, "history.csv"):  # env.json stays: a resumed retraining reads it above
-        (run.dir / name).unlink(missing_ok=True)
-    return train(config, faces, run.dir.parent.parent, settings, landmarks)
+    if not run.in_ledger:  # the study's own record without its checkpoint: retrained in place
+        for name in ("metrics.json", LOGITS_FILE, "history.csv"):  # env.json stays: a resumed retraining reads it
+            (run.dir / name).unlink(missing_ok=True)
+    restored = _fit(config, faces, run.study, settings, landmarks)
+    if run.in_ledger and settings.progress_mode() != "off":
+        same = same_results(restored.dir, run.dir)
+        print(f"{run.name}: restored {'bit for bit' if same else 'as another model: its metrics or logits differ from '}"
+              f"{'' if same else 'the record (another CPU kind or software); the record and its tables are unchanged, '}"
+              f"{'' if same else 'figures that load this model are not the committed ones'}", flush=True)
+    return Run(run.dir, run.study) if run.in_ledger else restored
 
 
-def setup(config: TrainConfig, faces: FaceSet, study_dir, settings: Settings, landmarks, run_dir) -> RunContext:
+def setup(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, landmarks, run_dir) -> RunContext:
     """The run's device, policy and splits on the device (each prepared by the policy)."""
     device = settings.resolved_device()
-    policy = policy_for(config.policy, study_dir, device)
+    policy = policy_for(config.policy, study, device)
     if policy.needs_landmarks() and landmarks is None and faces.landmarks is None:
         raise ValueError(f"policy {config.policy} needs landmarks; pass landmarks= or use faces that carry them")
     splits = {s: split_tensors(faces, s, device, landmarks) for s in ("Training", config.val_split, config.test_split)}
@@ -396,6 +415,7 @@ def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float,
     only, and the history's per-epoch seconds of the earlier sittings may include time the process was stopped.
     """
     config, run_dir = ctx.config, ctx.run_dir
+    recorded = ctx.policy.record_arrays()  # what the policy did over all epochs, before the kept epoch's state
     best = load_checkpoint(run_dir / "best.pt", ctx.device)
     model = state.evaluated
     model.load_state_dict(best["model"])
@@ -411,6 +431,8 @@ def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float,
         logits.update({key: out, f"{key}_labels": labels, f"{key}_ids": np.asarray(split.ids, str)})
     metrics.update(best_epoch=state.best_epoch + 1, epochs=config.epochs)
     save_npz(run_dir / LOGITS_FILE, logits, compressed=True)  # committed with every record: kept small
+    if recorded:
+        save_npz(run_dir / POLICY_FILE, recorded, compressed=True)
     timing = {"wall_seconds": round(seconds, 2),
               "train_seconds": round(sum(h["train_seconds"] for h in state.history), 2),
               "images_per_s": round(float(np.mean([h["images_per_s"] for h in state.history])), 1),

@@ -22,13 +22,13 @@ def test_sequential_grid_reuses_and_reports_failures(tmp_path, tiny_faces):
     lines = []
     runs = run_grid(configs()[:2], tiny_faces, tmp_path, ONE_THREAD, out=lines.append)
     assert [r.config["seed"] for r in runs] == [0, 1]
-    assert "2 runs, 0 already finished, 0 reused from the ledger, 2 to train" in lines[0]
+    assert "2 runs, 0 in the ledger, 0 already in the study, 2 to train" in lines[0]
     bad = FAST.replace(policy={"kind": "perturb", "phase1": "no-such-run"})
     with pytest.raises(GridError) as info:
         run_grid(configs()[:2] + [bad], tiny_faces, tmp_path, ONE_THREAD, out=lines.append)
     assert "1 of 3 runs failed" in str(info.value) and "no-such-run" in str(info.value)
     assert [r is not None for r in info.value.runs] == [True, True, False]
-    assert "2 already finished" in [line for line in lines if "already finished" in line][-1]
+    assert "2 already in the study" in [line for line in lines if "already in the study" in line][-1]
 
 
 @pytest.mark.slow

@@ -138,61 +138,74 @@ def test_unchanged_notebooks_are_skipped_changed_ones_rerun_and_timings_merge(sm
                      **quiet)["00_data"]["status"] == "skipped"
 
 
-def test_publish_replaces_results_and_keeps_the_ledgers_other_records(tmp_path):
-    """Publishing swaps in the study's results and the records they name; a record the results do not name stays
-    only where the records folder is the study's ledger."""
+def fake_record(folder, accuracy, wall=100.0, logits=b"logits"):
+    """A finished record's files, with made-up contents (enough for the ledger, which copies and compares bytes)."""
+    from perturb_lib.io import write_json
+    write_json(folder / "config.json", {"model": "vgg16"})
+    write_json(folder / "metrics.json", {"test": {"accuracy": accuracy}})
+    (folder / "logits.npz").write_bytes(logits)
+    write_json(folder / "env.json", {"wall_seconds": wall})
+    (folder / "history.csv").write_text(f"epoch,train_seconds\n1,{wall}\n")
+
+
+def tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_publish_replaces_results_and_adds_new_records_to_the_ledger(tmp_path):
+    """Publishing swaps in the study's results and notebooks; the runs they name join the ledger (without
+    checkpoints), and the ledger's other records stay as they are."""
     from perturb_lib.io import write_json
     from perturb_lib.pipeline import publish
 
     study, figures = tmp_path / "study", tmp_path / "figures"
     write_json(study / "results" / "scheme.json", {"runs": {"clean s0": "run-new"}})
-    write_json(study / "records" / "run-new" / "metrics.json", {"test": {"accuracy": 0.5}})
+    fake_record(study / "records" / "run-new", 0.5)
     (study / "records" / "run-new" / "best.pt").write_bytes(b"checkpoint")  # never published
     write_json(figures / "results" / "old.json", {"runs": {}})
-    write_json(figures / "records" / "run-grown" / "metrics.json", {"test": {"accuracy": 0.6}})
-    (figures / "records" / "run-unfinished").mkdir()
+    fake_record(figures / "records" / "run-grown", 0.6)
+    grown = tree(figures / "records" / "run-grown")
 
-    assert publish(study, figures, ledger_dir=figures / "records") == 1
+    publication = publish(study, figures)
+    assert publication.outcomes == {"run-new": "new"}
     assert sorted(p.name for p in (figures / "records").iterdir()) == ["run-grown", "run-new"]
     assert not (figures / "records" / "run-new" / "best.pt").exists()
+    assert tree(figures / "records" / "run-grown") == grown
     assert sorted(p.name for p in (figures / "results").iterdir()) == ["scheme.json"]
-    publish(study, figures)  # no ledger: only what the results name
-    assert sorted(p.name for p in (figures / "records").iterdir()) == ["run-new"]
     assert not any(p.name.startswith(".publish-") for p in figures.iterdir())
 
 
-def test_publish_keeps_a_ledger_record_that_a_restore_reproduced(tmp_path):
-    """A run retrained to restore its checkpoint gives the ledger's metrics and logits again (the same model):
-    the ledger keeps that record's env.json and history (the first training's timing) and gains the run's new
-    evaluations; a run whose results differ replaces its record."""
+def test_publishing_a_run_that_differs_from_its_ledger_record_leaves_the_record_byte_for_byte(tmp_path):
+    """A ledger's record trained again in a study (its model had to be loaded) is either the same model (its metrics
+    and test logits equal the record's byte for byte: its new evaluations join the record, whose env.json and
+    history keep the first training's timing) or another model (another CPU kind, say): then nothing of it joins the
+    record, which stays byte for byte, and the publication says so."""
     from perturb_lib.io import write_json
     from perturb_lib.pipeline import publish
 
     study, figures = tmp_path / "study", tmp_path / "figures"
     ledger = figures / "records"
     write_json(study / "results" / "scheme.json", {"runs": {"a": "run-same", "b": "run-other"}})
-    for name, accuracy in (("run-same", 0.5), ("run-other", 0.7)):
-        write_json(study / "records" / name / "metrics.json", {"test": {"accuracy": accuracy}})
-        (study / "records" / name / "logits.npz").write_bytes(b"logits " + name.encode())
-        write_json(study / "records" / name / "env.json", {"wall_seconds": 300.0, "cpu_share": 0.4})
-        (study / "records" / name / "history.csv").write_text("epoch,train_seconds\n1,300\n")
-        write_json(ledger / name / "metrics.json", {"test": {"accuracy": 0.5}})
-        (ledger / name / "logits.npz").write_bytes(b"logits " + name.encode())
-        write_json(ledger / name / "env.json", {"wall_seconds": 100.0, "cpu_share": 0.99})
-        (ledger / name / "history.csv").write_text("epoch,train_seconds\n1,100\n")
-    (ledger / "run-same" / "evals").mkdir()
-    (ledger / "run-same" / "evals" / "kept.npz").write_bytes(b"ledger's")
-    (study / "records" / "run-same" / "evals").mkdir()
-    (study / "records" / "run-same" / "evals" / "new.npz").write_bytes(b"study's")
+    for name in ("run-same", "run-other"):
+        fake_record(ledger / name, 0.5, logits=b"logits " + name.encode())
+        (ledger / name / "evals").mkdir()
+        (ledger / name / "evals" / "kept.npz").write_bytes(b"the ledger's")
+    # the study's restores, beside the records: one reproduces its record, the other does not
+    fake_record(study / "records" / "run-same", 0.5, wall=300.0, logits=b"logits run-same")
+    fake_record(study / "records" / "run-other", 0.7, wall=300.0, logits=b"other logits")
+    for name in ("run-same", "run-other"):
+        (study / "records" / name / "evals").mkdir()
+        (study / "records" / name / "evals" / "new.npz").write_bytes(b"the study's")
+    other = tree(ledger / "run-other")
 
-    assert publish(study, figures, ledger_dir=ledger) == 2
-    same, other = ledger / "run-same", ledger / "run-other"
-    assert json.loads((same / "env.json").read_text()) == {"wall_seconds": 100.0, "cpu_share": 0.99}
-    assert (same / "history.csv").read_text() == "epoch,train_seconds\n1,100\n"
+    publication = publish(study, figures)
+    assert publication.outcomes == {"run-same": "evaluations", "run-other": "differs"}
+    assert "1 differ from the ledger's record of the same name and stay in the study" in publication.summary()
+    assert tree(ledger / "run-other") == other
+    same = ledger / "run-same"
+    assert json.loads((same / "env.json").read_text()) == {"wall_seconds": 100.0}
     assert sorted(p.name for p in (same / "evals").iterdir()) == ["kept.npz", "new.npz"]
-    assert json.loads((other / "metrics.json").read_text()) == {"test": {"accuracy": 0.7}}
-    assert json.loads((other / "env.json").read_text()) == {"wall_seconds": 300.0, "cpu_share": 0.4}
-    assert (other / "history.csv").read_text() == "epoch,train_seconds\n1,300\n"
+    assert publish(study, figures).outcomes == {"run-same": "unchanged", "run-other": "differs"}
 
 
 def test_named_runs_reads_the_runs_and_phase1_maps_only():
@@ -223,13 +236,13 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
     ledger = tmp_path / "ledger"
 
     def step(study):
-        return grow.main(["--profile", "smoke", "--plan", "table1:0", "-p", "models", "[vgg16]",
+        return grow.main(["--profile", "smoke", "--only", "table1", "--seeds", "0", "-p", "models", "[vgg16]",
                           "-p", "removal_regions", "[mouth]", "-p", "study_dir", str(tmp_path / study),
                           "-p", "ledger_dir", str(ledger), "-p", "cache_dir", str(tmp_path / "cache")])
 
     assert step("here") == 0
     records = sorted(p.name for p in ledger.iterdir())
-    assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean", "vgg16-mask-n95"]
+    assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean-all-fp32", "vgg16-mask-n95-all-fp32"]
     clean, masked = (ledger / r for r in records)
     # each run tested on clean and on masked faces, the clean run also with the mouth removed
     assert len(list((clean / "evals").glob("*.npz"))) == 3 and len(list((masked / "evals").glob("*.npz"))) == 2
@@ -238,7 +251,7 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
     lost = sorted((clean / "evals").glob("*.npz"))[0]
     lost.unlink()
     assert step("here") == 0 and lost.is_file()
-    assert f"0 new record(s) in {ledger}, 1 with new evaluations" in capsys.readouterr().out
+    assert f"{ledger}: 0 new record(s), 1 with new evaluations" in capsys.readouterr().out
 
     assert step("elsewhere") == 0
     assert "0 new record(s)" in capsys.readouterr().out
@@ -262,11 +275,11 @@ def test_a_grow_step_cut_between_its_runs_keeps_the_first_evaluated(tmp_path, mo
         return real_train(config, *args, **kwargs)
     monkeypatch.setattr(perturb_lib.grid, "train", train_but_not_masked)
     with pytest.raises(GridError, match="1 of 2 runs failed"):
-        grow.main(["--profile", "smoke", "--plan", "table1:0", "-p", "models", "[vgg16]",
+        grow.main(["--profile", "smoke", "--only", "table1", "--seeds", "0", "-p", "models", "[vgg16]",
                    "-p", "removal_regions", "[mouth]", "-p", "study_dir", str(tmp_path / "here"),
                    "-p", "ledger_dir", str(ledger), "-p", "cache_dir", str(tmp_path / "cache")])
     records = sorted(p.name for p in ledger.iterdir())
-    assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean"]
+    assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean-all-fp32"]
     assert len(list((ledger / records[0] / "evals").glob("*.npz"))) == 3
     assert not list(ledger.rglob("*.pt"))
 
@@ -357,3 +370,51 @@ def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_p
                                                 "vgg16": "x0.25, 8 epochs or x0.5, 8 epochs, 5 min a run",  # 5.2
                                                 "dpn26": "x0.125, 16 epochs",  # no env.json: no minutes
                                                 "tiny": "x0.125, 1 epochs, under a minute a run"}
+
+
+def test_the_plan_says_what_a_fresh_clone_would_reuse_load_restore_or_train(tmp_path):
+    """--plan: a ledger's record whose model a notebook loads is restored until its model is published (checked
+    first to reproduce its record's logits), then loaded; a record the tables only read is reused; a run the ledger
+    lacks is trained. A model that gives other logits than its record is not published."""
+    import torch
+
+    from perturb_lib.experiments import MaskFerExperiment, load_faces
+    from perturb_lib.ledger import Ledger
+    from perturb_lib.pipeline import main, notebook_parameters, study_values
+    from perturb_lib.plan import plan_study
+    from perturb_lib.params import NOTEBOOKS
+    grow = grow_ledger_module()
+    ledger = tmp_path / "ledger"
+    paths = ["-p", "study_dir", str(tmp_path / "here"), "-p", "ledger_dir", str(ledger),
+             "-p", "cache_dir", str(tmp_path / "cache")]
+    design = ["-p", "models", "[vgg16]", "-p", "seeds", "[0]", "-p", "removal_regions", "[mouth]",
+              "-p", "removal_train_regions", "[]"]
+    assert grow.main(["--profile", "smoke", "--only", "table1", *design, *paths]) == 0
+    overrides = {"models": ["vgg16"], "seeds": [0], "removal_regions": ["mouth"], "removal_train_regions": [],
+                 "cluster_sweep": [], "study_dir": str(tmp_path / "here"), "ledger_dir": str(ledger),
+                 "cache_dir": str(tmp_path / "cache")}
+    values = study_values("smoke", None, overrides)
+    plan = plan_study(values, "smoke", fresh_clone=True)
+    assert [(r.notebook[:2], r.action) for r in plan.runs if r.notebook.startswith("01")] == [("01", "restored")] * 2
+    assert plan.count("trained", "03_perturb_scheme") == 2  # phase 1 and the Perturb run; the baseline is Table 1's
+    assert "the ledger lacks" not in "\n".join(plan.lines()) and "to train" in "\n".join(plan.lines())
+
+    P = NOTEBOOKS["01_maskfer_degradation"].from_values(notebook_parameters("01_maskfer_degradation", values))
+    faces, landmarks = load_faces(P)
+    exp = MaskFerExperiment(P, faces, landmarks)
+    exp.train(checkpoints=False)
+    clean, masked = exp.loaded_runs()
+    best = torch.load(clean.work / "best.pt", weights_only=True)  # the clean run's model, one weight changed
+    state = dict(best["model"])
+    first = next(k for k, v in state.items() if v.dtype.is_floating_point)
+    state[first] = state[first] + 1.0
+    torch.save({**best, "model": state}, masked.work / "best.pt")
+    with pytest.raises(ValueError, match="its model gives other val logits than its record: not published"):
+        Ledger(ledger).publish_model(masked, exp.faces, exp.landmarks, exp.settings)
+    path = Ledger(ledger).publish_model(clean, exp.faces, exp.landmarks, exp.settings)
+    assert path == ledger / clean.name / "model.safetensors"
+    plan = plan_study(values, "smoke", fresh_clone=True)
+    assert {r.name: r.action for r in plan.runs if r.notebook.startswith("01")} == {clean.name: "loaded",
+                                                                                    masked.name: "restored"}
+    assert main(["--profile", "smoke", "--plan", *[a for kv in overrides.items() for a in
+                                                   ("-p", kv[0], str(kv[1]).replace("'", ""))]]) == 0

@@ -1,5 +1,6 @@
 """The Perturb Scheme: Eq. 1, batched k-means, clusters on synthetic faces, masking policies, phase reuse."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -142,3 +143,52 @@ def test_code_variant_options_run(tiny_faces, tmp_path):
     assert runs.perturb.config["policy"]["masking"] == "copies" and runs.perturb.finished
     with pytest.raises(ValueError, match="'masking': 'all' is not valid; choose from random, copies"):
         make_policy({"kind": "perturb", "phase1": "x", "masking": "all"})
+
+
+def test_cluster_locations_count_each_clusters_pixels_by_region():
+    """Hand-made: on a 2x3 image, pixel (0, 0) is an eye in every face, (0, 1) in half of them, the rest elsewhere;
+    a cluster of those two pixels is 75 % eyes, one of the bottom row is all elsewhere."""
+    probability = np.zeros((5, 2, 3))
+    probability[0, 0, 0], probability[0, 0, 1] = 1.0, 0.5
+    probability[4] = 1 - probability[:4].sum(0)
+    shared = np.array([[0, 0, -1], [1, 1, 1]])
+    loc = scheme.cluster_locations(shared, probability)
+    assert loc.set_index("cluster").loc[0, "eyes"] == 0.75 and loc.set_index("cluster").loc[0, "dominant"] == "eyes"
+    assert loc.set_index("cluster").loc[1, "elsewhere"] == 1.0 and list(loc["pixels"]) == [2, 3]
+    assert scheme.configuration(loc) == "elsewhere, eyes"
+    three = loc.assign(dominant=["eyes", "eyes"])
+    assert not scheme.paper_configuration(three)  # two clusters only
+    assert scheme.paper_configuration(pd.concat([three, three.iloc[:1].assign(dominant="nose")]))
+
+
+def test_region_probability_puts_each_pixel_in_one_region_per_face(tiny_faces):
+    p = scheme.region_probability(tiny_faces.landmarks[:20])
+    assert p.shape == (5, 48, 48) and np.allclose(p.sum(0), 1) and p.min() >= 0
+    eyes, mouth = p[0], p[3]
+    assert np.unravel_index(eyes.argmax(), eyes.shape)[0] < np.unravel_index(mouth.argmax(), mouth.shape)[0]
+
+
+def test_variants_pair_with_their_own_baselines_and_their_clusters_are_located(tmp_path, tiny_faces):
+    """A variant of the scheme's options shares the study's phase 1 and baseline; a variant of the recipe trains its
+    own; each Perturb run records its shared maps, and the locations read the kept epoch's."""
+    from perturb_lib.params import SchemeNotebook
+    P = SchemeNotebook(perturb_models=["vgg16"], perturb_seeds=[0], sweep_seeds=[], cluster_sweep=[], epochs=1,
+                       width=0.0625, precision="fp32", progress="off", cluster_sample=32,
+                       study_dir=str(tmp_path / "study"), cache_dir=str(tmp_path / "cache"),
+                       scheme_variants={"code": {"cluster_features": "attention", "cluster_selection": "all"},
+                                        "longer": {"epochs": 2}}, variant_seeds=[0])
+    exp = scheme.SchemeExperiment(P, tiny_faces, tiny_faces.landmarks)
+    exp.train(checkpoints=False)
+    assert exp.runs["baseline@code/vgg16/0/0"].name == exp.runs["baseline/vgg16/0/0"].name
+    assert exp.runs["phase1@longer/vgg16/0/0"].name != exp.runs["phase1/vgg16/0/0"].name
+    assert exp.runs["perturb@longer/vgg16/0/0"].config["epochs"] == 2
+    assert "-perturb-n3-shared-random-attention-all-" in exp.runs["perturb@code/vgg16/0/0"].name
+    table = exp.variants()
+    assert list(table["variant"]) == ["paper", "code", "longer"] and list(table["recipe"]) == [False, False, True]
+    assert (table["seeds"] == 1).all() and table["delta acc"].notna().all()
+    locations = exp.locations()
+    assert sorted(set(locations["variant"])) == ["code", "longer", "paper"]
+    shares = locations[list(scheme.LOCATION_REGIONS) + [scheme.ELSEWHERE]].sum(axis=1)
+    np.testing.assert_allclose(shares, 1.0, atol=1e-3)
+    with np.load(exp.runs["perturb@longer/vgg16/0/0"].dir / "policy.npz") as z:
+        assert z["shared_maps"].shape == (2, 48, 48)  # one map per epoch

@@ -187,59 +187,65 @@ def test_ema_and_flip_test_time_augmentation(tmp_path, tiny_faces):
     torch.testing.assert_close(flip, by_hand)
 
 
-def test_a_ledger_record_is_reused_and_its_model_retrained_only_when_loaded(tmp_path, tiny_faces, monkeypatch):
+def test_a_ledger_record_is_read_in_place_and_its_model_retrained_beside_it_only_when_loaded(tmp_path, tiny_faces,
+                                                                                            monkeypatch):
     import perturb_lib.train as train_mod
-    from perturb_lib.runs import CheckpointMissingError
+    from perturb_lib.runs import CheckpointMissingError, Study
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
     original = train(config, tiny_faces, tmp_path / "made", CPU)
-    copy_record(original, tmp_path / "ledger")  # what a study commits: the record, no checkpoint
+    ledger = copy_record(original, tmp_path / "ledger")  # what a study publishes: the record, no checkpoint
+    study = Study(tmp_path / "fresh", ledger)
     with monkeypatch.context() as m:
         m.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("trained a run the ledger holds"))
-        reused = train(config, tiny_faces, tmp_path / "fresh", CPU, ledger=tmp_path / "ledger")
-    assert reused.finished and reused.metrics == original.metrics and not reused.has_checkpoint
+        reused = train(config, tiny_faces, study, CPU)
+    assert reused.dir == ledger / original.name and reused.in_ledger and not reused.has_checkpoint
+    assert reused.metrics == original.metrics and not (tmp_path / "fresh").exists()  # read in place, nothing copied
     logits, labels = run_logits(reused, tiny_faces, settings=CPU)  # the tables need no model
     assert classification_metrics(labels, logits.argmax(1)) == original.metrics["test"]
-    with pytest.raises(CheckpointMissingError, match="no best.pt"):
+    with pytest.raises(CheckpointMissingError, match="neither published"):
         reused.model()
-    restored = with_checkpoint(reused, tiny_faces, CPU)  # a model must be loaded: trained again, in its folder
-    assert restored.dir == reused.dir and restored.has_checkpoint and restored.metrics == original.metrics
+    before = {p.name: p.read_bytes() for p in reused.dir.iterdir()}
+    restored = with_checkpoint(reused, tiny_faces, CPU)  # a model must be loaded: trained again, beside the record
+    assert restored.dir == reused.dir and restored.has_checkpoint and restored.restored
+    assert (study.records / original.name / "best.pt").is_file()
+    assert {p.name: p.read_bytes() for p in reused.dir.iterdir()} == before  # the record is untouched
     with pytest.raises(ValueError, match="make another run"):
-        (restored.dir / "best.pt").unlink()
+        (restored.work / "best.pt").unlink()
         with_checkpoint(restored, make_other(tiny_faces), CPU)
 
 
 def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_names(tmp_path, tiny_faces):
-    from perturb_lib.runs import Run
     from perturb_lib.execution import recorded_execution
+    from perturb_lib.runs import Run, Study
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
     recorded = replace(CPU, threads=1, channels_last="off")
     original = train(config, tiny_faces, tmp_path / "made", recorded)
     assert recorded_execution(original.env) == {"threads": 1, "channels_last": "off"}
-    copy_record(original, tmp_path / "ledger")
-    reused = train(config, tiny_faces, tmp_path / "fresh", CPU, ledger=tmp_path / "ledger")
+    study = Study(tmp_path / "fresh", copy_record(original, tmp_path / "ledger"))
+    reused = train(config, tiny_faces, study, CPU)
     before = torch.get_num_threads()
     # this session asks for 2 threads and channels-last: the record's 1 thread and plain layout win
     restored = with_checkpoint(reused, tiny_faces, replace(CPU, threads=2, channels_last="on"))
-    assert restored.has_checkpoint and restored.env["threads"] == 1 and restored.env["channels_last"] is False
-    assert restored.metrics == original.metrics
+    work = Run(restored.work)
+    assert restored.has_checkpoint and work.env["threads"] == 1 and work.env["channels_last"] is False
+    assert work.metrics == original.metrics  # the same machine and software: the same model
     assert torch.get_num_threads() == before
     # a retraining cut short (no metrics yet, but a best.pt of some epoch): resumed, still as recorded, not taken as is
-    (restored.dir / "metrics.json").unlink()
-    resumed = with_checkpoint(Run(restored.dir), tiny_faces, replace(CPU, threads=2, channels_last="on"))
-    assert resumed.finished and resumed.env["threads"] == 1 and resumed.metrics == original.metrics
+    (restored.work / "metrics.json").unlink()
+    assert not Run(reused.dir, study).has_checkpoint
+    resumed = with_checkpoint(Run(reused.dir, study), tiny_faces, replace(CPU, threads=2, channels_last="on"))
+    assert Run(resumed.work).env["threads"] == 1 and Run(resumed.work).metrics == original.metrics
     assert recorded_execution({}) == {} and recorded_execution({"device": "cuda:0", "threads": 4}) == {}
 
 
 def copy_record(run, ledger_dir):
-    """Copy a run's record (no checkpoint) into a ledger folder, as a study commits it."""
-    import shutil
-    from perturb_lib.runs import RECORD_FILES
-    target = ledger_dir / run.name
-    target.mkdir(parents=True)
-    for name in RECORD_FILES:
-        shutil.copyfile(run.dir / name, target / name)
+    """Publish a run's record (no checkpoint) into a ledger folder, as a study does; returns the ledger folder."""
+    from perturb_lib.ledger import Ledger
+    assert Ledger(ledger_dir).add(run) == "new"
+    assert not list((ledger_dir / run.name).glob("*.pt"))
+    return ledger_dir
 
 
 def make_other(faces):
@@ -265,17 +271,25 @@ def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
     assert evaluated.dtype == np.float32
 
 
-def test_cached_logits_are_keyed_by_the_code_that_made_them(tmp_path, tiny_faces, monkeypatch):
+def test_stored_evaluations_are_keyed_by_what_they_computed_and_the_evaluation_version(tmp_path, tiny_faces,
+                                                                                        monkeypatch):
+    """An edit to the code (here: predict replaced) keeps a stored evaluation, which names what was computed, not the
+    code; bumping EVAL_VERSION (what the golden test asks for when outputs change) computes it again."""
     from perturb_lib import evaluate as ev
     run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
-    clean = {"kind": "clean"}  # given explicitly: evaluated (and cached), not read from the record
+    clean = {"kind": "clean"}  # given explicitly: evaluated (and stored), not read from the record
     first, labels = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
-    ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
-    assert len(list((run.dir / "evals").glob("*.npz"))) == 1  # read back, not computed again
+    stored = list((run.dir / "evals").glob("*.npz"))
+    assert len(stored) == 1
+    key = ev.read_evaluation(stored[0])["key"]
+    assert key["policy"] == clean and key["split"] == "PublicTest" and key["eval_version"] == ev.EVAL_VERSION
     real = ev.predict
     monkeypatch.setattr(ev, "predict", lambda *a, **k: real(*a, **k) + 1.0)  # predict is edited
+    again, _ = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    np.testing.assert_array_equal(again, first)  # read back, not computed again
+    monkeypatch.setattr(ev, "EVAL_VERSION", ev.EVAL_VERSION + 1)  # the version bumped: computed again
     edited, _ = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
-    np.testing.assert_allclose(edited, first + 1.0, rtol=1e-6)  # the stale logits were not reused
+    np.testing.assert_allclose(edited, first + 1.0, rtol=1e-6)
     assert len(list((run.dir / "evals").glob("*.npz"))) == 2
 
 

@@ -44,6 +44,8 @@ class FaceSet:
         extras: optional per-image arrays whose first axis is N (e.g. ``regions``, ``aus``).
         name: short dataset name, used in run records.
         source: where the data came from (path or generator description).
+        selection: which of the dataset's faces these are, named in run records: ``all``, or the faces a landmark
+            detector finds (``dlib``: MaskTheFace's rule, the published MaskFer's faces).
     """
 
     images: np.ndarray
@@ -54,6 +56,7 @@ class FaceSet:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     name: str = "faces"
     source: str = ""
+    selection: str = "all"
 
     def __post_init__(self):
         self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
@@ -85,13 +88,15 @@ class FaceSet:
         marks = " +landmarks" if self.landmarks is not None else ""
         return f"FaceSet({self.name!r}: {len(self)} faces; {per_split}{marks})"
 
-    def subset(self, index) -> "FaceSet":
-        """The faces selected by a boolean mask or an index array, with all their ground truth."""
+    def subset(self, index, selection: str | None = None) -> "FaceSet":
+        """The faces selected by a boolean mask or an index array, with all their ground truth; ``selection`` names
+        the face set in run records (default: this set's)."""
         index = np.asarray(index)
         return FaceSet(
             images=self.images[index], labels=self.labels[index], splits=self.splits[index],
             ids=self.ids[index], landmarks=None if self.landmarks is None else self.landmarks[index],
             extras={k: v[index] for k, v in self.extras.items()}, name=self.name, source=self.source,
+            selection=selection or self.selection,
         )
 
     def split(self, name: str) -> "FaceSet":

@@ -24,9 +24,9 @@ from ..data.registry import defining_regions
 from ..evaluate import Predictions, run_logits
 from ..execution import Settings
 from ..grid import run_grid
-from ..landmarks import detected
+from ..landmarks import choose, detected
 from ..params import MaskFerNotebook
-from ..runs import CheckpointMissingError, Run, load_run
+from ..runs import CheckpointMissingError, Run, Study
 from ..stats import count_span
 from ..tables import accuracy, change_table, estimate_row
 from ..train import TrainConfig, with_checkpoint
@@ -65,6 +65,7 @@ class MaskFerResults(Results):
         mask_probe: generated masks only: how well a probe reads the emotion from the mask's pixels
             (:func:`mask_probe`).
         runs: run names by :func:`run_key`.
+        explain_seed: the seed whose clean and masked runs notebook 02 explains.
     """
 
     name = "maskfer"
@@ -86,6 +87,7 @@ class MaskFerResults(Results):
     truth_summary: dict = field(default_factory=dict)
     mask_probe: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
+    explain_seed: int = 0
 
     def seeds_of(self, column: str) -> list:
         """A column's seeds (results made before ``column_seeds`` existed: ``seeds``)."""
@@ -95,13 +97,13 @@ class MaskFerResults(Results):
         """How many seeds Table 1's columns have: ``5``, or ``3-5`` when they differ."""
         return count_span([len(self.seeds_of(c)) for c in self.columns] or [len(self.seeds)])
 
-    def run(self, study_dir, model: str, seed: int, condition: str) -> Run:
-        """A MaskFer run (condition ``clean`` or ``masked``) of this experiment."""
+    def run(self, study: Study, model: str, seed: int, condition: str) -> Run:
+        """A MaskFer run (condition ``clean`` or ``masked``) of this experiment, found in ``study``."""
         key = run_key("maskfer", model, seed, condition)
         if key not in self.runs:
             raise KeyError(f"no run {key}; notebook 01 trained models {self.models} with seeds "
                            f"{self.column_seeds or self.seeds}")
-        return load_run(self.runs[key], study_dir)
+        return study.run(self.runs[key])
 
 
 class MaskFerExperiment:
@@ -119,16 +121,18 @@ class MaskFerExperiment:
     def __init__(self, params: MaskFerNotebook, faces: FaceSet, landmarks: np.ndarray,
                  masked_faces: FaceSet | None = None):
         if masked_faces is not None:  # the published images: their faces are MaskFer's
-            kept = np.isin(faces.ids, masked_faces.ids)
+            kept, selection = np.isin(faces.ids, masked_faces.ids), "maskfer"
         elif params.maskfer_faces == "detected":  # MaskTheFace's rule: the faces its detector finds
             kept = detected(faces, params.landmark_source, params.landmark_file, params.cache_dir)
+            selection = choose(faces, params.landmark_source, params.landmark_file)
         else:
-            kept = np.ones(len(faces), dtype=bool)
+            kept, selection = np.ones(len(faces), dtype=bool), "all"
         published = load_maskfer_list(params.maskfer_list, faces) if params.maskfer_list else None
         self.membership = membership_table(faces.splits, kept, published)
-        if not (masked_faces is not None and params.maskfer_all_clean):
-            faces, landmarks = faces.subset(kept), landmarks[kept]
-        self.P, self.faces, self.landmarks, self.masked_faces = params, faces, landmarks, masked_faces
+        if not (masked_faces is not None and params.maskfer_all_clean) and not kept.all():
+            faces, landmarks = faces.subset(kept, selection=selection), landmarks[kept]
+        self.params, self.faces, self.landmarks, self.masked_faces = params, faces, landmarks, masked_faces
+        self.study = Study.of_params(params)
         self.settings = Settings.of(params)
         self.mask = CLEAN if masked_faces is not None else {"kind": "mask", "style": params.mask_style, "seed": 0}
         self.runs: dict[str, Run] = {}
@@ -136,7 +140,7 @@ class MaskFerExperiment:
     # ------------------------------------------------------------------------------------- the grid
     def configs(self) -> dict[str, TrainConfig]:
         """``{run key: config}`` for every run of the notebook."""
-        P = self.P
+        P = self.params
         out = {}
         for model in P.models:
             for seed in P.seeds_of(model, P.seeds):
@@ -160,49 +164,65 @@ class MaskFerExperiment:
             on_finished: called with each run as soon as it has finished, before the next trains
                 (:func:`~perturb_lib.grid.run_grid`): a ledger grower evaluates (:meth:`evaluate`) and publishes it.
         """
-        configs, P = self.configs(), self.P
+        configs, P = self.configs(), self.params
         masked_keys = [k for k in configs if k.startswith("maskfer/") and k.endswith("/masked")]
         main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
-        runs = run_grid([configs[k] for k in main_keys], self.faces, P.study_dir, self.settings, self.landmarks,
-                        grid=P, ledger=P.ledger_dir, on_finished=on_finished)
+        runs = run_grid([configs[k] for k in main_keys], self.faces, self.study, self.settings, self.landmarks,
+                        grid=P, on_finished=on_finished)
         self.runs = dict(zip(main_keys, runs))
         if self.masked_faces is not None and masked_keys:
-            masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, P.study_dir, self.settings,
-                              grid=P, ledger=P.ledger_dir, on_finished=on_finished)
+            masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, self.study, self.settings,
+                              grid=P, on_finished=on_finished)
             self.runs.update(zip(masked_keys, masked))
-        for condition in ("clean", "masked") if checkpoints else ():  # notebook 02 explains these two models
-            self.restore(self.runs[run_key("maskfer", P.models[0], self.seeds_of(P.models[0])[0], condition)])
+        for run in self.loaded_runs() if checkpoints else ():  # notebook 02 explains these two models
+            self.restore(run)
         return self.runs
 
+    def explained_seed(self) -> int:
+        """The seed whose clean and masked runs notebook 02 explains (``explain_seed``, else the first)."""
+        return self.params.explained_seed(self.params.models[0], self.params.seeds)
+
+    def loaded_runs(self) -> list[Run]:
+        """The runs whose models notebook 02 loads: the first model's clean and masked runs of the explained seed."""
+        model, seed = self.params.models[0], self.explained_seed()
+        return [self.runs[run_key("maskfer", model, seed, c)] for c in ("clean", "masked")]
+
     def evaluate(self, run: Run) -> None:
-        """Compute, and cache in the run's folder, every evaluation of one run that this notebook's tables read: a
-        MaskFer run (clean or masked) on clean and on masked test faces, a clean one also with each region of
-        ``removal_regions`` removed; a run trained without a region, tested without it. Called while the run's
-        checkpoint is here, so that its record carries them and a study elsewhere need not train it again."""
-        policy = run.config["policy"]
+        """Compute, and store beside the run's record, every evaluation of one run that this notebook's tables read
+        (:meth:`evaluations`). Called while the run's checkpoint is here, so that its record carries them and a study
+        elsewhere need not train it again."""
+        published = (self.masked_faces is not None
+                     and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint())
+        for tested, policy in self.evaluations(run.config["policy"], published):
+            self._logits(run, tested, policy)
+
+    def evaluations(self, policy: dict, on_published_masks: bool = False) -> list[tuple[str, dict | None]]:
+        """``(tested, policy)`` of every evaluation the tables read of a run trained under ``policy``: a MaskFer run
+        (clean or masked) on clean and on masked test faces, a clean one also with each region of
+        ``removal_regions`` removed; a run trained without a region, tested without it."""
         if policy["kind"] == "remove":
-            self._logits(run, "clean", policy)
-            return
-        for tested in ("clean", "masked"):
-            self._logits(run, tested)
-        published_masked = (self.masked_faces is not None
-                            and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint())
-        if policy["kind"] == "clean" and not published_masked:
-            for region in self.P.removal_regions:
-                self._logits(run, "clean", self._removal(region))
+            return [("clean", policy)]
+        out = [("clean", None), ("masked", None)]
+        if policy["kind"] == "clean" and not on_published_masks:
+            out += [("clean", self._removal(region)) for region in self.params.removal_regions]
+        return out
+
+    def tested(self, tested: str, policy: dict | None = None) -> tuple[FaceSet, dict, np.ndarray | None]:
+        """``(faces, test-time policy, landmarks)`` of a condition (``clean``, ``masked``, or the clean faces under
+        ``policy``)."""
+        if tested == "masked" and self.masked_faces is not None:  # published MaskFer: its own image set
+            return self.masked_faces, CLEAN, None
+        return self.faces, policy or (self.mask if tested == "masked" else CLEAN), self.landmarks
 
     def _removal(self, region: str) -> dict:
         """The policy spec that removes a region from the test faces."""
-        return {"kind": "remove", "region": region, "fill": self.P.removal_fill}
+        return {"kind": "remove", "region": region, "fill": self.params.removal_fill}
 
     # ---------------------------------------------------------------------------------- predictions
     def _logits(self, run: Run, tested: str, policy: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(ids, labels, logits)`` of a run on the test faces of a condition (``clean``, ``masked``, or the
         clean faces under ``policy``)."""
-        if tested == "masked" and self.masked_faces is not None:  # published MaskFer: its own image set
-            faces, spec, lm = self.masked_faces, CLEAN, None
-        else:
-            faces, spec, lm = self.faces, policy or (self.mask if tested == "masked" else CLEAN), self.landmarks
+        faces, spec, lm = self.tested(tested, policy)
         split = run.config["test_split"]
         try:
             logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
@@ -223,7 +243,7 @@ class MaskFerExperiment:
     def predictions(self, column: str, seed: int, trained: str, tested: str, policy: dict | None = None) -> Predictions:
         """A model's (or the ensemble's: summed logits) test predictions, trained on ``trained`` faces and tested
         on ``tested`` faces (or on clean faces under ``policy``)."""
-        models = self.P.models if column == "Ensemble" else [column]
+        models = self.params.models if column == "Ensemble" else [column]
         parts = [self._logits(self.runs[run_key("maskfer", m, seed, trained)], tested, policy) for m in models]
         ids, labels, _ = parts[0]
         return Predictions(ids, labels, sum(p[2] for p in parts))
@@ -235,12 +255,12 @@ class MaskFerExperiment:
 
     def columns(self) -> list[str]:
         """Our models, then ``Ensemble`` when there are several (and they share a seed)."""
-        return list(self.P.models) + (["Ensemble"] if len(self.P.models) > 1 and self.seeds_of("Ensemble") else [])
+        return list(self.params.models) + (["Ensemble"] if len(self.params.models) > 1 and self.seeds_of("Ensemble") else [])
 
     def seeds_of(self, column: str) -> list[int]:
         """A column's seeds: a model's own (``model_seeds``, else ``seeds``); the ensemble's, those all its models
         share (its logits are summed per seed)."""
-        P = self.P
+        P = self.params
         own = [P.seeds_of(m, P.seeds) for m in (P.models if column == "Ensemble" else [column])]
         return [s for s in own[0] if all(s in other for other in own[1:])]
 
@@ -266,18 +286,18 @@ class MaskFerExperiment:
     def removal_tested(self) -> pd.DataFrame:
         """Trained clean, tested with one region removed: relative % change of per-class accuracy vs clean test."""
         frames = []
-        for model in self.P.models:
+        for model in self.params.models:
             seeds = self.seeds_of(model)
             clean = [self.predictions(model, s, "clean", "clean") for s in seeds]
             cells = {region: self._paired(clean, [self.predictions(model, s, "clean", "clean", self._removal(region))
                                                   for s in seeds])
-                     for region in self.P.removal_regions}
+                     for region in self.params.removal_regions}
             frames.append(change_table(cells).assign(model=model))
         return pd.concat(frames, ignore_index=True)
 
     def removal_trained(self) -> pd.DataFrame:
         """Trained and tested with one region removed, vs trained and tested clean (same model and seeds)."""
-        P = self.P
+        P = self.params
         seeds = [s for s in P.removal_train_seeds if run_key("maskfer", P.removal_model, s, "clean") in self.runs]
         if not seeds or not P.removal_train_regions:
             return pd.DataFrame()
@@ -300,16 +320,16 @@ class MaskFerExperiment:
         removal = self.removal_tested()
         truth, summary = pd.DataFrame(), {}
         if "aus" in self.faces.extras:  # synthetic faces: which regions define each emotion is known
-            defining = defining_regions(cache_dir=self.P.cache_dir)
-            truth, summary = truth_check(removal[removal["model"] == self.P.removal_model], defining)
+            defining = defining_regions(cache_dir=self.params.cache_dir)
+            truth, summary = truth_check(removal[removal["model"] == self.params.removal_model], defining)
         return MaskFerResults(
-            dataset=self.faces.name, models=list(self.P.models), seeds=list(self.P.seeds), columns=self.columns(),
+            dataset=self.faces.name, models=list(self.params.models), seeds=list(self.params.seeds), columns=self.columns(),
             column_seeds={c: self.seeds_of(c) for c in self.columns()},
-            mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.P.maskfer_path,
+            mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.params.maskfer_path,
             membership=self.membership, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
             removal_trained=self.removal_trained(), truth_check=truth, truth_summary=summary,
-            mask_probe={} if self.masked_faces is not None else mask_probe(self.faces, self.landmarks, self.P.mask_style),
-            runs={k: r.name for k, r in self.runs.items()})
+            mask_probe={} if self.masked_faces is not None else mask_probe(self.faces, self.landmarks, self.params.mask_style),
+            runs={k: r.name for k, r in self.runs.items()}, explain_seed=self.explained_seed())
 
 
 def membership_table(splits: np.ndarray, kept: np.ndarray, published: np.ndarray | None = None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from ..data.registry import defining_regions
 from ..execution import resolve_device
 from ..params import SaliencyNotebook
 from ..policies import apply_policy, make_policy
-from ..runs import Run
+from ..runs import Run, Study
 from .maskfer import MaskFerResults
 from .results import Results
 
@@ -120,9 +120,10 @@ def saliency_experiment(params: SaliencyNotebook, faces: FaceSet, landmarks: np.
     """
     P = params
     device = resolve_device(P.device)
-    seed = maskfer.seeds_of(P.saliency_model)[0]  # the model's own first seed
-    runs = {"trained clean": maskfer.run(P.study_dir, P.saliency_model, seed, "clean"),
-            "trained masked": maskfer.run(P.study_dir, P.saliency_model, seed, "masked")}
+    seed = maskfer.explain_seed if P.saliency_model == maskfer.models[0] else maskfer.seeds_of(P.saliency_model)[0]
+    study = Study.of_params(P)
+    runs = {"trained clean": maskfer.run(study, P.saliency_model, seed, "clean"),
+            "trained masked": maskfer.run(study, P.saliency_model, seed, "masked")}
     split = runs["trained clean"].config["test_split"]
     test, test_lm = faces.split(split), landmarks[faces.splits == SPLITS.index(split)]
     figure1 = compare(runs, test, test_lm, pick_per_emotion(test.labels, 1, seed=1), P.figure_method,

@@ -31,7 +31,7 @@ from ..paper import TABLE2_BASELINE, TABLE2_PERTURB, paper_column
 from ..params import SchemeNotebook, SchemeOptions
 from ..policies import split_tensors
 from ..policies.clusters import UNSELECTED, cluster_maps, face_pixels, shared_cluster_map
-from ..runs import Run
+from ..runs import POLICY_FILE, Run, Study, run_identity, run_name
 from ..evaluate import Predictions, run_predictions
 from ..tables import accuracy, accuracy_difference, change_table, macro_f1, verdict
 from ..train import TrainConfig, train, with_checkpoint
@@ -45,10 +45,11 @@ def phase1_config(base: TrainConfig, attention_model: str) -> TrainConfig:
     return base.replace(model=attention_model, attention=True, policy={"kind": "clean"})
 
 
-def perturb_config(base: TrainConfig, backbone: str, phase1: Run, options: SchemeOptions) -> TrainConfig:
-    """Phase 3: the predictor, trained on faces with clusters of ``phase1``'s attention masked out."""
-    return base.replace(model=backbone, attention=False, policy={"kind": "perturb", "phase1": phase1.name,
-                                                                 **asdict(options)})
+def perturb_config(base: TrainConfig, backbone: str, phase1: Run | str, options: SchemeOptions) -> TrainConfig:
+    """Phase 3: the predictor, trained on faces with clusters of ``phase1``'s attention masked out (``phase1``: the
+    run, or its name)."""
+    name = phase1 if isinstance(phase1, str) else phase1.name
+    return base.replace(model=backbone, attention=False, policy={"kind": "perturb", "phase1": name, **asdict(options)})
 
 
 def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings: Settings | None = None,
@@ -68,7 +69,7 @@ def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings:
            # what computed it: a change to this function, the clustering or the attention maps is a new key
            "code": code_fingerprint(phase2_record, shared_cluster_map, cluster_maps, face_pixels, attention_maps,
                                     cluster_region_overlap)}
-    stem = phase1.dir / f"clusters-{stable_hash(key)}"
+    stem = phase1.work / f"clusters-{stable_hash(key)}"  # a cache beside the run in the study, never in a ledger
     if stem.with_suffix(".json").is_file():
         with np.load(stem.with_suffix(".npz")) as z:
             return {**read_json(stem.with_suffix(".json")), **{k: z[k] for k in z.files}}
@@ -127,6 +128,57 @@ def cluster_region_overlap(maps: np.ndarray, region_maps: np.ndarray) -> pd.Data
                         "chance": float(reg.mean()), "pixels": float(cl.sum((1, 2)).mean())}
         rows.append(best)
     return pd.DataFrame(rows)
+
+
+#: the regions a cluster can fall on (the paper's Figure 4 names the eyes, and the mouth and nose), then the rest
+LOCATION_REGIONS = ("eyes", "brows", "nose", "mouth")
+ELSEWHERE = "elsewhere"
+
+
+def region_probability(landmarks: np.ndarray, batch: int = 2048) -> np.ndarray:
+    """(5, H, W): for each pixel, the share of faces in which it lies in each of :data:`LOCATION_REGIONS`, and
+    elsewhere; a pixel in two regions of a face counts for the first (eyes, then brows, nose, mouth).
+
+    Args:
+        landmarks: (N, K, 2) the faces' landmarks (e.g. dlib's, on the faces it found).
+    """
+    from ..landmarks.regions import region_masks
+    total = None
+    for start in range(0, len(landmarks), batch):
+        masks = region_masks(landmarks[start:start + batch], LOCATION_REGIONS) >= 0.5  # (B, 4, H, W)
+        taken = torch.zeros_like(masks[:, 0])
+        hard = []
+        for r in range(masks.shape[1]):
+            hard.append(masks[:, r] & ~taken)
+            taken |= masks[:, r]
+        counts = torch.stack(hard, 1).float().sum(0)
+        total = counts if total is None else total + counts
+    share = (total / max(len(landmarks), 1)).numpy()
+    return np.concatenate([share, 1 - share.sum(0, keepdims=True)])
+
+
+def cluster_locations(shared_map: np.ndarray, probability: np.ndarray) -> pd.DataFrame:
+    """Where each cluster of a shared map falls: per cluster, its pixels and the share of them in each region
+    (:func:`region_probability`), and the region that holds the most of it (``dominant``)."""
+    names = LOCATION_REGIONS + (ELSEWHERE,)
+    rows = []
+    for c in sorted(set(np.unique(shared_map).tolist()) - {UNSELECTED}):
+        inside = shared_map == c
+        shares = probability[:, inside].mean(1)
+        rows.append({"cluster": int(c), "pixels": int(inside.sum()), **dict(zip(names, shares.round(4).tolist())),
+                     "dominant": names[int(shares.argmax())]})
+    return pd.DataFrame(rows)
+
+
+def configuration(locations: pd.DataFrame) -> str:
+    """The clusters' dominant regions, e.g. ``eyes, eyes, mouth``."""
+    return ", ".join(sorted(locations["dominant"])) if len(locations) else ""
+
+
+def paper_configuration(locations: pd.DataFrame) -> bool:
+    """The paper's Figure 4: two clusters on the eyes and one on the mouth and nose."""
+    dominant = list(locations["dominant"])
+    return len(dominant) == 3 and dominant.count("eyes") == 2 and sum(d in ("mouth", "nose") for d in dominant) == 1
 
 
 @dataclass
@@ -190,6 +242,12 @@ class SchemeResults(Results):
         sweep: Figure 5: accuracy and macro F1 against the number of clusters (0 = the baseline), on validation
             (``val_*``, which chooses n: ``chosen``) and on test.
         sweep_model: the sweep's backbone.
+        locations: where the shared clusters fell, per Perturb run of the sweep's backbone that recorded its maps
+            (``policy.npz``): each cluster of the map of its kept epoch, its share of pixels in the eyes, brows,
+            nose, mouth and elsewhere (from the landmarks of the training faces the detector found), its dominant
+            region; ``variant`` names the scheme (``paper`` for the study's own).
+        variants: the scheme's variants (``scheme_variants``) on their seeds, each paired with the baseline of its
+            own seed and recipe, beside the study's own scheme on the same seeds.
         cost: clustering seconds per epoch and their share of the epoch, per Perturb run.
         figure6: the baseline and the Perturb run explained on the same faces (see
             :func:`perturb_lib.experiments.saliency.compare`).
@@ -207,6 +265,8 @@ class SchemeResults(Results):
     table3: pd.DataFrame = field(default_factory=pd.DataFrame)
     sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
     sweep_model: str = ""
+    locations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    variants: pd.DataFrame = field(default_factory=pd.DataFrame)
     cost: pd.DataFrame = field(default_factory=pd.DataFrame)
     figure6: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
@@ -229,76 +289,118 @@ class SchemeExperiment:
     """
 
     def __init__(self, params: SchemeNotebook, faces: FaceSet, landmarks: np.ndarray):
-        self.P, self.faces, self.landmarks = params, faces, landmarks
+        self.params, self.faces, self.landmarks = params, faces, landmarks
         self.settings = Settings.of(params)
+        self.study = Study.of_params(params)
         #: the seeds of the baseline and Perturb pairs (Tables 2-3)
         self.seeds = list(params.perturb_seeds if params.perturb_seeds is not None else params.seeds)
         self.runs: dict[str, Run] = {}
 
-    def options(self, n: int | None = None) -> SchemeOptions:
-        """The scheme's options the parameters select (with ``n`` clusters when given)."""
-        values = {k: getattr(self.P, k) for k in SchemeOptions.defaults()}
-        return SchemeOptions(**{**values, **({"n_clusters": n} if n else {})})
+    def options(self, n: int | None = None, variant: str | None = None) -> SchemeOptions:
+        """The scheme's options the parameters select (with ``n`` clusters, or a variant's changes, when given)."""
+        values = {k: getattr(self.params, k) for k in SchemeOptions.defaults()}
+        changes = {k: v for k, v in self.params.scheme_variants.get(variant, {}).items() if k in values}
+        return SchemeOptions(**{**values, **changes, **({"n_clusters": n} if n else {})})
 
     def _grid(self, configs: dict[str, TrainConfig], on_finished: Callable[[Run], None] | None = None) -> None:
-        runs = run_grid(list(configs.values()), self.faces, self.P.study_dir, self.settings, self.landmarks,
-                        grid=self.P, ledger=self.P.ledger_dir, on_finished=on_finished)
+        runs = run_grid(list(configs.values()), self.faces, self.study, self.settings, self.landmarks,
+                        grid=self.params, on_finished=on_finished)
         self.runs.update(zip(configs, runs))
 
+    def recipe(self, model: str, seed: int, variant: str | None = None) -> TrainConfig:
+        """The notebook's recipe for a model and seed, with the model's own changes and a variant's recipe changes."""
+        changes = {k: v for k, v in self.params.scheme_variants.get(variant, {}).items() if k in TrainConfig.defaults()}
+        return TrainConfig.from_params(self.params, model=model, seed=seed).replace(**changes)
+
+    def configs(self) -> dict[str, TrainConfig]:
+        """``{run key: config}`` of every run but phase 1's (whose names the Perturb runs' configs hold: see
+        :meth:`phase1_configs`)."""
+        P, configs = self.params, {}
+        attention_model = self.attention_model()
+        for model in P.perturb_models:
+            for seed in self.seeds_of(model):
+                configs[_key("baseline", model, seed, 0)] = self.recipe(model, seed)
+                configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
+                    self.recipe(model, seed), model, self._phase1_name(seed), self.options())
+        for model in P.baseline_models:
+            for seed in self.seeds_of(model):
+                configs.setdefault(_key("baseline", model, seed, 0), self.recipe(model, seed))
+        for seed in P.sweep_seeds:
+            configs.setdefault(_key("baseline", P.sweep_model, seed, 0), self.recipe(P.sweep_model, seed))
+            for n in P.cluster_sweep:
+                configs[_key("perturb", P.sweep_model, seed, n)] = perturb_config(
+                    self.recipe(P.sweep_model, seed), P.sweep_model, self._phase1_name(seed), self.options(n))
+        for variant in P.scheme_variants:
+            for seed in P.variant_seeds:
+                configs[_key(f"baseline@{variant}", P.sweep_model, seed, 0)] = self.recipe(P.sweep_model, seed, variant)
+                configs[_key(f"perturb@{variant}", P.sweep_model, seed, 0)] = perturb_config(
+                    self.recipe(P.sweep_model, seed, variant), P.sweep_model,
+                    self._phase1_name(seed, variant), self.options(variant=variant))
+        return configs
+
+    def phase1_configs(self) -> dict[str, TrainConfig]:
+        """``{run key: config}`` of the phase-1 runs: one per seed (and per variant whose recipe differs)."""
+        attention_model = self.attention_model()
+        out = {_key("phase1", attention_model, s, 0): phase1_config(self.recipe(attention_model, s), attention_model)
+               for s in self.phase1_seeds()}
+        for variant in self.params.scheme_variants:
+            for s in self.params.variant_seeds:
+                out.setdefault(_key(f"phase1@{variant}", attention_model, s, 0),
+                               phase1_config(self.recipe(attention_model, s, variant), attention_model))
+        return out
+
+    def _phase1_name(self, seed: int, variant: str | None = None) -> str:
+        key = _key(f"phase1@{variant}" if variant else "phase1", self.attention_model(), seed, 0)
+        return run_name(run_identity(self.phase1_configs()[key], self.faces, self.landmarks, self.settings))
+
+    def attention_model(self) -> str:
+        """The phase-1 model: ``attention_model``, else the first backbone (the sweep's, when there is none)."""
+        P = self.params
+        return P.attention_model or (P.perturb_models[0] if P.perturb_models else P.sweep_model)
+
     def train(self, checkpoints: bool = True, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
-        """Phase 1 for every seed, then baselines, Perturb runs and the cluster sweep.
+        """Phase 1 for every seed, then baselines, Perturb runs, the cluster sweep and the variants.
 
         Args:
-            checkpoints: also have the checkpoints of the three models Figures 4 and 6 load (the phase 1, baseline
-                and Perturb run of the first backbone's first seed), training a ledger's record again when only it
-                is here. Growing a ledger wants records and evaluations only (False).
+            checkpoints: also have the models Figures 4 and 6 load (:meth:`loaded_runs`), training a ledger's record
+                again when its model is not published. Growing a ledger wants records and evaluations only (False).
             on_finished: called with each run as soon as it has finished, before the next trains
                 (:func:`~perturb_lib.grid.run_grid`): a ledger grower publishes it there.
         """
-        P = self.P
-        attention_model = P.attention_model or P.perturb_models[0]
-        own = {m: self.seeds_of(m) for m in list(P.perturb_models) + list(P.baseline_models)}
-        seeds = self.phase1_seeds()
-
-        def recipe(model, seed):  # the notebook's recipe with the model's own changes
-            return TrainConfig.from_params(P, model=model, seed=seed)
-        self._grid({_key("phase1", attention_model, s, 0): phase1_config(recipe(attention_model, s), attention_model)
-                    for s in seeds}, on_finished)
-        configs = {}
-        for model in P.perturb_models:
-            for seed in own[model]:
-                configs[_key("baseline", model, seed, 0)] = recipe(model, seed)
-                configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
-                    recipe(model, seed), model, self.phase1(seed), self.options())
-        for model in P.baseline_models:
-            for seed in own[model]:
-                configs.setdefault(_key("baseline", model, seed, 0), recipe(model, seed))
-        for seed in P.sweep_seeds:
-            configs.setdefault(_key("baseline", P.sweep_model, seed, 0), recipe(P.sweep_model, seed))
-            for n in P.cluster_sweep:
-                configs[_key("perturb", P.sweep_model, seed, n)] = perturb_config(
-                    recipe(P.sweep_model, seed), P.sweep_model, self.phase1(seed), self.options(n))
-        self._grid(configs, on_finished)
-        # Figures 4 and 6 load these models: records copied from a ledger are trained again to have them
-        model = P.perturb_models[0]
-        seed = own[model][0]
-        for key in (_key("phase1", attention_model, seed, 0), _key("baseline", model, seed, 0),
-                    _key("perturb", model, seed, P.n_clusters)) if checkpoints else ():
-            self.runs[key] = with_checkpoint(self.runs[key], self.faces, self.settings, self.landmarks)
+        self._grid(self.phase1_configs(), on_finished)
+        self._grid(self.configs(), on_finished)
+        for run in self.loaded_runs() if checkpoints else ():  # Figures 4 and 6 load these models
+            restored = with_checkpoint(run, self.faces, self.settings, self.landmarks)
+            self.runs.update({k: restored for k, r in self.runs.items() if r.dir == run.dir})
         return self.runs
+
+    def explained_seed(self) -> int:
+        """The seed whose phase 1, baseline and Perturb run Figures 4 and 6 load."""
+        return self.params.explained_seed(self.params.perturb_models[0], self.seeds)
+
+    def loaded_runs(self) -> list[Run]:
+        """The runs whose models the notebook loads: the first backbone's phase 1, baseline and Perturb run of the
+        explained seed (their models are published with their records)."""
+        P = self.params
+        if not P.perturb_models:
+            return []
+        model, seed = P.perturb_models[0], self.explained_seed()
+        keys = (_key("phase1", self.attention_model(), seed, 0), _key("baseline", model, seed, 0),
+                _key("perturb", model, seed, P.n_clusters))
+        return [self.runs[k] for k in keys]
 
     def phase1_seeds(self) -> list[int]:
         """The seeds with a phase 1: every backbone's with a Perturb run, and the sweep's."""
-        return list(dict.fromkeys([s for m in self.P.perturb_models for s in self.seeds_of(m)]
-                                  + list(self.P.sweep_seeds)))
+        return list(dict.fromkeys([s for m in self.params.perturb_models for s in self.seeds_of(m)]
+                                  + list(self.params.sweep_seeds)))
 
     def phase1(self, seed: int) -> Run:
         """The phase-1 (attention) run of a seed."""
-        return self.runs[_key("phase1", self.P.attention_model or self.P.perturb_models[0], seed, 0)]
+        return self.runs[_key("phase1", self.attention_model(), seed, 0)]
 
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
-        seed = self.seeds_of(self.P.perturb_models[0])[0]
+        seed = self.explained_seed()
         rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed,
                             landmarks=self.landmarks)
         test = self.faces.split(rec["test_split"])
@@ -306,7 +408,68 @@ class SchemeExperiment:
         pick = [int(next((i for i in shown if test.labels[i] == c), shown[0])) for c in range(len(EMOTIONS))]
         return {"images": test.images[pick], "labels": test.labels[pick], "attention": rec["attention"][pick],
                 "own": rec["per_image_maps"][pick], "shared": rec["shared_map"],
-                "overlap": pd.DataFrame(rec.get("overlap_shared") or [])}
+                "overlap": pd.DataFrame(rec.get("overlap_shared") or []),
+                "location": cluster_locations(rec["shared_map"], self.region_probability()), "seed": seed}
+
+    def region_probability(self) -> np.ndarray:
+        """:func:`region_probability` of the training faces whose landmarks the detector found."""
+        if not hasattr(self, "_probability"):
+            from ..landmarks import detected
+            P = self.params
+            found = detected(self.faces, P.landmark_source, P.landmark_file, P.cache_dir) & (self.faces.splits == 0)
+            self._probability = region_probability(self.landmarks[found])
+        return self._probability
+
+    def locations(self) -> pd.DataFrame:
+        """Where the shared clusters fell in each Perturb run of the sweep's backbone with ``n_clusters`` that recorded
+        its maps, the study's own scheme and each variant's (see :attr:`SchemeResults.locations`)."""
+        P, frames = self.params, []
+        runs = [("paper", _key("perturb", P.sweep_model, s, P.n_clusters), s)
+                for s in sorted({*self.seeds_of(P.sweep_model), *P.sweep_seeds})]
+        runs += [(v, _key(f"perturb@{v}", P.sweep_model, s, 0), s) for v in P.scheme_variants for s in P.variant_seeds]
+        for variant, key, seed in runs:
+            run = self.runs.get(key)
+            if run is None or not (run.dir / POLICY_FILE).is_file():
+                continue
+            with np.load(run.dir / POLICY_FILE) as z:
+                maps = z["shared_maps"] if "shared_maps" in z.files else None
+            if maps is None:
+                continue
+            kept = run.metrics["best_epoch"]
+            frames.append(cluster_locations(maps[kept - 1], self.region_probability()).assign(
+                variant=variant, seed=seed, epoch=kept))
+        if not frames:
+            return pd.DataFrame()
+        table = pd.concat(frames, ignore_index=True)
+        return table[["variant", "seed", "epoch"] + [c for c in table.columns if c not in ("variant", "seed", "epoch")]]
+
+    def variants(self) -> pd.DataFrame:
+        """Each variant of the scheme on its seeds, paired with the baseline of its seed and recipe, and the study's
+        own scheme on the same seeds (like with like): accuracies, the paired change and its interval."""
+        P, rows = self.params, []
+        if not P.scheme_variants:
+            return pd.DataFrame()
+        model = P.sweep_model
+        entries = [("paper", "the study's scheme (the paper's text)", "baseline", "perturb", P.n_clusters)]
+        entries += [(v, ", ".join(f"{k} {val}" for k, val in c.items()), f"baseline@{v}", f"perturb@{v}", 0)
+                    for v, c in P.scheme_variants.items()]
+        for variant, changes, base_kind, kind, n in entries:
+            seeds = [s for s in P.variant_seeds
+                     if _key(base_kind, model, s, 0) in self.runs and _key(kind, model, s, n) in self.runs]
+            if not seeds:
+                continue
+            labels, base = self._predictions(base_kind, model, 0, seeds)
+            _, pert = self._predictions(kind, model, n, seeds)
+            recipe = any(k in TrainConfig.defaults() for k in P.scheme_variants.get(variant, {}))
+            row = {"variant": variant, "changes": changes, "recipe": recipe, "seeds": len(seeds)}
+            for label, preds in (("baseline", base), ("perturb", pert)):
+                e = accuracy(labels, preds)
+                row[f"{label} acc"], row[f"{label} acc ci"] = e.value, e.half
+            d = accuracy_difference(labels, base, pert)
+            row.update({"delta acc": d.value, "delta acc ci": d.half, "delta acc lo": d.lo, "delta acc hi": d.hi,
+                        "delta acc sd": d.sd_seed, "delta acc se_test": d.se_test, "test faces": d.test_faces})
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     # -------------------------------------------------------------------------------------- tables
     def _logits(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -323,7 +486,7 @@ class SchemeExperiment:
     def seeds_of(self, model: str) -> list[int]:
         """A backbone's seeds in Tables 2-3: its own (``model_seeds``), else the Perturb pairs' (``perturb_seeds``,
         else ``seeds``)."""
-        return self.P.seeds_of(model, self.seeds)
+        return self.params.seeds_of(model, self.seeds)
 
     def _seeds(self, model: str, n: int) -> list[int]:
         return [s for s in self.seeds_of(model) if _key("perturb", model, s, n) in self.runs]
@@ -332,17 +495,17 @@ class SchemeExperiment:
         """Per backbone: test accuracy (%) and macro F1, baseline and Perturb, with intervals (seeds and test faces),
         the paired difference, and the paper's numbers for the same architecture."""
         rows = []
-        for model in self.P.perturb_models:
-            seeds = self._seeds(model, self.P.n_clusters)
+        for model in self.params.perturb_models:
+            seeds = self._seeds(model, self.params.n_clusters)
             labels, base = self._predictions("baseline", model, 0, seeds)
-            _, pert = self._predictions("perturb", model, self.P.n_clusters, seeds)
+            _, pert = self._predictions("perturb", model, self.params.n_clusters, seeds)
             row = {"model": model, "seeds": len(seeds)}
             for label, preds in (("baseline", base), ("perturb", pert)):
                 for metric, fn in (("acc", accuracy), ("F1", macro_f1)):
                     e = fn(labels, preds)
                     row[f"{label} {metric}"], row[f"{label} {metric} ci"], row[f"{label} {metric} pred"] = (
                         e.value, e.half, e.pred_half)
-            for label, kind, n in (("baseline", "baseline", 0), ("perturb", "perturb", self.P.n_clusters)):
+            for label, kind, n in (("baseline", "baseline", 0), ("perturb", "perturb", self.params.n_clusters)):
                 # an under-trained predictor shows here first: its last-epoch accuracy on its own training inputs
                 row[f"{label} last train acc"] = float(np.mean([100 * self.runs[_key(kind, model, s, n)].history[
                     "train_accuracy"].iloc[-1] for s in seeds]))
@@ -360,7 +523,7 @@ class SchemeExperiment:
     def _baselines_alone(self) -> list[dict]:
         """Table 2's rows of the models trained clean alone (``baseline_models``) and, when several models have
         baselines, of their ensemble (the sum of the models' logits, per seed, as the authors' code does)."""
-        P, rows = self.P, []
+        P, rows = self.params, []
         models = list(dict.fromkeys(list(P.perturb_models) + list(P.baseline_models)))
         columns = [(m, [m]) for m in P.baseline_models if m not in P.perturb_models]
         if len(models) > 1:
@@ -390,10 +553,10 @@ class SchemeExperiment:
         :func:`perturb_lib.tables.change_table` (``relative`` is the unit we read the paper's Table 3 in, as its
         Table 1)."""
         frames = []
-        for model in self.P.perturb_models:
-            seeds = self._seeds(model, self.P.n_clusters)
+        for model in self.params.perturb_models:
+            seeds = self._seeds(model, self.params.n_clusters)
             labels, base = self._logits("baseline", model, 0, seeds)
-            _, pert = self._logits("perturb", model, self.P.n_clusters, seeds)
+            _, pert = self._logits("perturb", model, self.params.n_clusters, seeds)
             frames.append(change_table({model: (labels, base, pert)}))
         return pd.concat(frames, ignore_index=True)
 
@@ -401,7 +564,7 @@ class SchemeExperiment:
         """Figure 5: accuracy and macro F1 against the number of clusters (0 = the baseline), on the validation
         split (which picks the best n) and on the test split (which reports it)."""
         rows = []
-        model, P = self.P.sweep_model, self.P
+        model, P = self.params.sweep_model, self.params
         for n in [0] + sorted(P.cluster_sweep):
             kind = "baseline" if n == 0 else "perturb"
             seeds = [s for s in P.sweep_seeds if _key(kind, model, s, n) in self.runs]
@@ -431,9 +594,9 @@ class SchemeExperiment:
 
     def figure6(self) -> dict:
         """The first backbone's baseline and Perturb run (first seed) explained on one test face per emotion."""
-        P = self.P
+        P = self.params
         model = P.perturb_models[0]
-        seed = self.seeds_of(model)[0]
+        seed = self.explained_seed()
         runs = {"baseline": self.runs[_key("baseline", model, seed, 0)],
                 "Perturb Scheme": self.runs[_key("perturb", model, seed, P.n_clusters)]}
         split = runs["baseline"].config["test_split"]
@@ -448,5 +611,6 @@ class SchemeExperiment:
         return SchemeResults(dataset=self.faces.name, options=asdict(self.options()),
                              phase1={s: self.phase1(s).name for s in self.phase1_seeds()},
                              clusters=self.clusters(), table2=self.table2(), table3=self.table3(), sweep=self.sweep(),
-                             sweep_model=self.P.sweep_model, cost=self.cost(), figure6=self.figure6(),
+                             sweep_model=self.params.sweep_model, locations=self.locations(),
+                             variants=self.variants(), cost=self.cost(), figure6=self.figure6(),
                              runs={k: r.name for k, r in self.runs.items()})

@@ -120,6 +120,11 @@ class InputPolicy:
     def load_state_dict(self, state: dict) -> None:
         pass
 
+    def record_arrays(self) -> dict:
+        """Arrays the run's record keeps of what the policy did in training (``policy.npz``; e.g. the Perturb
+        Scheme's cluster map of each epoch); none by default."""
+        return {}
+
 
 class FacePerturbation(InputPolicy):
     """A perturbation every face carries, the same in training and in test: subclasses precompute per-face

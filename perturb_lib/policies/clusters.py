@@ -174,14 +174,20 @@ class PerturbPolicy(InputPolicy):
         self.phase1, self.options, self.attention = phase1, options or SchemeOptions(), attention
         self.views = self.options.n_clusters + 1 if self.options.test_policy == "sum" else 1
         self.map: torch.Tensor | None = None  # the shared cluster map of the current epoch
+        self.epoch_maps: list[torch.Tensor] = []  # every epoch's shared map, recorded with the run
         self._seconds = 0.0
 
     def spec(self) -> dict:
         return {"kind": "perturb", "phase1": self.phase1, **asdict(self.options)}
 
     def tag(self) -> str:
-        o = self.options
-        return f"perturb-n{o.n_clusters}-{o.cluster_scope}-{o.masking}"
+        """``perturb-n<k>-<scope>-<masking>``, then what differs from the paper's Eq. 1 (the authors' code's third
+        coordinate, every pixel clustered, another share of the top pixels)."""
+        o, paper = self.options, SchemeOptions()
+        marks = ("-attention" if o.cluster_features != paper.cluster_features else "") + (
+            "-all" if o.cluster_selection != paper.cluster_selection else
+            f"-top{o.top_fraction:g}" if o.top_fraction != paper.top_fraction else "")
+        return f"perturb-n{o.n_clusters}-{o.cluster_scope}-{o.masking}{marks}"
 
     def needs_landmarks(self) -> bool:
         return self.options.cluster_region == "face"
@@ -216,6 +222,7 @@ class PerturbPolicy(InputPolicy):
             t0 = time.perf_counter()
             self.map = shared_cluster_map(self.attention, train_split, self.options, generator)
             self._seconds += _elapsed(t0, train_split.images.device)
+            self.epoch_maps = self.epoch_maps[:epoch] + [self.map.detach().cpu().to(torch.int8)]
 
     def _masked(self, x: torch.Tensor, maps: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
         hide = (maps == cluster[:, None, None]) & (cluster >= 0)[:, None, None]
@@ -246,8 +253,15 @@ class PerturbPolicy(InputPolicy):
         return out
 
     def state_dict(self) -> dict:
-        return {"map": None if self.map is None else self.map.cpu()}
+        return {"map": None if self.map is None else self.map.cpu(),
+                "epoch_maps": torch.stack(self.epoch_maps) if self.epoch_maps else None}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("map") is not None:
             self.map = state["map"]
+        if state.get("epoch_maps") is not None:
+            self.epoch_maps = list(state["epoch_maps"].cpu().to(torch.int8))
+
+    def record_arrays(self) -> dict:
+        """The shared cluster map of every epoch (E, H, W) int8, -1 where no cluster: where the clusters fell."""
+        return {"shared_maps": torch.stack(self.epoch_maps).numpy()} if self.epoch_maps else {}
