@@ -146,19 +146,25 @@ def test_code_variant_options_run(tiny_faces, tmp_path):
 
 
 def test_cluster_locations_count_each_clusters_pixels_by_region():
-    """Hand-made: on a 2x3 image, pixel (0, 0) is an eye in every face, (0, 1) in half of them, the rest elsewhere;
-    a cluster of those two pixels is 75 % eyes, one of the bottom row is all elsewhere."""
+    """Hand-made, a 2x3 image: pixel (0, 0) is an eye in every face, (0, 1) in half of them (the eyes: 1.5 / 6 = 25 %
+    of the image), pixel (1, 2) a mouth in a fifth of them (the mouth: 3.3 %), the rest elsewhere. A cluster of the
+    top two pixels is 75 % eyes, three times their share of the image: on the eyes; the bottom row is 6.7 % mouth,
+    twice its share: on the mouth; a cluster of (1, 0) alone holds no region: elsewhere."""
     probability = np.zeros((5, 2, 3))
-    probability[0, 0, 0], probability[0, 0, 1] = 1.0, 0.5
+    probability[0, 0, 0], probability[0, 0, 1], probability[3, 1, 2] = 1.0, 0.5, 0.2
     probability[4] = 1 - probability[:4].sum(0)
-    shared = np.array([[0, 0, -1], [1, 1, 1]])
-    loc = scheme.cluster_locations(shared, probability)
-    assert loc.set_index("cluster").loc[0, "eyes"] == 0.75 and loc.set_index("cluster").loc[0, "dominant"] == "eyes"
-    assert loc.set_index("cluster").loc[1, "elsewhere"] == 1.0 and list(loc["pixels"]) == [2, 3]
-    assert scheme.configuration(loc) == "elsewhere, eyes"
-    three = loc.assign(dominant=["eyes", "eyes"])
-    assert not scheme.paper_configuration(three)  # two clusters only
-    assert scheme.paper_configuration(pd.concat([three, three.iloc[:1].assign(dominant="nose")]))
+    shared = np.array([[0, 0, -1], [2, 1, 1]])
+    loc = scheme.cluster_locations(shared, probability).set_index("cluster")
+    assert loc.loc[0, "eyes"] == 0.75 and loc.loc[0, "dominant"] == "eyes"
+    assert loc.loc[1, "mouth"] == 0.1 and loc.loc[1, "dominant"] == "mouth"  # 0.1 / (0.2 / 6) = 3 times its share
+    assert loc.loc[2, "elsewhere"] == 1.0 and loc.loc[2, "dominant"] == "elsewhere"
+    assert list(loc["pixels"]) == [2, 2, 1]
+    loc = loc.reset_index()
+    assert scheme.configuration(loc) == "elsewhere, eyes, mouth"
+    two = loc.iloc[:2].assign(dominant=["eyes", "eyes"])
+    assert not scheme.paper_configuration(two)  # two clusters only
+    assert scheme.paper_configuration(pd.concat([two, two.iloc[:1].assign(dominant="nose")]))
+    assert not scheme.paper_configuration(pd.concat([two, two.iloc[:1].assign(dominant="brows")]))
 
 
 def test_region_probability_puts_each_pixel_in_one_region_per_face(tiny_faces):
