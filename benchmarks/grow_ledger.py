@@ -9,7 +9,8 @@ regions, cluster counts); this script trains what the design names and the ledge
 would (the same experiment classes with the notebooks' parameters from the profile, so the same run records), one
 step at a time: a step is the runs of one seed of one experiment (``table1``: the clean and masked runs of Table 1;
 ``perturb``: phase 1, the baseline and the Perturb run of Tables 2-3; ``removal``: the runs trained without each
-region; ``sweep``: every cluster count of Figure 5; ``variants``: the Perturb Scheme's variants). As each run
+region; ``sweep``: every cluster count of Figure 5; ``variants``: the Perturb Scheme's variants; ``landmarks``: one
+seed of notebook 04's landmark classifiers, rankings and reductions). As each run
 finishes it gets the evaluations its notebook reads (computed while its checkpoint is here) and joins the ledger
 (:meth:`perturb_lib.ledger.Ledger.add`), so a sitting that ends at any point keeps every run it finished, and the
 next one, on any machine, skips them. ``--publish-models`` also publishes the models the notebooks load (those of
@@ -29,12 +30,13 @@ from pathlib import Path
 import yaml
 
 from perturb_lib.experiments import MaskFerExperiment, SchemeExperiment, load_faces
+from perturb_lib.experiments.landmarks import landmark_faces, landmark_seed, seed_identity, seed_record_name
 from perturb_lib.ledger import Ledger
 from perturb_lib.params import NOTEBOOKS
 from perturb_lib.pipeline import notebook_parameters, study_values
 from perturb_lib.runs import Study
 
-KINDS = ("perturb", "table1", "removal", "sweep", "variants")
+KINDS = ("perturb", "table1", "removal", "sweep", "variants", "landmarks")
 
 
 def parse_seeds(text: str | None) -> set[int] | None:
@@ -48,7 +50,7 @@ def parse_seeds(text: str | None) -> set[int] | None:
     return out
 
 
-def steps(maskfer_p, scheme_p, kinds, seeds) -> list[tuple[str, int, object]]:
+def steps(maskfer_p, scheme_p, kinds, seeds, landmark_p=None) -> list[tuple[str, int, object]]:
     """The design as ``(kind, seed, parameters of that step)``, claims first: each step's parameters are the
     notebook's, narrowed to one seed of one experiment."""
     out = []
@@ -77,6 +79,8 @@ def steps(maskfer_p, scheme_p, kinds, seeds) -> list[tuple[str, int, object]]:
             models = [m for m in maskfer_p.models if s in maskfer_p.seeds_of(m, maskfer_p.seeds)]
             out.append(("table1", s, replace(maskfer_p, models=models, seeds=[s], model_seeds={},
                                              removal_train_regions=[])))
+    if "landmarks" in kinds and landmark_p is not None:
+        out += [("landmarks", s, replace(landmark_p, lm_seeds=[s])) for s in landmark_p.lm_seeds]
     return [st for st in out if seeds is None or st[1] in seeds]
 
 
@@ -85,6 +89,12 @@ def grow_step(kind: str, params, faces, landmarks, publish) -> None:
     evaluations notebook 01 reads beyond its own validation and test logits)."""
     if kind in ("perturb", "sweep", "variants"):
         SchemeExperiment(params, faces, landmarks).train(checkpoints=False, on_finished=publish)
+        return
+    if kind == "landmarks":
+        lm_faces, lm = landmark_faces(params)
+        study = Study.of_params(params)
+        landmark_seed(lm_faces, lm, params, params.lm_seeds[0], study)
+        publish(study.find(seed_record_name(seed_identity(lm_faces, lm, params, params.lm_seeds[0]))))
         return
     exp = MaskFerExperiment(params, faces, landmarks)
 
@@ -127,15 +137,17 @@ def main(argv=None) -> int:
     values = study_values(a.profile, None, overrides)
     maskfer_p = NOTEBOOKS["01_maskfer_degradation"].from_values(notebook_parameters("01_maskfer_degradation", values))
     scheme_p = NOTEBOOKS["03_perturb_scheme"].from_values(notebook_parameters("03_perturb_scheme", values))
+    landmark_p = NOTEBOOKS["04_landmark_explainability"].from_values(
+        notebook_parameters("04_landmark_explainability", values))
     study = Study.of_params(scheme_p)
     ledger = Ledger(study.ledger)
     faces, landmarks = load_faces(scheme_p)
     t0 = time.time()
     if a.list:
-        for kind, seed, _ in steps(maskfer_p, scheme_p, a.only, parse_seeds(a.seeds)):
+        for kind, seed, _ in steps(maskfer_p, scheme_p, a.only, parse_seeds(a.seeds), landmark_p):
             print(kind, seed)
         return 0
-    for kind, seed, params in steps(maskfer_p, scheme_p, a.only, parse_seeds(a.seeds)):
+    for kind, seed, params in steps(maskfer_p, scheme_p, a.only, parse_seeds(a.seeds), landmark_p):
         print(f"== {kind} seed {seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)
         outcomes = []
 

@@ -111,7 +111,7 @@ report.comparison(maskfer, scheme, P.figures_dir)
 # "consistent with the paper (not rejected)" in the comparison above is not "confirmed".
 
 # %%
-report.claims_table(maskfer, scheme, P.figures_dir, maskfer.models[0])
+report.claims_table(maskfer, scheme, P.figures_dir, maskfer.models[0], landmarks)
 
 # %%
 collapsed = report.collapsed_runs(Study.of_params(P), set(maskfer.runs.values()) | set(scheme.runs.values()))

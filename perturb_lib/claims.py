@@ -21,12 +21,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from .experiments import MaskFerResults, SchemeResults
+from .experiments import LandmarkResults, MaskFerResults, SchemeResults
 from .experiments.scheme import configuration, paper_configuration
 from .paper import (ARCHITECTURE_COLUMNS, FIGURE5_BEST_CLUSTERS, TABLE2_BASELINE, TEXT_FEAR_MASK_CHANGE,
                     TEXT_HAPPY_MASK_CHANGE, TEXT_REMOVAL_CHANGE, TEXT_REMOVAL_EMOTIONS, TEXT_REMOVAL_IMPROVES, TEXT_SAD_MASK, mask_hurts_most,
                     mask_hurts_most_columns, paper_column, perturb_gain)
-from .stats import Z95, Estimate, fmt_bounds, fmt_ci, seeds_text, t95
+from .stats import Z95, Estimate, fmt_bounds, fmt_ci, fmt_relative, seeds_text, t95
 from .tables import cell_text, of_measure
 
 CONFIRMED, REFUTED, UNDECIDED = "confirmed", "refuted", "not decided"
@@ -109,7 +109,8 @@ NO_SWEEP_RUNS = ("the sweep's runs, at least 3 seeds (benchmarks/grow_ledger.py 
                  "-p cluster_sweep '[1, 2, 3, 4, 5]')")
 
 
-def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16") -> pd.DataFrame:
+def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16",
+           landmarks: LandmarkResults | None = None) -> pd.DataFrame:
     """The claims table: each claim of the paper, our verdict, its evidence and what would decide it.
 
     Args:
@@ -117,6 +118,7 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
         scheme: notebook 03's results (None: its claims are left out).
         model: the backbone the claims are tested on (the paper's text is about its models in general; its
             numbers are VGG16's where a column is needed).
+        landmarks: notebook 04's results: the second seed paper's two claims, per model family (None: left out).
 
     Returns:
         A table with :data:`COLUMNS`.
@@ -249,7 +251,33 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
         verdict, evidence, by = best_clusters_claim(scheme.sweep)
         add(f"{FIGURE5_BEST_CLUSTERS} clusters are best", f"{FIGURE5_BEST_CLUSTERS} clusters (Figure 5)", verdict,
             evidence, by)
+    if landmarks is not None and not landmarks.overall.empty:
+        for _, r in landmarks.overall.iterrows():
+            family = r["family"]
+            if "delta" in r and np.isfinite(r.get("delta", np.nan)):
+                e = _landmark_estimate(r, "delta")
+                verdict, by = decide(e, None, +1)
+                add(f"reducing the landmarks improves accuracy ({family})", "improves the classification accuracy "
+                    "(second paper, abstract)", verdict,
+                    f"reduced minus full balanced accuracy, mean over {int(r['emotions'])} emotions: "
+                    f"{fmt_bounds(e.value, e.lo, e.hi, 2, ' pp')} ({seeds_text(e.seeds)}, each choosing its own set; "
+                    f"{r['kept']:.0f} of {int(r['landmarks'])} landmarks kept on average)", by)
+            e = _landmark_estimate(r, "time change")
+            verdict, by = decide(e, None, -1)
+            size = _landmark_estimate(r, "parameter change")
+            add(f"reducing the landmarks lowers the computational cost ({family})", "diminishes the computational "
+                "cost (second paper, abstract)", verdict,
+                f"inference time per face {fmt_relative(e.value, e.lo, e.hi)}, parameters "
+                f"{fmt_relative(size.value, size.lo, size.hi)} (geometric mean over emotions, "
+                f"{seeds_text(e.seeds)}; time measured on this machine)", by)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _landmark_estimate(r, prefix: str) -> Estimate:
+    """An estimate of :attr:`~perturb_lib.experiments.LandmarkResults.overall` (columns ``<prefix>``, ``lo``...)."""
+    return Estimate(float(r[prefix]), float(r[f"{prefix} ci"]), float("nan"), int(r[f"{prefix} seeds"]), 0,
+                    lo=float(r[f"{prefix} lo"]), hi=float(r[f"{prefix} hi"]), sd_seed=float(r[f"{prefix} sd"]),
+                    se_test=float(r[f"{prefix} se_test"]), scale=r[f"{prefix} scale"])
 
 
 def variant_estimate(r) -> Estimate:

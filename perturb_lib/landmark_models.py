@@ -305,6 +305,13 @@ def emotion_data(features: np.ndarray, faces: FaceSet, emotion: int, task: str =
     return EmotionData(x, y)
 
 
+def test_logits(model: nn.Module, data: EmotionData, keep: np.ndarray, split: str) -> np.ndarray:
+    """(N,) the model's logits on a split's faces, from the kept landmarks."""
+    x = torch.as_tensor(data.x[split][:, keep].reshape(len(data.x[split]), -1))
+    with torch.no_grad():
+        return model(x).numpy()
+
+
 def fit_and_score(family: str, data: EmotionData, keep: np.ndarray, val_split: str, test_split: str,
                   seed: int = 0, **model_kw) -> tuple[nn.Module, dict]:
     """Train one family on the kept landmarks; validation and test metrics, size and speed."""
@@ -327,7 +334,7 @@ def fit_and_score(family: str, data: EmotionData, keep: np.ndarray, val_split: s
 
 def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, step: int, splits: tuple[str, str],
                           tolerance: float = 0.01, min_landmarks: int = 4, seed: int = 0,
-                          **model_kw) -> tuple[pd.DataFrame, np.ndarray]:
+                          **model_kw) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Drop the least relevant landmarks ``step`` at a time, retrain, and pick the smallest good set.
 
     Args:
@@ -342,21 +349,22 @@ def progressive_reduction(family: str, data: EmotionData, ranking: np.ndarray, s
 
     Returns:
         The table of steps (``landmarks``, validation/test metrics, ``parameters``, ``inference_us``,
-        ``chosen``), and the chosen landmark indices.
+        ``chosen``), the chosen landmark indices, and the chosen set's model's test logits (N,).
     """
     sizes = list(range(len(ranking), min_landmarks - 1, -step))
     if sizes[-1] != min_landmarks and min_landmarks < len(ranking):
         sizes.append(min_landmarks)
-    rows = []
+    rows, logits = [], {}
     for k in sizes:
-        _, row = fit_and_score(family, data, np.asarray(ranking[:k]), *splits, seed, **dict(model_kw))
+        model, row = fit_and_score(family, data, np.asarray(ranking[:k]), *splits, seed, **dict(model_kw))
         rows.append(row)
+        logits[k] = test_logits(model, data, np.asarray(ranking[:k]), splits[1])
     table = pd.DataFrame(rows)
     best = table["val_balanced_accuracy"].max()
     ok = table[table["val_balanced_accuracy"] >= best - tolerance]
     chosen_k = int(ok["landmarks"].min())
     table["chosen"] = table["landmarks"] == chosen_k
-    return table, np.asarray(ranking[:chosen_k])
+    return table, np.asarray(ranking[:chosen_k]), logits[chosen_k]
 
 
 def region_agreement(kept: np.ndarray, defining: tuple[str, ...], layout: Layout = IBUG68) -> dict:

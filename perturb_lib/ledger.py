@@ -24,19 +24,24 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_path
-from .runs import (EVALS_DIR, LOGITS_FILE, MODEL_FILE, POLICY_FILE, RECORD_FILES, Run, Study, same_results,
-                   save_model_file)
+from .runs import EVALS_DIR, LOGITS_FILE, MODEL_FILE, Run, Study, same_results, save_model_file
 
 #: what :meth:`Ledger.add` did with a run
 OUTCOMES = ("new", "evaluations", "unchanged", "differs")
 
 
+#: what a study keeps beside a record but never publishes: checkpoints, locks, caches of cheap computations
+NOT_PUBLISHED = ("*.pt", ".*", "clusters-*")
+
+
 def record_files(folder: Path) -> list[Path]:
-    """The files of a record in a folder, in the order they are copied: the record files but ``metrics.json``,
-    the evaluations, a published model, and ``metrics.json`` last (its presence means "finished")."""
-    files = [folder / f for f in RECORD_FILES + (POLICY_FILE,) if f != "metrics.json"]
-    files += sorted((folder / EVALS_DIR).glob("*.npz")) + [folder / MODEL_FILE, folder / "metrics.json"]
-    return [p for p in files if p.is_file()]
+    """The files of a record in a folder, in the order they are copied: every file but those of
+    :data:`NOT_PUBLISHED` (a training run's :data:`~perturb_lib.runs.RECORD_FILES`, its evaluations, its policy's
+    record and a published model; a landmark seed's results), with ``metrics.json`` last (its presence means
+    "finished")."""
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()
+             and not any(p.match(pattern) for pattern in NOT_PUBLISHED) and p != folder / "metrics.json"]
+    return files + ([folder / "metrics.json"] if (folder / "metrics.json").is_file() else [])
 
 
 @dataclass

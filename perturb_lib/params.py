@@ -526,7 +526,8 @@ class LandmarkNotebook(Splits, Data, Output):
     ig_steps: int = param(32, "Integrated Gradients steps")
     lm_step: int = param(8, "landmarks dropped per reduction step")
     lm_tolerance: float = param(0.01, "kept set: smallest within this of the best validation score")
-    lm_seed: int = param(0, "seed of the landmark models")
+    lm_seeds: list[int] = param([0], "seeds of the landmark models: each seed trains, ranks and reduces on its own "
+                                     "(its own kept set), and is recorded; tables give intervals over them")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
     python -m perturb_lib.pipeline --profile fer2013-cpu --data fer2013.csv --plan
 
-For each notebook that trains (01 and 03; 02 loads 01's models), every run the notebook needs is one of:
+For each notebook that trains (01, 03 and 04; 02 loads 01's models), every record the notebook needs is one of:
 
 * **reused**: its record is in the ledger (or the study), with every evaluation the tables read;
 * **loaded**: its model must be loaded (a figure explains it, a Perturb run to train needs its attention, or an
@@ -11,8 +11,9 @@ For each notebook that trains (01 and 03; 02 loads 01's models), every run the n
 * **trained**: no record: trained.
 
 Minutes come from the records: a restore takes what its record took; a run to train, the median of the ledger's
-records of the same model, width, epochs, faces and precision (unknown where there is none). Notebook 04 trains its
-landmark classifiers afresh (they are not run records): its minutes are its last execution's.
+records of the same model, width, epochs, faces and precision (unknown where there is none). Notebook 04's seeds are
+records too (each seed's landmark classifiers, rankings and reductions): reused, or computed in the median time of
+the ledger's.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from .evaluate import evaluation_file, evaluation_key
 from .experiments import MaskFerExperiment, SchemeExperiment, load_faces
+from .experiments.landmarks import landmark_faces, seed_identity, seed_record_name
 from .execution import Settings
 from .io import read_json
 from .params import NOTEBOOKS
@@ -48,7 +50,6 @@ class Plan:
     ledger: str
     precision: str
     runs: list[Planned] = field(default_factory=list)
-    other: dict[str, float] = field(default_factory=dict)  # notebook -> minutes of work that is no run record
 
     def count(self, action: str, notebook: str | None = None) -> int:
         return sum(r.action == action and (notebook is None or r.notebook == notebook) for r in self.runs)
@@ -73,9 +74,6 @@ class Plan:
         for notebook in dict.fromkeys(r.notebook for r in self.runs):
             counts = ", ".join(f"{self.count(a, notebook)} {a}" for a in ACTIONS)
             out.append(f"  {notebook}: {sum(r.notebook == notebook for r in self.runs)} runs: {counts}")
-        for notebook, minutes in self.other.items():
-            out.append(f"  {notebook}: trains its landmark classifiers (not run records): {minutes:.0f} min at its "
-                       "last execution")
         out.append(f"  total: {self.count('trained')} to train ({_minutes(self.minutes('trained'))}), "
                    f"{self.count('restored')} to restore ({_minutes(self.minutes('restored'))}), "
                    f"{self.count('loaded')} models loaded, {self.count('reused')} records reused")
@@ -86,11 +84,11 @@ class Plan:
 
     def to_json(self) -> dict:
         return {"study": self.study, "ledger": self.ledger, "precision": self.precision,
-                "runs": [asdict(r) for r in self.runs], "other": self.other}
+                "runs": [asdict(r) for r in self.runs]}
 
     @classmethod
     def from_json(cls, doc: dict) -> "Plan":
-        return cls(doc["study"], doc["ledger"], doc["precision"], [Planned(**r) for r in doc["runs"]], doc["other"])
+        return cls(doc["study"], doc["ledger"], doc["precision"], [Planned(**r) for r in doc["runs"]])
 
 
 def _minutes(m: float | None) -> str:
@@ -146,11 +144,18 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
         why = ("Figures 4 and 6 load it" if key in shown else
                "a Perturb run to train needs its attention" if name in needed_attention else "")
         plan.add(_classify("03_perturb_scheme", identity, where.find(name), bool(why), why, estimate))
-    timings = where.ledger.parent / "timings.json"
-    if timings.is_file():
-        last = read_json(timings).get("notebooks", {}).get("04_landmark_explainability")
-        if last:
-            plan.other["04_landmark_explainability"] = last["seconds"] / 60
+    lp = NOTEBOOKS["04_landmark_explainability"].from_values(_of(values, "04_landmark_explainability"))
+    lm_faces, lm_landmarks = landmark_faces(lp)
+    recorded = [read_json(p).get("wall_seconds") for p in (where.ledger or where.dir).glob("landmarks-*/env.json")]
+    recorded = [w for w in recorded if w]
+    for seed in lp.lm_seeds:
+        name = seed_record_name(seed_identity(lm_faces, lm_landmarks, lp, seed))
+        if where.find(name) is not None:
+            plan.add(Planned("04_landmark_explainability", name, "reused"))
+        else:
+            plan.add(Planned("04_landmark_explainability", name, "trained",
+                             statistics.median(recorded) / 60 if recorded else None,
+                             "not in the ledger (the seed's landmark classifiers, rankings and reductions)"))
     return plan
 
 

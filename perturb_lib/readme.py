@@ -172,7 +172,9 @@ def results(study: str) -> str:
     lines += embedded(root, "scheme_variants", "The Perturb Scheme's variants, each against the baseline of its own "
                       "seed and recipe, beside the study's own scheme on the same seeds, and where their shared "
                       "clusters fell (`cluster_locations.md`).")
-    table = claims(maskfer, scheme, model)
+    from .experiments import LandmarkResults
+    landmarks = LandmarkResults.load(root) if LandmarkResults.exists(root) else None
+    table = claims(maskfer, scheme, model, landmarks)
     lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
               "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
     for _, r in table.iterrows():
@@ -436,14 +438,11 @@ def rerun(study: str) -> str:
     def minutes(action):
         m = plan.minutes(action)
         return "" if not plan.count(action) else f" (about {m:.0f} minutes)" if m is not None else " (minutes unknown)"
-    other = plan.other.get("04_landmark_explainability")
     return (f"Re-executing `make study PROFILE={study} DATA=...` on a fresh clone, as `--plan` computes it from the "
-            f"committed ledger: {plan.count('reused')} run records reused, {plan.count('loaded')} models loaded from "
-            f"their published checkpoints, {plan.count('restored')} records restored{minutes('restored')} and "
-            f"{plan.count('trained')} runs trained{minutes('trained')}"
-            + (f"; notebook 04 trains its landmark classifiers afresh (they are not run records: "
-               f"{other:.0f} minutes at its last execution)" if other else "")
-            + f". The profile pins the precision of its records ({plan.precision}), so a CPU without fast bf16 "
+            f"committed ledger: {plan.count('reused')} records reused (training runs, and notebook 04's landmark "
+            f"seeds), {plan.count('loaded')} models loaded from their published checkpoints, "
+            f"{plan.count('restored')} records restored{minutes('restored')} and {plan.count('trained')} trained"
+            f"{minutes('trained')}. The profile pins the precision of its records ({plan.precision}), so a CPU without fast bf16 "
             "reuses them too (it evaluates the loaded models more slowly). `make study ... ARGS=--plan` prints the "
             "same list on any machine, run by run.")
 

@@ -17,7 +17,7 @@ from .data.faces import EMOTIONS
 from .experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
 from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, TABLE3, paper_column, table1_frame
 from .claims import claims
-from .stats import fmt_bounds, fmt_ci, fmt_range
+from .stats import fmt_relative, fmt_bounds, fmt_ci, fmt_range
 from .tables import formatted, of_measure, wide
 
 
@@ -269,15 +269,43 @@ def figure6(scheme: SchemeResults, figures_dir):
 
 # ---------------------------------------------------------------------------------------- landmarks
 def landmark_figures(landmarks: LandmarkResults, figures_dir) -> pd.DataFrame:
-    """Relevance on the mean face per model family, the reduction curves, and the full-vs-reduced table."""
+    """Relevance on the mean face per model family and the reduction curves (the first seed's), the full-vs-reduced
+    table of every seed, and the comparison over seeds (:func:`landmark_comparison`)."""
+    seed = landmarks.seeds[0] if landmarks.seeds else None
+    first = (lambda t: t[t["seed"] == seed] if seed is not None and "seed" in t else t)  # noqa: E731
+    kept = {k.rsplit("/", 1)[0]: v for k, v in landmarks.kept.items() if seed is None or k.endswith(f"/{seed}")}
     for family in landmarks.summary["family"].unique() if not landmarks.summary.empty else []:
-        fig = figures.plot_landmark_relevance(landmarks.relevance, landmarks.mean_face, landmarks.mean_landmarks,
-                                              landmarks.kept, family)
+        fig = figures.plot_landmark_relevance(first(landmarks.relevance), landmarks.mean_face, landmarks.mean_landmarks,
+                                              kept, family)
         figures.save_figure(fig, figures_dir, f"landmark_relevance_{family}")
-    figures.save_figure(figures.plot_reduction(landmarks.reduction), figures_dir, "landmark_reduction")
-    summary = landmarks.summary.set_index(["emotion", "family"])
+    figures.save_figure(figures.plot_reduction(first(landmarks.reduction)), figures_dir, "landmark_reduction")
+    summary = landmarks.summary.set_index(["emotion", "family"] + (["seed"] if "seed" in landmarks.summary else []))
     figures.save_table(summary, _tables(figures_dir), "landmark_full_vs_reduced", floatfmt=".3g")
+    landmark_comparison(landmarks, figures_dir)
     return summary
+
+
+def landmark_comparison(landmarks: LandmarkResults, figures_dir) -> pd.DataFrame:
+    """The reduced landmark set against the full one, per emotion and family, over seeds (and test faces): the change
+    of balanced accuracy, the landmarks kept, the change of inference time and of parameters, and how much the kept
+    sets of two seeds overlap."""
+    if landmarks.comparison.empty:
+        return landmarks.comparison
+    rows = []
+    for _, r in landmarks.comparison.iterrows():
+        n = int(r["seeds"])
+        rows.append({"emotion": r["emotion"], "family": r["family"], "seeds": n,
+                     "balanced accuracy %: full, reduced": f"{r['full balanced accuracy']:.1f}, "
+                                                          f"{r['reduced balanced accuracy']:.1f}",
+                     "change (pp)": fmt_bounds(r["delta"], r["delta lo"], r["delta hi"], 2, ""),
+                     "landmarks kept": f"{r['kept']:.0f} of {int(r['landmarks'])} ({r['kept lo']:.0f}-{r['kept hi']:.0f})",
+                     "inference time": fmt_relative(r["time change"], r["time change lo"], r["time change hi"]),
+                     "parameters": fmt_relative(r["parameter change"], r["parameter change lo"],
+                                                r["parameter change hi"]),
+                     "kept sets' overlap (Jaccard)": f"{r['overlap']:.2f}" if np.isfinite(r["overlap"]) else "--"})
+    table = pd.DataFrame(rows).set_index(["emotion", "family"])
+    figures.save_table(table, _tables(figures_dir), "landmark_seeds")
+    return table
 
 
 # ---------------------------------------------------------------------------------- paper vs ours
@@ -380,9 +408,9 @@ def comparison(maskfer: MaskFerResults, scheme: SchemeResults, figures_dir) -> p
 
 # ------------------------------------------------------------------------------------------ claims
 def claims_table(maskfer: MaskFerResults | None, scheme: SchemeResults | None, figures_dir,
-                 model: str = "vgg16") -> pd.DataFrame:
+                 model: str = "vgg16", landmarks: LandmarkResults | None = None) -> pd.DataFrame:
     """The claims table (:func:`perturb_lib.claims.claims`), written as ``claims``."""
-    table = claims(maskfer, scheme, model)
+    table = claims(maskfer, scheme, model, landmarks)
     figures.save_table(table.set_index("claim"), _tables(figures_dir), "claims")
     return table
 

@@ -95,11 +95,15 @@ def run_dir_for(config, faces, study_dir, landmarks: np.ndarray | None = None,
 
 
 def same_results(run: Path, record: Path) -> bool:
-    """Whether two folders of one run name hold the same finished results (metrics and test logits, byte for
-    byte): the same model, trained twice."""
-    files = ("metrics.json", LOGITS_FILE)
-    return all((run / f).is_file() and (record / f).is_file() and (run / f).read_bytes() == (record / f).read_bytes()
-               for f in files)
+    """Whether two folders of one record name hold the same finished results, byte for byte (``metrics.json``, and
+    the logits or results where the record has them): the same model, trained twice."""
+    if not ((run / "metrics.json").is_file() and (record / "metrics.json").is_file()):
+        return False
+    for f in ("metrics.json", LOGITS_FILE, "results.npz"):
+        a, b = run / f, record / f
+        if a.is_file() != b.is_file() or (a.is_file() and a.read_bytes() != b.read_bytes()):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------------------- where runs are found

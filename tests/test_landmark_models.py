@@ -1,5 +1,6 @@
 """Landmark classifiers, dataset-level Integrated Gradients and progressive reduction."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -95,8 +96,9 @@ def test_reduction_keeps_a_prefix_of_the_ranking(tiny_faces):
     feats = lmm.landmark_features(tiny_faces, tiny_faces.landmarks, "displacement")
     data = lmm.emotion_data(feats, tiny_faces, EMOTIONS.index("Surprise"))
     ranking = np.random.default_rng(0).permutation(68)
-    table, kept = lmm.progressive_reduction("random", data, ranking, step=16, splits=("PublicTest", "PrivateTest"),
-                                            random_hidden=(64,))
+    table, kept, logits = lmm.progressive_reduction("random", data, ranking, step=16,
+                                                    splits=("PublicTest", "PrivateTest"), random_hidden=(64,))
+    assert logits.shape == (len(data.y["PrivateTest"]),)  # the chosen set's model on the test faces
     assert list(table["landmarks"]) == [68, 52, 36, 20, 4]
     assert table["chosen"].sum() == 1
     np.testing.assert_array_equal(kept, ranking[:len(kept)])  # never drops one ranked above one it keeps
@@ -112,5 +114,37 @@ def test_explain_emotions_finds_defining_landmarks(small_faces):
     assert set(res.summary["emotion"]) == {"Happy", "Surprise"}
     assert set(res.relevance["method"]) == {"ig_medoids", "ig_zero", "ablation"}
     for emo in ("Happy", "Surprise"):
-        agreement = lmm.region_agreement(np.asarray(res.kept[f"{emo}/mlp"]), defining_regions()[emo])
+        agreement = lmm.region_agreement(np.asarray(res.kept[f"{emo}/mlp/0"]), defining_regions()[emo])
         assert agreement["lift"] > 1.1, (emo, agreement)  # kept landmarks sit in the defining regions
+
+
+def test_each_seed_is_a_record_reused_and_the_seeds_compared(tmp_path, tiny_faces):
+    """Two seeds: each computed once and recorded (then read back, not computed again), each with its own kept set;
+    the comparison gives the reduced set's change with an interval, the landmarks kept and the sets' overlap; the
+    claims table gets the second paper's two claims per family."""
+    from perturb_lib.claims import claims
+    from perturb_lib.experiments import explain_seeds
+    from perturb_lib.experiments import landmarks as lx
+    from perturb_lib.runs import Study
+    params = LandmarkNotebook(lm_features="both", lm_emotions=["Happy", "Surprise"], lm_families=["random"],
+                              random_hidden=[64], ig_baselines=2, ig_steps=8, lm_step=16, lm_seeds=[0, 1],
+                              study_dir=str(tmp_path / "study"), cache_dir=str(tmp_path / "cache"))
+    study = Study(tmp_path / "study", tmp_path / "ledger")
+    lines = []
+    res = lx.explain_seeds(tiny_faces, tiny_faces.landmarks, params, study, progress=lines.append)
+    records = sorted(p.parent.name for p in (tmp_path / "study" / "records").glob("*/metrics.json"))
+    assert len(records) == 2 and all(r.startswith("landmarks-") for r in records)
+    assert sorted(res.kept) == ["Happy/random/0", "Happy/random/1", "Surprise/random/0", "Surprise/random/1"]
+    table = res.comparison.set_index(["emotion", "family"])
+    assert set(table.index) == {("Happy", "random"), ("Surprise", "random")} and (table["seeds"] == 2).all()
+    assert (table["delta lo"] <= table["delta"]).all() and (table["delta"] <= table["delta hi"]).all()
+    assert ((table["overlap"] >= 0) & (table["overlap"] <= 1)).all()
+    happy = res.summary[res.summary["emotion"] == "Happy"]
+    by_hand = 100 * (happy["reduced test_balanced_accuracy"] - happy["full test_balanced_accuracy"]).mean()
+    assert table.loc[("Happy", "random"), "delta"] == pytest.approx(by_hand, abs=1e-6)
+    again = lx.explain_seeds(tiny_faces, tiny_faces.landmarks, params, study, progress=lines.append)
+    assert sum("recorded results reused" in line for line in lines) == 2  # the second time, read back
+    pd.testing.assert_frame_equal(again.comparison, res.comparison)
+    rows = claims(None, None, landmarks=res)
+    assert list(rows["claim"]) == ["reducing the landmarks improves accuracy (random)",
+                                   "reducing the landmarks lowers the computational cost (random)"]

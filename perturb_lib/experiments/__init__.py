@@ -9,12 +9,12 @@ read back by the figures and the report.
 * :mod:`~perturb_lib.experiments.landmarks` - notebook 04: the second seed paper (:class:`LandmarkResults`).
 """
 from .data import DataResults, class_counts, load_faces
-from .landmarks import LandmarkResults, explain_emotions
+from .landmarks import LandmarkResults, explain_emotions, explain_seeds
 from .maskfer import MaskFerExperiment, MaskFerResults
 from .results import MissingResultsError, Results
 from .saliency import SaliencyResults, compare, saliency_experiment
 from .scheme import SchemeExperiment, SchemeResults, run_perturb_scheme
 
 __all__ = ["DataResults", "LandmarkResults", "MaskFerExperiment", "MaskFerResults", "MissingResultsError", "Results",
-           "SaliencyResults", "SchemeExperiment", "SchemeResults", "class_counts", "compare", "explain_emotions",
+           "SaliencyResults", "SchemeExperiment", "SchemeResults", "class_counts", "compare", "explain_emotions", "explain_seeds",
            "load_faces", "run_perturb_scheme", "saliency_experiment"]

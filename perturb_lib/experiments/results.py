@@ -49,9 +49,12 @@ class Results:
         Returns:
             The JSON path.
         """
+        return self.save_file(self.path(study_dir))
+
+    def save_file(self, path: Path) -> Path:
+        """Write the results to ``path`` (JSON) and its arrays beside it (``.npz``)."""
         arrays: dict[str, np.ndarray] = {}
         doc = {f.name: _encode(getattr(self, f.name), f.name, arrays) for f in dataclasses.fields(self)}
-        path = self.path(study_dir)
         if arrays:
             save_npz(path.with_suffix(".npz"), arrays)
         return write_json(path, doc)
@@ -72,6 +75,11 @@ class Results:
         path = cls.path(study_dir)
         if not path.is_file():
             raise MissingResultsError(f"{path} is missing: run notebook {cls.made_by} in this study first")
+        return cls.load_file(path)
+
+    @classmethod
+    def load_file(cls, path: Path):
+        """Read results written by :meth:`save_file`."""
         doc = read_json(path)
         arrays = {}
         if path.with_suffix(".npz").is_file():
