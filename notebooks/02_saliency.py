@@ -22,9 +22,10 @@
 # %%
 from IPython.display import display
 
-from perturb_lib import params, report
+from perturb_lib import explain, params, report
 from perturb_lib.data import load_maskfer_folders
 from perturb_lib.experiments import MaskFerResults, load_faces, saliency_experiment
+from perturb_lib.runs import Study
 
 # %% tags=["parameters"]
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
@@ -50,6 +51,7 @@ saliency_methods = ['saliency', 'integrated_gradients', 'smoothgrad', 'gradcam',
 per_emotion = 10  # int: test faces per emotion for mean maps and region tables
 saliency_target = 'true'  # str: explain the true or the predicted class
 sanity_images = 16  # int: faces used by the randomisation and deletion checks (the real study: 32)
+photos = []  # list[str]: photos whose faces the two explained models read (empty: scikit-image's astronaut, when installed)
 
 # %%
 P = params.from_notebook(params.SaliencyNotebook, globals())
@@ -89,3 +91,16 @@ summary = report.saliency_checks(results, P.figures_dir)
 display(results.randomization.pivot(index="step", columns="method", values="spearman").round(2))
 display(results.deletion.round(3))
 summary.round(3)
+
+# %% [markdown]
+# ## Your own photo
+# The two models above read the faces of a photo (by default scikit-image's astronaut; the parameter `photos` takes
+# your own): each face that dlib finds is aligned to FER2013's frame, resampled to 48x48 and given the study's mask;
+# the clean-trained model reads the face and the mask-trained model the masked face. From the command line:
+# `python -m perturb_lib.explain PHOTO`.
+
+# %%
+photos = P.photos or [p for p in [explain.example_photo(P.study_dir)] if p]
+models = {label: Study.of_params(P).run(name) for label, name in results.runs.items()}
+for face in explain.explain_photos(photos, models, P.figure_method, missing="skip"):
+    display(explain.plot_face(face))

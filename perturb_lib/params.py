@@ -474,6 +474,8 @@ class SaliencyNotebook(SaliencyFigure, Compute, Data, Output):
     per_emotion: int = param(10, "test faces per emotion for mean maps and region tables")
     saliency_target: str = param("true", "explain the true or the predicted class", ("true", "pred"))
     sanity_images: int = param(16, "faces used by the randomisation and deletion checks (the real study: 32)")
+    photos: list[str] = param([], "photos whose faces the two explained models read (empty: scikit-image's "
+                                  "astronaut, when installed)")
 
 
 @dataclass

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
                                  "tables", "saliency", "landmark_models"),
      "run records, the training loop, evaluation, grids; saliency methods and landmark classifiers; table helpers"),
     ("experiments", ("experiments",), "one module per notebook's experiment, each returning a results object"),
-    ("figures and report", ("figures", "claims", "report", "plan", "readme"),
+    ("figures and report", ("figures", "claims", "report", "plan", "explain", "readme"),
      "figures by concept, the paper's claims and their verdicts, one report function per artefact, the README's "
      "generated sections"),
     ("the pipeline", ("pipeline", "notebook_sync", "compare"),

@@ -155,7 +155,7 @@ def apply_policy(policy: InputPolicy, images: np.ndarray, landmarks: np.ndarray 
     Returns:
         (B, 48, 48) uint8.
     """
-    split = SplitTensors("Training", torch.as_tensor(np.ascontiguousarray(images)),
+    split = SplitTensors("Training", torch.as_tensor(np.array(images, dtype=np.uint8)),
                          torch.zeros(len(images), dtype=torch.long),
                          None if landmarks is None else torch.as_tensor(np.ascontiguousarray(landmarks), dtype=torch.float32),
                          np.asarray(ids))
