@@ -10,7 +10,7 @@ STUDY ?= $(PROFILE)
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help study test figures rehearse compare lab notebooks readme bench clean clean-runs
+.PHONY: help study test figures rehearse compare lab notebooks readme book book-check bench clean clean-runs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -54,10 +54,16 @@ notebooks: $(STAMP)  ## regenerate the notebooks' parameters cells and rebuild t
 readme: $(STAMP)  ## regenerate the README's generated sections (layers, parameters, results)
 	$(PY) -m perturb_lib.readme --write
 
+book: $(STAMP)  ## the docs and the committed studies' executed notebooks as a website (build/book/_build/html)
+	$(PY) -m perturb_lib.book
+
+book-check: $(STAMP)  ## build the book and open its pages in headless Chromium (apt-get install chromium)
+	$(PY) -m perturb_lib.book --check
+
 bench: $(STAMP)  ## print training and data-path throughput on this machine
 	$(PY) benchmarks/bench_train.py $(ARGS)
 
-clean:  ## remove caches and the virtual environment; keeps runs/ and figures/
+clean:  ## remove caches, the built book and the virtual environment; keeps runs/ and figures/
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 

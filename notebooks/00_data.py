@@ -21,15 +21,16 @@
 # human faces. Set `dataset="fer2013"` and `data_path` to use the real data.
 
 # %%
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from perturb_lib import data, figures, landmarks, params, report
 from perturb_lib.experiments import DataResults, load_faces
 
 # %% tags=["parameters"]
-study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
-figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
+# --- this notebook's own parameters
+samples_per_emotion = 6  # int: faces shown per emotion in the sample grid
+landmark_providers = ['template', 'dlib', 'mediapipe']  # list[str]: providers compared on the same faces (those installed)
+# --- Which faces, and where their landmarks come from.
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
 size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
@@ -37,8 +38,10 @@ data_seed = 0  # int: synthetic only: generator seed
 landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
 landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
 cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
-samples_per_emotion = 6  # int: faces shown per emotion in the sample grid
-landmark_providers = ['template', 'dlib', 'mediapipe']  # list[str]: providers compared on the same faces (those installed)
+# --- Where a study writes.
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 
 # %%
 P = params.from_notebook(params.DataNotebook, globals())
@@ -96,3 +99,9 @@ figures.save_figure(figures.plot_region_maps(faces, lm), P.figures_dir, "data_re
 # %%
 if P.dataset == "synthetic":
     display(data.synthetic.defining_region_table())
+
+# %% [markdown]
+# ## What this says
+
+# %%
+Markdown(report.says_data(record))

@@ -23,24 +23,44 @@
 # %%
 from IPython.display import Markdown, display
 
-from perturb_lib import paper, params, report
+from perturb_lib import claims, paper, params, report
 from perturb_lib.data import load_maskfer_folders
 from perturb_lib.experiments import MaskFerExperiment, load_faces
 from perturb_lib.tables import largest_drop
 
 # %% tags=["parameters"]
-study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
-figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
-dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
-data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
-data_seed = 0  # int: synthetic only: generator seed
-landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
-cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
-val_split = 'PublicTest'  # str: split that selects checkpoints and settings
-test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- this notebook's own parameters
+models = ['vgg16']  # list[str]: models for Table 1; several add an ensemble (paper: five)
+mask_style = 'n95'  # str: generated mask style: n95 | surgical | cloth
+maskfer_path = None  # str | None: published MaskFer image folders (None: masks drawn from landmarks)
+maskfer_all_clean = False  # bool: with maskfer_path: train clean runs on every face, not only those with a masked twin
+maskfer_faces = 'detected'  # str: faces of MaskFer: detected (those the landmark detector finds, MaskTheFace's rule) | all
+maskfer_list = None  # str | None: the published MaskFer file list (CSV), to report how our faces agree with it
+removal_regions = ['eyes', 'brows', 'nose', 'mouth', 'upper_face', 'lower_face']  # list[str]: regions removed at test time from clean-trained models
+removal_fill = 'mean'  # str: what replaces a removed region: mean | blur | noise
+removal_model = 'vgg16'  # str: model trained with a region removed
+removal_train_regions = ['mouth']  # list[str]: regions removed in training and test (paper: eyes, brows, nose, mouth, upper and lower face)
+removal_train_seeds = [0]  # list[int]: seeds of the removal-trained runs
+# --- Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation) and to
+model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
+model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
+explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
+# --- How many runs and where they run.
+seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
+backend = 'sequential'  # str: grid backend: sequential | ray
+ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
+ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
+ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
+ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
+# --- How a run executes: device, precision, memory format, compilation, threads, progress. Only the precision
+device = 'auto'  # str: auto | cpu | cuda
+precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
+channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
+compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
+threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
+eval_batch_size = 1024  # int: faces per evaluation batch
+progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
+# --- The training recipe (defaults: the CPU recipe; the paper's is profiles/paper.yaml).
 width = 0.125  # float: channel-width multiplier of every model (paper: 1.0)
 dropout = 0.0  # float | None: dropout of VGG16/ResMasking (None: 0.4, the paper's; narrow CPU models need 0)
 epochs = 10  # int: training epochs (paper: 200)
@@ -62,33 +82,21 @@ erasing = 0.0  # float: probability of random erasing (Zhong et al.; paper: used
 ema = 0.0  # float: decay per step of an exponential moving average of the weights, which is then what is validated, kept and tested (0: off)
 tta = 'flip'  # str: test-time augmentation: none | flip (mean of the face and its mirror) | tencrop (paper: ten-crop)
 select_metric = 'accuracy'  # str: validation metric that keeps the checkpoint and drives the LR schedule
-device = 'auto'  # str: auto | cpu | cuda
-precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
-channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
-compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
-threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
-eval_batch_size = 1024  # int: faces per evaluation batch
-progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
-seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
-backend = 'sequential'  # str: grid backend: sequential | ray
-ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
-ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
-ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
-ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
-model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
-model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
-explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
-models = ['vgg16']  # list[str]: models for Table 1; several add an ensemble (paper: five)
-mask_style = 'n95'  # str: generated mask style: n95 | surgical | cloth
-maskfer_path = None  # str | None: published MaskFer image folders (None: masks drawn from landmarks)
-maskfer_all_clean = False  # bool: with maskfer_path: train clean runs on every face, not only those with a masked twin
-maskfer_faces = 'detected'  # str: faces of MaskFer: detected (those the landmark detector finds, MaskTheFace's rule) | all
-maskfer_list = None  # str | None: the published MaskFer file list (CSV), to report how our faces agree with it
-removal_regions = ['eyes', 'brows', 'nose', 'mouth', 'upper_face', 'lower_face']  # list[str]: regions removed at test time from clean-trained models
-removal_fill = 'mean'  # str: what replaces a removed region: mean | blur | noise
-removal_model = 'vgg16'  # str: model trained with a region removed
-removal_train_regions = ['mouth']  # list[str]: regions removed in training and test (paper: eyes, brows, nose, mouth, upper and lower face)
-removal_train_seeds = [0]  # list[int]: seeds of the removal-trained runs
+# --- Which FER2013 splits validate and test.
+val_split = 'PublicTest'  # str: split that selects checkpoints and settings
+test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- Which faces, and where their landmarks come from.
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
+data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
+# --- Where a study writes.
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 
 # %%
 P = params.from_notebook(params.MaskFerNotebook, globals())
@@ -131,7 +139,8 @@ results.save(P.study_dir)
 
 # %% [markdown]
 # ## Table 1: percent change of per-class accuracy, MaskFer vs FER2013
-# Mean over seeds ± the 95 % interval; `~` marks a change within seed noise (the interval includes 0).
+# Each cell: the change over seeds and its 95 % interval (seeds and test faces; a relative change's on the log-ratio
+# scale); "not estimable" where a class has too few correct test faces for a ratio.
 
 # %%
 report.table1(results, P.figures_dir)
@@ -178,10 +187,10 @@ if not results.truth_check.empty:
     display(Markdown(report.truth(results, P.figures_dir)))
 
 # %% [markdown]
-# ## What this says about the paper's claims
+# ## What this says
 # Each claim about masking and removal, tested by one rule (`perturb_lib.claims`): confirmed when our 95 % interval
 # holds the paper's value and excludes no effect, refuted when it excludes the paper's value, not decided when it
 # holds both (and then what would decide it). On synthetic faces they describe the generator, not people.
 
 # %%
-report.claims_table(results, None, P.figures_dir, P.models[0])
+Markdown(report.says(claims.claims(results, None, P.models[0]), f"MaskFer and removal on {results.dataset}"))

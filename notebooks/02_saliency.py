@@ -20,7 +20,7 @@
 # **Figure 6** (baseline vs Perturb Scheme) belongs to the Perturb Scheme and is drawn by notebook 03.
 
 # %%
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from perturb_lib import explain, params, report
 from perturb_lib.data import load_maskfer_folders
@@ -28,16 +28,16 @@ from perturb_lib.experiments import MaskFerResults, load_faces, saliency_experim
 from perturb_lib.runs import Study
 
 # %% tags=["parameters"]
-study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
-figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
-dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
-data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
-data_seed = 0  # int: synthetic only: generator seed
-landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
-cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
+# --- this notebook's own parameters
+saliency_model = 'vgg16'  # str: which of notebook 01's models to explain
+saliency_methods = ['saliency', 'integrated_gradients', 'smoothgrad', 'gradcam', 'guided_gradcam', 'occlusion']  # list[str]: Captum methods compared
+per_emotion = 10  # int: test faces per emotion for mean maps and region tables
+saliency_target = 'true'  # str: explain the true or the predicted class
+sanity_images = 16  # int: faces used by the randomisation and deletion checks (the real study: 32)
+photos = []  # list[str]: photos whose faces the two explained models read (empty: scikit-image's astronaut, when installed)
+# --- Which attribution method the saliency figures draw.
+figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
+# --- How a run executes: device, precision, memory format, compilation, threads, progress. Only the precision
 device = 'auto'  # str: auto | cpu | cuda
 precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
 channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
@@ -45,13 +45,18 @@ compile = 'auto'  # str: torch.compile the training step: auto (where measured t
 threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
 eval_batch_size = 1024  # int: faces per evaluation batch
 progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
-figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
-saliency_model = 'vgg16'  # str: which of notebook 01's models to explain
-saliency_methods = ['saliency', 'integrated_gradients', 'smoothgrad', 'gradcam', 'guided_gradcam', 'occlusion']  # list[str]: Captum methods compared
-per_emotion = 10  # int: test faces per emotion for mean maps and region tables
-saliency_target = 'true'  # str: explain the true or the predicted class
-sanity_images = 16  # int: faces used by the randomisation and deletion checks (the real study: 32)
-photos = []  # list[str]: photos whose faces the two explained models read (empty: scikit-image's astronaut, when installed)
+# --- Which faces, and where their landmarks come from.
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
+data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
+# --- Where a study writes.
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 
 # %%
 P = params.from_notebook(params.SaliencyNotebook, globals())
@@ -104,3 +109,9 @@ photos = P.photos or [p for p in [explain.example_photo(P.study_dir)] if p]
 models = {label: Study.of_params(P).run(name) for label, name in results.runs.items()}
 for face in explain.explain_photos(photos, models, P.figure_method, missing="skip"):
     display(explain.plot_face(face))
+
+# %% [markdown]
+# ## What this says
+
+# %%
+Markdown(report.says_saliency(results))

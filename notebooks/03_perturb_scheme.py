@@ -26,24 +26,59 @@
 # baselines here are runs of their own.
 
 # %%
-from IPython.display import display
+from IPython.display import Markdown, display
 
-from perturb_lib import params, report
+from perturb_lib import claims, figures, params, report
 from perturb_lib.experiments import SchemeExperiment, load_faces
 
 # %% tags=["parameters"]
-study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
-figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
-dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
-data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
-data_seed = 0  # int: synthetic only: generator seed
-landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
-cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
-val_split = 'PublicTest'  # str: split that selects checkpoints and settings
-test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- this notebook's own parameters
+perturb_models = ['vgg16']  # list[str]: backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)
+perturb_seeds = None  # list[int] | None: seeds of the baseline and Perturb pairs of Tables 2-3 (None: seeds)
+baseline_models = []  # list[str]: models trained clean on every face for Table 2 alone, without a Perturb run (paper: DenseNet, ResMasking); with others they make Table 2's ensemble
+attention_model = None  # str | None: phase-1 model (None: the first backbone, with spatial gates; one phase 1 per seed serves every backbone)
+cluster_sweep = [2, 3, 4]  # list[int]: cluster counts of Figure 5 (the paper's 3 and its neighbours; paper: 1-5)
+sweep_model = 'vgg16'  # str: backbone of the Figure 5 sweep (paper: VGG16)
+sweep_seeds = [0]  # list[int]: seeds of the Figure 5 sweep
+scheme_variants = {}  # dict: variants of the scheme on sweep_model, each paired with the baseline of its seed and recipe: {name: {scheme option or recipe parameter: value}}, e.g. {code: {cluster_features: attention, cluster_selection: all}} (default: none)
+variant_seeds = [0]  # list[int]: seeds of the scheme's variants
+# --- Which attribution method the saliency figures draw.
+figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
+# --- The Perturb Scheme's phase 2 and 3 (defaults: the paper's text; the authors' code: :meth:`code`).
+n_clusters = 3  # int: clusters k of the scheme (paper: 3)
+lam = 1.5  # float: Eq. 1 weight of pixel distance (paper: 1.5)
+alpha = 1.2  # float: Eq. 1 weight of intensity distance (paper: 1.2)
+cluster_features = 'intensity'  # str: Eq. 1 third coordinate: intensity (paper) | attention (code)
+cluster_selection = 'top'  # str: pixels clustered: top attention (paper) | all (code)
+top_fraction = 0.2  # float: share of highest-attention pixels clustered (paper: not given)
+attention_threshold = 0.5  # float: cluster_selection all: attention below this is zeroed (code: 0.5)
+cluster_region = 'face'  # str: pixels that may be clustered: face (inside the face outline) | image (every pixel; the attention's zero-padding border wins)
+cluster_scope = 'shared'  # str: one map per epoch (paper) | per_image
+cluster_sample = 256  # int: training faces behind each shared map
+masking = 'random'  # str: random cluster per face (default) | copies (code: k+1 copies)
+fill_value = 0.5  # float: value of masked pixels in [0, 1] (0.5: the network's zero; 0: black)
+test_policy = 'plain'  # str: plain (paper) | sum (code: logits summed over copies)
+kmeans_iters = 20  # int: Lloyd iterations of k-means
+# --- Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation) and to
+model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
+model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
+explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
+# --- How many runs and where they run.
+seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
+backend = 'sequential'  # str: grid backend: sequential | ray
+ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
+ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
+ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
+ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
+# --- How a run executes: device, precision, memory format, compilation, threads, progress. Only the precision
+device = 'auto'  # str: auto | cpu | cuda
+precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
+channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
+compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
+threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
+eval_batch_size = 1024  # int: faces per evaluation batch
+progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
+# --- The training recipe (defaults: the CPU recipe; the paper's is profiles/paper.yaml).
 width = 0.125  # float: channel-width multiplier of every model (paper: 1.0)
 dropout = 0.0  # float | None: dropout of VGG16/ResMasking (None: 0.4, the paper's; narrow CPU models need 0)
 epochs = 10  # int: training epochs (paper: 200)
@@ -65,92 +100,97 @@ erasing = 0.0  # float: probability of random erasing (Zhong et al.; paper: used
 ema = 0.0  # float: decay per step of an exponential moving average of the weights, which is then what is validated, kept and tested (0: off)
 tta = 'flip'  # str: test-time augmentation: none | flip (mean of the face and its mirror) | tencrop (paper: ten-crop)
 select_metric = 'accuracy'  # str: validation metric that keeps the checkpoint and drives the LR schedule
-device = 'auto'  # str: auto | cpu | cuda
-precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
-channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
-compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
-threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
-eval_batch_size = 1024  # int: faces per evaluation batch
-progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
-seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
-backend = 'sequential'  # str: grid backend: sequential | ray
-ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
-ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
-ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
-ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
-model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
-model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
-explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
-n_clusters = 3  # int: clusters k of the scheme (paper: 3)
-lam = 1.5  # float: Eq. 1 weight of pixel distance (paper: 1.5)
-alpha = 1.2  # float: Eq. 1 weight of intensity distance (paper: 1.2)
-cluster_features = 'intensity'  # str: Eq. 1 third coordinate: intensity (paper) | attention (code)
-cluster_selection = 'top'  # str: pixels clustered: top attention (paper) | all (code)
-top_fraction = 0.2  # float: share of highest-attention pixels clustered (paper: not given)
-attention_threshold = 0.5  # float: cluster_selection all: attention below this is zeroed (code: 0.5)
-cluster_region = 'face'  # str: pixels that may be clustered: face (inside the face outline) | image (every pixel; the attention's zero-padding border wins)
-cluster_scope = 'shared'  # str: one map per epoch (paper) | per_image
-cluster_sample = 256  # int: training faces behind each shared map
-masking = 'random'  # str: random cluster per face (default) | copies (code: k+1 copies)
-fill_value = 0.5  # float: value of masked pixels in [0, 1] (0.5: the network's zero; 0: black)
-test_policy = 'plain'  # str: plain (paper) | sum (code: logits summed over copies)
-kmeans_iters = 20  # int: Lloyd iterations of k-means
-figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
-perturb_models = ['vgg16']  # list[str]: backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)
-perturb_seeds = None  # list[int] | None: seeds of the baseline and Perturb pairs of Tables 2-3 (None: seeds)
-baseline_models = []  # list[str]: models trained clean on every face for Table 2 alone, without a Perturb run (paper: DenseNet, ResMasking); with others they make Table 2's ensemble
-attention_model = None  # str | None: phase-1 model (None: the first backbone, with spatial gates; one phase 1 per seed serves every backbone)
-cluster_sweep = [2, 3, 4]  # list[int]: cluster counts of Figure 5 (the paper's 3 and its neighbours; paper: 1-5)
-sweep_model = 'vgg16'  # str: backbone of the Figure 5 sweep (paper: VGG16)
-sweep_seeds = [0]  # list[int]: seeds of the Figure 5 sweep
-scheme_variants = {}  # dict: variants of the scheme on sweep_model, each paired with the baseline of its seed and recipe: {name: {scheme option or recipe parameter: value}}, e.g. {code: {cluster_features: attention, cluster_selection: all}} (default: none)
-variant_seeds = [0]  # list[int]: seeds of the scheme's variants
+# --- Which FER2013 splits validate and test.
+val_split = 'PublicTest'  # str: split that selects checkpoints and settings
+test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- Which faces, and where their landmarks come from.
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
+data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
+# --- Where a study writes.
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 
 # %%
 P = params.from_notebook(params.SchemeNotebook, globals())
 faces, lm = load_faces(P)
 experiment = SchemeExperiment(P, faces, lm)
-experiment.train()
-results = experiment.results()
-results.save(P.study_dir)
-print("phase 1:", results.phase1)
 
 # %% [markdown]
-# ## Figure 4: the clusters
-# One test face per emotion: the phase-1 attention, the epoch's shared cluster map (the paper's scheme), and
-# each face's own clusters (the per-image extension). On synthetic faces, each cluster against the true regions:
-# its best-matching region, its IoU, and the share of its pixels inside that region against that region's
-# share of the image (chance).
+# ## Phase 1: the attention classifier
+# The backbone with CBAM spatial gates between its stages, trained on clean faces, one per seed (a finished run is
+# read from the records). Its gates say how much each pixel matters.
 
 # %%
-report.figure4(results, P.figures_dir)
-display(results.clusters["overlap"].round(3))
+experiment.train_phase1()
+clusters = experiment.clusters()
+figures.plot_attention(clusters)
 
 # %% [markdown]
-# Where the shared clusters fell in each Perturb run that recorded its maps: each cluster's share of pixels in the
-# eyes, brows, nose, mouth and elsewhere (the regions drawn from the landmarks of the training faces the detector
-# found), for the map of the epoch whose model was kept.
+# ## Phase 2: clusters of the highest-attention pixels (Eq. 1)
+# Step by step on one test face: its attention, the pixels kept (the top share of the attention inside the face),
+# each pixel's Eq. 1 coordinates (its position times λ, its intensity times α, so that the Euclidean distance between
+# two pixels is Eq. 1), k-means on them, and the clusters.
+
+# %%
+figures.plot_cluster_steps(experiment.phase2_steps("Happy"))
+
+# %% [markdown]
+# The scheme clusters one map shared by every face (the paper's), from the mean attention and mean intensity of a
+# sample of training faces, once per epoch. Figure 4: one test face per emotion, its attention, the shared map and
+# the face's own map (the per-image extension); the title says where the shared clusters fall.
+
+# %%
+report.figure4(clusters, P.figures_dir)
+
+# %% [markdown]
+# ## Phase 3: a classifier trained with clusters masked out
+# Each training face loses one cluster of the epoch's shared map at random (or none). The baseline is the same
+# backbone trained on the same faces without the scheme; both are paired by seed.
+
+# %%
+experiment.train_predictors()
+maps = experiment.epoch_maps()
+if maps is not None:
+    display(figures.plot_epoch_maps(maps, faces.images[faces.splits == 0].mean(0)))
+    display(figures.plot_training_batch(experiment.training_batch()))
+results = experiment.results()
+results.save(P.study_dir)
+
+# %% [markdown]
+# ## Table 2: baseline against the Perturb Scheme, and Table 3: the change per class
+
+# %%
+display(report.table2(results, P.figures_dir))
+report.table3(results, P.figures_dir)
+
+# %% [markdown]
+# ## Where the shared clusters fell
+# Each Perturb run records its shared map of every epoch. For the map of the epoch whose model was kept: each
+# cluster's share of pixels in the eyes, brows, nose, mouth and elsewhere (the regions drawn from the landmarks of
+# the training faces the detector found), and the region it is on (where it holds at least twice that region's
+# share of the image).
 
 # %%
 report.cluster_locations(results, P.figures_dir)
 
 # %% [markdown]
-# ## Table 2: baseline vs Perturb Scheme, and Table 3: per-class change
-
-# %%
-display(report.table2(results, P.figures_dir).round(2))
-report.table3(results, P.figures_dir)
-
-# %% [markdown]
 # ## Variants of the scheme
 # Each variant (`scheme_variants`) against the baseline of its own seed and recipe, beside the study's own scheme on
-# the same seeds: the authors' code form of Eq. 1, per-image clusters, a stronger model.
+# the same seeds: the authors' code form of Eq. 1, per-image clusters, a share of top pixels that reaches the eyes,
+# a stronger model.
 
 # %%
 report.variants(results, P.figures_dir)
 
 # %% [markdown]
 # ## Figure 5: accuracy against the number of clusters
+# The number of clusters is chosen on the validation split (green) and reported on the test split.
 
 # %%
 report.figure5(results, P.figures_dir)
@@ -169,9 +209,7 @@ report.figure6(results, P.figures_dir)
 results.cost.round(4)
 
 # %% [markdown]
-# ## What this says about the paper's claims
-# The Perturb Scheme's gain and the best number of clusters, tested by one rule (`perturb_lib.claims`), with the
-# power of this many seeds to see the paper's gain.
+# ## What this says
 
 # %%
-report.claims_table(None, results, P.figures_dir, P.perturb_models[0])
+Markdown(report.says(claims.claims(None, results, P.perturb_models[0]), f"The Perturb Scheme on {results.dataset}"))

@@ -27,23 +27,12 @@
 # %%
 from IPython.display import Markdown, display
 
-from perturb_lib import params, report
+from perturb_lib import claims, params, report
 from perturb_lib.experiments import explain_seeds
 from perturb_lib.experiments.landmarks import landmark_faces
 
 # %% tags=["parameters"]
-study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
-figures_dir = 'figures/cpu'  # str: where figures and tables are written
-ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
-dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
-data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
-size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
-data_seed = 0  # int: synthetic only: generator seed
-landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
-landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
-cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
-val_split = 'PublicTest'  # str: split that selects checkpoints and settings
-test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- this notebook's own parameters
 lm_source = None  # str | None: landmarks of this notebook (None: landmark_source; mediapipe: the seed paper's 468 points)
 lm_features = 'auto'  # str: coords | displacement | both (auto: both when neutral faces are known)
 lm_task = 'rest'  # str: each emotion against the rest, or against neutral only
@@ -58,6 +47,21 @@ ig_steps = 32  # int: Integrated Gradients steps
 lm_step = 8  # int: landmarks dropped per reduction step
 lm_tolerance = 0.01  # float: kept set: smallest within this of the best validation score
 lm_seeds = [0]  # list[int]: seeds of the landmark models: each seed trains, ranks and reduces on its own (its own kept set), and is recorded; tables give intervals over them
+# --- Which FER2013 splits validate and test.
+val_split = 'PublicTest'  # str: split that selects checkpoints and settings
+test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- Which faces, and where their landmarks come from.
+dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
+data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)
+size = 0.1  # float: synthetic only: fraction of FER2013's size (0.1 gives 3,589 faces)
+data_seed = 0  # int: synthetic only: generator seed
+landmark_source = 'auto'  # str: auto (ground truth, else dlib, else the template) | ground_truth | dlib | mediapipe | template | file
+landmark_file = None  # str | None: CSV/NPZ of landmarks keyed by image id (landmark_source file)
+cache_dir = 'runs/cache'  # str: parsed datasets and landmarks, cached (keyed by their inputs and code)
+# --- Where a study writes.
+study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
+figures_dir = 'figures/cpu'  # str: where figures and tables are written
+ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
 
 # %%
 P = params.from_notebook(params.LandmarkNotebook, globals())
@@ -98,3 +102,9 @@ report.landmark_comparison(results, P.figures_dir)
 if not results.agreement.empty:
     display(results.agreement.round(3))
     display(Markdown(f"Mean lift over emotions and families: **{results.agreement['lift'].mean():.2f}**."))
+
+# %% [markdown]
+# ## What this says
+
+# %%
+Markdown(report.says(claims.claims(None, None, landmarks=results), f"The second seed paper on {results.dataset}"))

@@ -16,11 +16,14 @@
 # result is missing, the error names the notebook that makes it. `make figures` runs only this notebook.
 
 # %%
+from IPython.display import Markdown
+
 from perturb_lib import params, report
 from perturb_lib.experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
 from perturb_lib.runs import Study
 
 # %% tags=["parameters"]
+# --- Where a study writes.
 study_dir = 'runs/cpu'  # str: run records, results and executed notebooks of this study
 figures_dir = 'figures/cpu'  # str: where figures and tables are written
 ledger_dir = None  # str | None: published run records, read in place before anything is trained (None: <figures_dir>/records, the study's committed ledger)
@@ -70,7 +73,7 @@ report.figure6(scheme, P.figures_dir)
 # ## Figure 4, Figure 5, Tables 2 and 3: the Perturb Scheme
 
 # %%
-report.figure4(scheme, P.figures_dir)
+report.figure4(scheme.clusters, P.figures_dir)
 
 # %%
 report.figure5(scheme, P.figures_dir)
@@ -111,8 +114,15 @@ report.comparison(maskfer, scheme, P.figures_dir)
 # "consistent with the paper (not rejected)" in the comparison above is not "confirmed".
 
 # %%
-report.claims_table(maskfer, scheme, P.figures_dir, maskfer.models[0], landmarks)
+table = report.claims_table(maskfer, scheme, P.figures_dir, maskfer.models[0], landmarks)
+table
 
 # %%
 collapsed = report.collapsed_runs(Study.of_params(P), set(maskfer.runs.values()) | set(scheme.runs.values()))
 print("runs that predict one class for more than half of their test faces:", "; ".join(collapsed) or "none")
+
+# %% [markdown]
+# ## What this says
+
+# %%
+Markdown(report.says(table, f"The study on {maskfer.dataset}"))

@@ -217,8 +217,9 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
             for rule in ("some", "every"):
                 verdict, evidence, by = members_claim(helps, rule)
                 add(f"the Perturb Scheme raises the accuracy of {rule} backbone", paper_gains, verdict, evidence, by)
-    if scheme is not None and not scheme.variants.empty:
-        for _, r in scheme.variants.iterrows():
+    variants = getattr(scheme, "variants", None)
+    if variants is not None and not variants.empty:
+        for _, r in variants.iterrows():
             if not r["recipe"]:
                 continue  # the variants that move the clusters are in the variant table; a stronger model's is a claim
             gain = perturb_gain(paper_column(scheme.sweep_model))
@@ -230,8 +231,9 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
                 f"{TABLE2_BASELINE[column][0]} %)", verdict,
                 f"baseline {r['baseline acc']:.1f} %; change {fmt_ci(e.value, e.half, 2, ' pp', mark=False)} "
                 f"({seeds_text(int(r['seeds']))}, paired by seed)", by)
-    if scheme is not None and not scheme.locations.empty:
-        own = scheme.locations[scheme.locations["variant"] == "paper"]
+    locations = getattr(scheme, "locations", None)
+    if locations is not None and not locations.empty:
+        own = locations[locations["variant"] == "paper"]
         seeds = {seed: group for seed, group in own.groupby("seed")}
         if seeds:
             hits = [s for s, g in seeds.items() if paper_configuration(g)]

@@ -20,11 +20,31 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 _PARAMETERS_CELL = re.compile(r'(# %% tags=\["parameters"\]\n)(.*?)(\n# %%)', re.S)
 
 
+def parameter_groups(cls) -> list[tuple[str, list[str]]]:
+    """A notebook's parameters as ``(title, names)``: its own first, then each shared group's, in the order of its
+    bases (:data:`perturb_lib.params.NOTEBOOKS`)."""
+    from dataclasses import fields
+    names = {f.name for f in fields(cls)}
+    groups, seen = [], set()
+    for klass in cls.__mro__:
+        own = [n for n in klass.__dict__.get("__annotations__", {}) if n in names and n not in seen]
+        if own:
+            title = (klass.__doc__ or klass.__name__).strip().splitlines()[0]
+            groups.append(("this notebook's own parameters" if klass is cls else title, own))
+            seen |= set(own)
+    return groups
+
+
 def parameters_cell(notebook: str) -> str:
-    """The generated body of a notebook's parameters cell: ``name = default  # type: doc`` per parameter."""
+    """The generated body of a notebook's parameters cell: ``name = default  # type: doc`` per parameter, the
+    notebook's own parameters first, then the shared groups, each under its title."""
     cls = NOTEBOOKS[notebook]
-    docs, types = cls.docs(), cls.type_names()
-    return "\n".join(f"{name} = {default!r}  # {types[name]}: {docs[name]}" for name, default in cls.defaults().items())
+    docs, types, defaults = cls.docs(), cls.type_names(), cls.defaults()
+    lines = []
+    for title, names in parameter_groups(cls):
+        lines.append(f"# --- {title}")
+        lines += [f"{name} = {defaults[name]!r}  # {types[name]}: {docs[name]}" for name in names]
+    return "\n".join(lines)
 
 
 def _with_generated_parameters(py: Path) -> str:

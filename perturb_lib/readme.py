@@ -1,9 +1,11 @@
-"""The README's generated sections: the package's layers, the parameter table, and the results, each between
-``<!-- BEGIN generated: <name> -->`` and ``<!-- END generated: <name> -->``. Typed by hand they would drift
-from the code and the committed tables; a test fails when the README and this module disagree.
+"""The generated parts of the README and the docs: the findings, the package's layers, the parameter table, the
+results, each between ``<!-- BEGIN generated: <name> -->`` and ``<!-- END generated: <name> -->``; and each
+committed study's own page, ``figures/<study>/README.md`` (its time, its records, what a re-run does), generated
+whole. Typed by hand they would drift from the code and the committed tables; a test fails when a document and this
+module disagree. The top README holds nothing that growing a ledger changes: that goes to the study's own page.
 
-    python -m perturb_lib.readme --write    # rewrite the generated sections (make readme)
-    python -m perturb_lib.readme --check    # exit 1 if the README is stale
+    python -m perturb_lib.readme --write    # rewrite every generated part (make readme)
+    python -m perturb_lib.readme --check    # exit 1 if one is stale
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
+#: the documents with generated sections: the README and every page of docs/
+DOCS = PROJECT_ROOT / "docs"
+#: the committed studies, each with its own generated page (figures/<study>/README.md)
+STUDIES = ("cpu", "fer2013-cpu")
 
 #: the package's layers, lowest first: a module may import only from its own layer or lower ones (a test checks
 #: every import). Entries are module names relative to ``perturb_lib``; a package name covers its modules.
@@ -39,7 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
     ("figures and report", ("figures", "claims", "report", "plan", "explain", "readme"),
      "figures by concept, the paper's claims and their verdicts, one report function per artefact, the README's "
      "generated sections"),
-    ("the pipeline", ("pipeline", "notebook_sync", "compare"),
+    ("the pipeline", ("pipeline", "notebook_sync", "compare", "book"),
      "running a study's notebooks; keeping notebooks in sync; comparing a fresh study with the committed one"),
 ]
 
@@ -447,6 +453,71 @@ def rerun(study: str) -> str:
             "same list on any machine, run by run.")
 
 
+#: the claims the README's findings show first, by the start of their text (the rest: docs/results-<study>.md)
+HEADLINE = ("the Perturb Scheme adds about", "the clusters fall", "3 clusters are best", "masking hurts neutral and happy "
+            "most (vgg16, auc)", "masking: happy", "removing a feature", "reducing the landmarks")
+
+
+def findings(study: str = "fer2013-cpu") -> str:
+    """The README's answer first: the committed real study's claims counted by verdict, whether the Perturb Scheme
+    helps, the headline claims with our evidence, and one figure."""
+    from .claims import claims
+    from .experiments import DataResults, LandmarkResults, MaskFerResults, SchemeResults
+    root = PROJECT_ROOT / "figures" / study
+    if not (root / "results" / "scheme.json").is_file():
+        return f"_No committed results for `{study}` yet: `make study PROFILE={study}` makes them._"
+    data, maskfer, scheme = DataResults.load(root), MaskFerResults.load(root), SchemeResults.load(root)
+    landmarks = LandmarkResults.load(root) if LandmarkResults.exists(root) else None
+    table = claims(maskfer, scheme, maskfer.models[0], landmarks)
+    counts = table["verdict"].value_counts()
+    head = ", ".join(f"**{int(counts.get(v, 0))} {v}**" for v in ("confirmed", "refuted", "not decided"))
+    lines = [f"On real FER2013 ({data.faces:,} faces), with narrow models trained on a laptop CPU, the {len(table)} "
+             f"claims of the two papers that this study tests come out {head} "
+             f"([every claim, its evidence and what would decide it](docs/results-{study}.md))."]
+    perturb = table[table["claim"].str.startswith("the Perturb Scheme adds about") & table["claim"].str.endswith(
+        f"({maskfer.models[0]})")]
+    if len(perturb):
+        r = perturb.iloc[0]
+        answer = {"refuted": "No", "confirmed": "Yes", "not decided": "Not decided"}[r["verdict"]]
+        lines += ["", f"**Does the Perturb Scheme help? {answer}** on {maskfer.models[0]}, by the paper's own measure "
+                  f"({r['the paper']}): ours is {r['evidence']}; the claim is **{r['verdict']}**."]
+    lines += ["", "| claim | the paper | ours | verdict |", "|---|---|---|---|"]
+    shown = table[[any(c.startswith(h) for h in HEADLINE) for c in table["claim"]]]
+    for _, r in shown.iterrows():
+        lines.append(f"| {r['claim']} | {r['the paper']} | {r['evidence']} | **{r['verdict']}** |")
+    if (root / "table1_heatmap.png").is_file():
+        lines += ["", f"![Table 1: change of per-class accuracy, masked against clean](figures/{study}/table1_heatmap.png)",
+                  "*Table 1: the change of each emotion's accuracy when the lower face is masked, ours beside the "
+                  "paper's.*"]
+    return "\n".join(lines)
+
+
+def example_photo(study: str = "fer2013-cpu") -> str:
+    """The explain command's picture of the example photo, when the committed study holds it."""
+    path = PROJECT_ROOT / "figures" / study / "explained" / "astronaut-face1.png"
+    if not path.is_file():
+        return f"_`python -m perturb_lib.explain` writes the example picture into `figures/{study}/explained/`._"
+    return (f"![The astronaut's face read by the study's models](figures/{study}/explained/astronaut-face1.png)\n"
+            f"*scikit-image's astronaut (a NASA portrait): her face aligned to FER2013's frame, with the study's mask, "
+            f"each model's saliency and both models' probabilities per emotion "
+            f"(`python -m perturb_lib.explain astronaut.png --out figures/{study}/explained`).*")
+
+
+def study_page(study: str) -> str:
+    """A committed study's own page (``figures/<study>/README.md``), generated whole: what changes when its ledger
+    grows or it is re-executed lives here, not in the top README."""
+    root = PROJECT_ROOT / "figures" / study
+    lines = [f"# The committed study `{study}`", "",
+             f"Generated by `make readme` from `figures/{study}/` (do not edit). Its results: "
+             f"[docs/results-{study}.md](../../docs/results-{study}.md); its executed notebooks: `notebooks/`; its "
+             "tables: `tables/`; its run records, the ledger: `records/`.", "",
+             "## Time", "", study_time(study), "",
+             "Minutes need their speed beside them: a run whose CPU share fell below "
+             f"{SHARED_BELOW} shared its cores, and its minutes overstate what it takes alone.", "",
+             "## Re-running it", "", rerun(study)]
+    return "\n".join(lines) + "\n"
+
+
 def figures_gallery(study: str) -> str:
     """The key figures of a committed study as images."""
     root = PROJECT_ROOT / "figures" / study
@@ -459,28 +530,40 @@ def figures_gallery(study: str) -> str:
     return "\n".join(lines) if lines else f"_No committed figures for `{study}` yet._"
 
 
-GENERATORS = {"architecture": architecture, "parameters": parameters_table,
+GENERATORS = {"findings": findings, "example-photo": example_photo,
+              "architecture": architecture, "parameters": parameters_table,
               "results-cpu": lambda: results("cpu"), "results-fer2013-cpu": lambda: results("fer2013-cpu"),
               "figures-fer2013-cpu": lambda: figures_gallery("fer2013-cpu"),
               "rerun-fer2013-cpu": lambda: rerun("fer2013-cpu"),
               "landmarks-fer2013-cpu": lambda: landmark_numbers("fer2013-cpu"),
-              "study-time": lambda: (study_time("cpu") + "\n\n" + study_time("fer2013-cpu") + "\n\nMinutes need their "
-                                     "speed beside them: this shared machine runs the same run up to half again "
-                                     "faster in some hours than in others (benchmarks/RECIPE.md)."),
               "recipe-frontier": recipe_frontier}
 _BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S)
 
 
-def render(text: str) -> str:
-    """The README text with every generated section rewritten."""
-    return _BLOCK.sub(lambda m: m.group(1) + GENERATORS[m.group("name")]() + "\n" + m.group(4), text)
+def render(text: str, up: str = "") -> str:
+    """A document's text with every generated section rewritten; ``up`` prefixes the links into ``figures/`` of a
+    document one folder down (``../`` for docs/)."""
+    def section(m):
+        body = GENERATORS[m.group("name")]()
+        return m.group(1) + (body.replace("](figures/", f"]({up}figures/") if up else body) + "\n" + m.group(4)
+    return _BLOCK.sub(section, text)
 
 
-def stale(path: Path = README) -> list[str]:
-    """Names of the generated sections that differ from what the code and tables give (empty: in sync)."""
-    text = path.read_text()
-    fresh = render(text)
-    return [m.group("name") for m, n in zip(_BLOCK.finditer(text), _BLOCK.finditer(fresh)) if m.group(0) != n.group(0)]
+def documents() -> dict[Path, str]:
+    """Every generated document and what it should hold: the README and docs/ with their sections rewritten, and
+    each committed study's page."""
+    out = {README: render(README.read_text())}
+    out.update({path: render(path.read_text(), "../") for path in sorted(DOCS.glob("*.md"))})
+    for study in STUDIES:
+        if (PROJECT_ROOT / "figures" / study / "timings.json").is_file():
+            out[PROJECT_ROOT / "figures" / study / "README.md"] = study_page(study)
+    return out
+
+
+def stale() -> list[str]:
+    """The generated documents that differ from what the code and tables give (empty: in sync)."""
+    return [str(path.relative_to(PROJECT_ROOT)) for path, text in documents().items()
+            if not path.is_file() or path.read_text() != text]
 
 
 def main(argv=None) -> int:
@@ -489,10 +572,12 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 when a generated section is stale")
     a = ap.parse_args(argv)
     if a.write:
-        atomic_write_text(README, render(README.read_text()))
+        for path, text in documents().items():
+            if not path.is_file() or path.read_text() != text:
+                atomic_write_text(path, text)
     found = stale()
     for name in found:
-        print(f"README.md: generated section {name!r} is stale (run `make readme`)")
+        print(f"{name}: its generated parts are stale (run `make readme`)")
     return 1 if (a.check and found) else 0
 
 

@@ -153,14 +153,14 @@ def saliency_checks(saliency: SaliencyResults, figures_dir) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------- the scheme
-def figure4(scheme: SchemeResults, figures_dir):
-    """The paper's Figure 4: the phase-1 attention and its clusters on one test face per emotion; its title says
-    where the shared map's clusters fall."""
+def figure4(clusters: dict, figures_dir):
+    """The paper's Figure 4: the phase-1 attention and its clusters on one test face per emotion
+    (:attr:`SchemeResults.clusters`); its title says where the shared map's clusters fall."""
     from .experiments.scheme import configuration
-    location = scheme.clusters.get("location")
-    where = (f" (seed {scheme.clusters.get('seed')}: the shared clusters fall on the {configuration(location)}; "
+    location = clusters.get("location")
+    where = (f" (seed {clusters.get('seed')}: the shared clusters fall on the {configuration(location)}; "
              "the paper's: eyes, eyes, mouth and nose)") if isinstance(location, pd.DataFrame) and len(location) else ""
-    fig = figures.plot_clusters(scheme.clusters, f"Figure 4: clusters of the highest-attention pixels{where}")
+    fig = figures.plot_clusters(clusters, f"Figure 4: clusters of the highest-attention pixels{where}")
     figures.save_figure(fig, figures_dir, "fig4_clusters")
     return fig
 
@@ -433,3 +433,52 @@ def collapsed_runs(study, names) -> list[str]:
             out.append(f"{name} ({100 * t['top_prediction_share']:.0f} % of its test faces on "
                        f"{EMOTIONS[t['top_prediction']]})")
     return out
+
+
+# ------------------------------------------------------------------------------------------ what this says
+def says(table: pd.DataFrame, what: str) -> str:
+    """A notebook's closing paragraph, in Markdown, from the claims its results decide (:func:`perturb_lib.claims.claims`):
+    how many are confirmed, refuted and not decided, then each claim with our evidence. No number is typed by hand."""
+    if table.empty:
+        return f"**What this says.** {what}: no claim of the paper is tested here."
+    counts = table["verdict"].value_counts()
+    head = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("confirmed", "refuted", "not decided"))
+    lines = [f"**What this says.** {what}: of the paper's {len(table)} claims tested here, {head}."]
+    for _, r in table.iterrows():
+        decide_by = f" What would decide it: {r['what would decide it']}." if r["what would decide it"] else ""
+        lines.append(f"- **{r['verdict']}**: {r['claim']} (the paper: {r['the paper']}). Ours: {r['evidence']}."
+                     f"{decide_by}")
+    return "\n".join(lines)
+
+
+def says_data(data: DataResults) -> str:
+    """Notebook 00's closing paragraph: what the data is, and how many faces each landmark detector finds."""
+    text = (f"**What this says.** {data.dataset}: {data.faces:,} faces, landmarks from {data.landmark_source}. ")
+    if not data.detection.empty:
+        alls = data.detection[data.detection["by"] == "all"]
+        text += "Faces found, of all: " + ", ".join(f"{r['provider']} {r['rate %']:.1f} %" for _, r in alls.iterrows())
+        text += (". Table 1 keeps only the faces dlib finds (MaskTheFace's rule), so its class mix is not the whole "
+                 "set's; the Perturb Scheme's runs use every face.") if "dlib" in set(alls["provider"]) else "."
+    return text
+
+
+def says_saliency(saliency: SaliencyResults) -> str:
+    """Notebook 02's closing paragraph: do the maps pass the randomisation and the deletion checks?"""
+    r = saliency.randomization
+    last = r[r["step"] == r["step"].max()].set_index("method")["spearman"] if not r.empty else pd.Series(dtype=float)
+    d = saliency.deletion
+    lines = ["**What this says.** Whether the maps can be read at all:"]
+    if len(last):
+        lines.append("- with every layer of the clean model randomised, the maps' rank correlation with the trained "
+                     "model's falls to " + ", ".join(f"{m} {v:.2f}" for m, v in last.items())
+                     + " (near 0: the map depends on what the model learned; near 1: it would draw the same map "
+                       "for any model).")
+    if not d.empty:
+        at = d[d["fraction"] == d["fraction"].max()].iloc[0]
+        faster = at["deletion"] < at["deletion_random"]
+        lines.append(f"- deleting the {at['fraction']:.0%} most attributed pixels ({saliency.method}) leaves "
+                     f"{100 * at['deletion']:.0f} % accuracy, deleting as many random pixels "
+                     f"{100 * at['deletion_random']:.0f} %: the map {'does' if faster else 'does not'} rank the pixels "
+                     "the model needs first.")
+    lines.append("The paper reads its saliency maps by eye; they support no claim of its table of claims here.")
+    return "\n".join(lines)

@@ -380,7 +380,18 @@ class SchemeExperiment:
             on_finished: called with each run as soon as it has finished, before the next trains
                 (:func:`~perturb_lib.grid.run_grid`): a ledger grower publishes it there.
         """
+        self.train_phase1(on_finished)
+        return self.train_predictors(checkpoints, on_finished)
+
+    def train_phase1(self, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
+        """Phase 1: the attention classifier of every seed (and of every variant whose recipe differs)."""
         self._grid(self.phase1_configs(), on_finished)
+        return {k: r for k, r in self.runs.items() if k.startswith("phase1")}
+
+    def train_predictors(self, checkpoints: bool = True,
+                         on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
+        """Phase 3 and its baselines: every Perturb run (each clustering its phase 1's attention, phase 2, once per
+        epoch), every baseline, the sweep and the variants (see :meth:`train`)."""
         self._grid(self.configs(), on_finished)
         for run in self.loaded_runs() if checkpoints else ():  # Figures 4 and 6 load these models
             restored = with_checkpoint(run, self.faces, self.settings, self.landmarks)
@@ -414,8 +425,8 @@ class SchemeExperiment:
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
         seed = self.explained_seed()
-        rec = phase2_record(self.phase1(seed), self.faces, self.options(), self.settings, seed=seed,
-                            landmarks=self.landmarks)
+        phase1 = with_checkpoint(self.phase1(seed), self.faces, self.settings, self.landmarks)
+        rec = phase2_record(phase1, self.faces, self.options(), self.settings, seed=seed, landmarks=self.landmarks)
         test = self.faces.split(rec["test_split"])
         shown = np.asarray(rec["example_index"])
         pick = [int(next((i for i in shown if test.labels[i] == c), shown[0])) for c in range(len(EMOTIONS))]
@@ -423,6 +434,53 @@ class SchemeExperiment:
                 "own": rec["per_image_maps"][pick], "shared": rec["shared_map"],
                 "overlap": pd.DataFrame(rec.get("overlap_shared") or []),
                 "location": cluster_locations(rec["shared_map"], self.region_probability()), "seed": seed}
+
+    def phase2_steps(self, emotion: str = "Happy") -> dict:
+        """Phase 2 on one test face of ``emotion``, step by step (:func:`~perturb_lib.policies.clusters.cluster_steps`):
+        the face, its attention under the explained seed's phase 1, the pixels selected, their Eq. 1 coordinates,
+        their k-means labels and the map."""
+        from ..policies.clusters import cluster_steps
+        seed = self.explained_seed()
+        device = self.settings.resolved_device()
+        model = with_checkpoint(self.phase1(seed), self.faces, self.settings, self.landmarks).model(str(device))
+        test = split_tensors(self.faces, self.params.test_split, device, self.landmarks)
+        index = int(np.flatnonzero(test.labels.cpu().numpy() == EMOTIONS.index(emotion))[0])
+        x = test.batch(torch.tensor([index], device=device))
+        attention = attention_maps(model, x)[0]
+        allowed = face_pixels(test.landmarks[index:index + 1])[0] if self.params.cluster_region == "face" else None
+        steps = cluster_steps(attention, x[0, 0], self.options(), torch.Generator(device=device).manual_seed(seed),
+                              allowed)
+        return {"face": (x[0, 0].cpu().numpy() * 255).round().astype(np.uint8), "attention": attention.cpu().numpy(),
+                "emotion": emotion, "options": asdict(self.options()),
+                **{k: v.cpu().numpy() for k, v in steps.items()}}
+
+    def epoch_maps(self) -> np.ndarray | None:
+        """The shared cluster map of every epoch of the explained seed's Perturb run, as it recorded them (None
+        when it recorded none)."""
+        run = self.runs.get(_key("perturb", self.params.perturb_models[0], self.explained_seed(),
+                                 self.params.n_clusters))
+        if run is None or not (run.dir / POLICY_FILE).is_file():
+            return None
+        with np.load(run.dir / POLICY_FILE) as z:
+            return z["shared_maps"] if "shared_maps" in z.files else None
+
+    def training_batch(self, epoch: int = 1, faces: int = 8) -> dict:
+        """What phase 3 trains on: a few training faces with one cluster of an epoch's recorded shared map masked
+        out, as the explained seed's Perturb run drew them (or none: a face kept whole)."""
+        from ..policies import make_policy
+        maps = self.epoch_maps()
+        if maps is None:
+            return {}
+        seed = self.explained_seed()
+        run = self.runs[_key("perturb", self.params.perturb_models[0], seed, self.params.n_clusters)]
+        policy = make_policy(run.config["policy"])
+        policy.map = torch.as_tensor(maps[epoch - 1]).long()
+        train = split_tensors(self.faces, "Training", torch.device("cpu"), self.landmarks)
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(train), generator=gen)[:faces]
+        x, _ = policy.train_inputs(train.batch(idx), train.labels[idx], train, idx, gen)
+        return {"inputs": (x[:, 0].numpy() * 255).round().astype(np.uint8), "labels": train.labels[idx].numpy(),
+                "map": maps[epoch - 1], "epoch": epoch}
 
     def region_probability(self) -> np.ndarray:
         """:func:`region_probability` of the training faces whose landmarks the detector found."""

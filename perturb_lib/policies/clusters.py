@@ -136,6 +136,38 @@ def cluster_maps(attention: torch.Tensor, intensity: torch.Tensor, options: Sche
     return out.reshape(b, h, w)
 
 
+def cluster_steps(attention: torch.Tensor, intensity: torch.Tensor, options: SchemeOptions,
+                  generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> dict:
+    """The steps of :func:`cluster_maps` for one face, kept for a reader to see: the selected pixels, their Eq. 1
+    features and their k-means labels, and the map.
+
+    Args:
+        attention, intensity: (H, W) the face's attention and its pixels in [0, 1].
+        options, generator, allowed: as :func:`cluster_maps` ((H, W) ``allowed``).
+
+    Returns:
+        ``selected`` (H, W) bool, ``features`` (P, 3) the selected pixels' Eq. 1 coordinates (lambda x, lambda y,
+        alpha times the third coordinate), ``labels`` (P,) and ``map`` (H, W), the same map :func:`cluster_maps`
+        makes with the same generator state.
+    """
+    state = generator.get_state() if generator is not None else None
+    shared = cluster_maps(attention[None], intensity[None], options, generator,
+                          None if allowed is None else allowed[None])[0]
+    if generator is not None:
+        generator.set_state(state)  # the caller's stream moves on as one cluster_maps call moves it
+        cluster_maps(attention[None], intensity[None], options, generator, None if allowed is None else allowed[None])
+    selected = shared != UNSELECTED
+    o = options
+    if o.cluster_features == "intensity":
+        third = intensity
+    else:
+        a = torch.where(attention >= o.attention_threshold, attention, torch.zeros_like(attention)) \
+            if o.cluster_selection == "all" else attention
+        third = (a - a.min()) / (a.max() - a.min()).clamp_min(1e-6)
+    feats = pixel_features(third[None], o.lam, o.alpha)[0]
+    return {"selected": selected, "features": feats[selected.flatten()], "labels": shared[selected], "map": shared}
+
+
 def face_pixels(landmarks: torch.Tensor) -> torch.Tensor:
     """(N, H, W) bool: the pixels inside each face's outline (at least half covered)."""
     return region_masks(landmarks, ("face",))[:, 0] >= 0.5
