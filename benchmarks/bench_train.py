@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from perturb_lib.augment import train_augment
 from perturb_lib.data import make_synthetic_faces
+from perturb_lib.train import TrainConfig, training_step
 from perturb_lib.execution import cpu_name, resolve_device
 from perturb_lib.images import normalize
 from perturb_lib.models import build_model
@@ -79,16 +80,12 @@ def train_throughput(name, width, batch, device, seconds, amp, channels_last, co
     data = torch.randint(0, 256, (batch * 8, 48, 48), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 7, (batch * 8,), device=device)
 
-    def step(k):
+    recipe, device = TrainConfig(model=name, width=width, batch_size=batch), torch.device(device)
+
+    def step(k):  # the library's own training step (the study's augmentation, label smoothing and precision)
         idx = torch.arange(k * batch, (k + 1) * batch, device=device) % len(data)
-        x = normalize(train_augment(data[idx].unsqueeze(1).float().div_(255), g))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(step_model(x).float(), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        training_step(step_model, opt, data[idx].unsqueeze(1).float().div_(255), labels[idx], g, recipe, device, amp,
+                      channels_last)
 
     t0 = time.perf_counter()
     for k in range(warmup):  # warm-up (and compilation)

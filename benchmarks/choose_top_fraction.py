@@ -23,8 +23,8 @@ import torch
 from perturb_lib.experiments import SchemeExperiment, load_faces
 from perturb_lib.experiments.scheme import cluster_locations, configuration, paper_configuration
 from perturb_lib.models import attention_maps
-from perturb_lib.params import NOTEBOOKS
-from perturb_lib.pipeline import notebook_parameters, study_values
+from perturb_lib.params import notebook_params
+from perturb_lib.pipeline import study_values
 from perturb_lib.policies import split_tensors
 from perturb_lib.policies.clusters import shared_cluster_map
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=8, help="samples of training faces per share (maps per epoch)")
     a = ap.parse_args(argv)
     values = study_values(a.profile, None, {"data_path": str(Path(a.data).resolve())} if a.data else {})
-    P = NOTEBOOKS["03_perturb_scheme"].from_values(notebook_parameters("03_perturb_scheme", values))
+    P = notebook_params("03_perturb_scheme", values)
     P = replace(P, perturb_models=[P.sweep_model], baseline_models=[], perturb_seeds=[a.seed], model_seeds={},
                 sweep_seeds=[], scheme_variants={})
     faces, landmarks = load_faces(P)

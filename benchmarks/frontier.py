@@ -17,7 +17,6 @@ Writes ``benchmarks/recipe_frontier.csv`` (one row per finished candidate, the t
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -27,10 +26,11 @@ import torch
 from perturb_lib.data import load_dataset
 from perturb_lib.evaluate import predict
 from perturb_lib.execution import Settings
-from perturb_lib.models import build_model
 from perturb_lib.policies import make_policy, split_tensors
 from perturb_lib.runs import load_checkpoint
 from perturb_lib.train import TrainConfig, train
+
+from common import merge_rows
 
 BASE = TrainConfig(model="vgg16", lr_schedule="onecycle", warmup_epochs=1.0, label_smoothing=0.1, erasing=0.0,
                    batch_size=128, lr=0.1, tta="flip")
@@ -68,9 +68,7 @@ def variants(run, faces, settings: Settings) -> dict[str, float]:
     if last.get("ema") is not None:
         states["ema"] = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
     for name, state in states.items():
-        model = build_model(cfg["model"], width=cfg["width"], attention=cfg["attention"], dropout=cfg["dropout"])
-        model.load_state_dict(state)
-        model = model.to(device).eval()
+        model = run.model(str(device), state=state)
         if settings.use_channels_last(device, cfg["model"], cfg["width"]):
             model = model.to(memory_format=torch.channels_last)
         for tta in ("none", "flip"):
@@ -94,11 +92,10 @@ def main(argv=None) -> int:
         ap.error(f"unknown candidate(s) {sorted(unknown - set(CANDIDATES))}; known: {', '.join(CANDIDATES)}")
     faces = load_dataset("fer2013", a.data)
     settings = Settings(device="cpu", progress="lines")
-    rows = []
     for tag in a.only or list(CANDIDATES):
         what, config = CANDIDATES[tag]
         print(f"== {tag}: {what}", flush=True)
-        run = train(config, faces, a.study, settings)
+        run = train(config, faces, a.study, settings=settings)
         env, m = run.env, run.metrics
         row = {"tag": tag, "recipe": what, "width": config.width, "epochs": config.epochs,
                "batch_size": config.batch_size, "lr": config.lr, "ema": config.ema, "precision": env["precision"],
@@ -108,17 +105,8 @@ def main(argv=None) -> int:
             recall = m["test"]["per_class_recall"]
             row.update(test_acc=round(m["test"]["accuracy"], 4), test_disgust=round(recall[1], 3),
                        test_fear=round(recall[2], 3))
-        rows.append(row)
         print("   " + ", ".join(f"{k} {row[k]}" for k in FIELDS[7:] if k in row), flush=True)
-    known = {}
-    if Path(a.out).is_file():
-        known = {r["tag"]: r for r in csv.DictReader(open(a.out))}
-    known.update({r["tag"]: r for r in rows})
-    with open(a.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in known.values():
-            w.writerow(r)
+        merge_rows(Path(a.out), [row], FIELDS)  # after each candidate: an interrupted search keeps what it measured
     return 0
 
 

@@ -26,8 +26,8 @@ import numpy as np
 from perturb_lib.evaluate import evaluation_file, evaluation_key, write_evaluation
 from perturb_lib.experiments import MaskFerExperiment, load_faces
 from perturb_lib.io import write_json
-from perturb_lib.params import NOTEBOOKS
-from perturb_lib.pipeline import notebook_parameters, study_values
+from perturb_lib.params import notebook_params
+from perturb_lib.pipeline import study_values
 from perturb_lib.runs import EVALS_DIR, RECORD_FILES, RECORD_VERSION, run_name
 from perturb_lib.data.faces import SPLITS
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keys", required=True, help="JSON: {old record name: {evaluation file: its form-3 key}}")
     a = ap.parse_args(argv)
     values = study_values(a.profile, None, {"data_path": a.data} if a.data else {})
-    P = NOTEBOOKS["01_maskfer_degradation"].from_values(notebook_parameters("01_maskfer_degradation", values))
+    P = notebook_params("01_maskfer_degradation", values)
     faces, landmarks = load_faces(P)
     table1 = MaskFerExperiment(P, faces, landmarks)
     face_sets = {f.fingerprint(): (f, lm) for f, lm in ((faces, landmarks), (table1.faces, table1.landmarks))}

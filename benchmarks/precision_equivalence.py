@@ -20,8 +20,8 @@ import numpy as np
 from perturb_lib.data import EMOTIONS
 from perturb_lib.experiments import load_faces
 from perturb_lib.execution import Settings
-from perturb_lib.params import NOTEBOOKS
-from perturb_lib.pipeline import load_profile, notebook_parameters
+from perturb_lib.params import notebook_params
+from perturb_lib.pipeline import study_values
 from perturb_lib.tables import accuracy_difference, class_changes
 from perturb_lib.train import TrainConfig, train
 
@@ -33,12 +33,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--markdown", help="also write the result to this file")
     a = ap.parse_args(argv)
-    values = {**load_profile(a.profile), "data_path": str(Path(a.data).expanduser().resolve()), "progress": "summary"}
-    values.setdefault("study_dir", f"runs/{a.profile}")
-    P = NOTEBOOKS["03_perturb_scheme"].from_values(notebook_parameters("03_perturb_scheme", values))
+    values = {**study_values(a.profile, None, {"data_path": str(Path(a.data).expanduser().resolve())}),
+              "progress": "summary"}
+    P = notebook_params("03_perturb_scheme", values)
     faces, _ = load_faces(P)
     runs = {p: [train(TrainConfig.from_params(P, model="vgg16", seed=s), faces, P.study_dir,
-                      replace(Settings.of(P), precision=p)) for s in a.seeds]
+                      settings=replace(Settings.of(P), precision=p)) for s in a.seeds]
             for p in ("fp32", "bf16")}
     lines = [f"# fp32 against bf16: {P.dataset}, vgg16 x{P.width:g}, {P.epochs} epochs, seeds {a.seeds}", ""]
     lines += ["| precision | validation accuracy % | test accuracy % | training images/s | minutes per run |",

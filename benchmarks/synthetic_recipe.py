@@ -17,16 +17,17 @@ Writes ``benchmarks/synthetic_recipe.csv`` (one row per candidate).
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 from pathlib import Path
 
 from perturb_lib.data import load_dataset
 from perturb_lib.execution import Settings
-from perturb_lib.io import atomic_path
 from perturb_lib.params import Recipe
+from perturb_lib.runs import Study
 from perturb_lib.train import TrainConfig, train
+
+from common import merge_rows
 
 DEFAULTS = TrainConfig.from_params(Recipe())
 SCHEDULES = {"plateau": "plateau", "onecycle": "one-cycle"}
@@ -75,7 +76,8 @@ def main(argv=None) -> int:
         shares, minutes, cpu = [], [], []
         for seed in a.seeds:
             for name, policy in POLICIES.items():
-                run = train(config.replace(seed=seed, policy=policy), faces, a.study, settings, ledger=a.ledger)
+                run = train(config.replace(seed=seed, policy=policy), faces, Study.of(a.study, a.ledger),
+                            settings=settings)
                 val[name].append(run.metrics["val"]["accuracy"])
                 shares.append(run.metrics["val"]["top_prediction_share"])
                 minutes.append(run.env["wall_seconds"] / 60)
@@ -86,19 +88,8 @@ def main(argv=None) -> int:
                "max_top_share": round(max(shares), 3), "minutes_per_run": round(statistics.mean(minutes), 2),
                "cpu_share_min": round(min(cpu), 3)}
         print(", ".join(f"{k} {row[k]}" for k in FIELDS), flush=True)
-        write_row(Path(a.out), row)  # after each candidate: an interrupted search keeps what it measured
+        merge_rows(Path(a.out), [row], FIELDS, list(CANDIDATES))  # an interrupted search keeps what it measured
     return 0
-
-
-def write_row(out: Path, row: dict) -> None:
-    """Merge one candidate's row into the CSV (rows keyed by tag, in CANDIDATES order)."""
-    known = {r["tag"]: r for r in csv.DictReader(open(out))} if out.is_file() else {}
-    known[row["tag"]] = row
-    order = {tag: i for i, tag in enumerate(CANDIDATES)}
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(sorted(known.values(), key=lambda r: order.get(r["tag"], len(order))))
 
 
 if __name__ == "__main__":

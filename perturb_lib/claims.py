@@ -26,8 +26,8 @@ from .experiments.scheme import configuration, paper_configuration
 from .paper import (ARCHITECTURE_COLUMNS, FIGURE5_BEST_CLUSTERS, TABLE2_BASELINE, TEXT_FEAR_MASK_CHANGE,
                     TEXT_HAPPY_MASK_CHANGE, TEXT_REMOVAL_CHANGE, TEXT_REMOVAL_EMOTIONS, TEXT_REMOVAL_IMPROVES, TEXT_SAD_MASK, mask_hurts_most,
                     mask_hurts_most_columns, paper_column, perturb_gain)
-from .stats import Z95, Estimate, fmt_bounds, fmt_ci, fmt_relative, seeds_text, t95
-from .tables import cell_text, of_measure
+from .stats import Z95, Estimate, fmt_bounds, fmt_ci, fmt_relative, judge, seeds_text, t95
+from .tables import cell_text, estimate_from, of_measure
 
 CONFIRMED, REFUTED, UNDECIDED = "confirmed", "refuted", "not decided"
 COLUMNS = ["claim", "the paper", "verdict", "evidence", "what would decide it"]
@@ -50,17 +50,17 @@ def decide(e: Estimate, claimed: float | None, direction: int = 0) -> tuple[str,
     interval, and what would decide it when it is not decided."""
     if not e.estimable:
         return UNDECIDED, "more correct test faces than FER2013 has for this class (not estimable)"
-    if not e.has_interval:
+    zero = judge(e, 0.0)
+    if zero == "none":
         return UNDECIDED, "at least 2 seeds (there is no interval from one)"
-    includes_zero = e.lo <= 0 <= e.hi
     if claimed is None:
-        if not includes_zero:
-            return (CONFIRMED if (e.lo > 0) == (direction > 0) else REFUTED), ""
+        if zero != "inside":  # 0 below the interval: an increase
+            return (CONFIRMED if (zero == "below") == (direction > 0) else REFUTED), ""
         target = abs(e.value) if e.value else None
     else:
-        if not (e.lo <= claimed <= e.hi):
+        if judge(e, claimed) != "inside":
             return REFUTED, ""
-        if not includes_zero:
+        if zero != "inside":
             return CONFIRMED, ""
         target = claimed
     if not target:
@@ -102,11 +102,11 @@ def ranking_claim(long: pd.DataFrame, named: tuple[str, ...], measure: str) -> t
     return UNDECIDED, f"most hurt by {measure}: {text}", "more seeds (the intervals of the ranked emotions overlap)"
 
 
-# the commands name the regions and counts: grow_ledger trains the profile's lists, which hold only what is grown
-NO_REMOVAL_RUNS = ("removal-trained runs, at least 3 seeds of every region (benchmarks/grow_ledger.py --plan "
-                   "removal:0-2 -p removal_train_regions '[eyes, brows, nose, mouth]')")
-NO_SWEEP_RUNS = ("the sweep's runs, at least 3 seeds (benchmarks/grow_ledger.py --plan sweep:0-2 "
-                 "-p cluster_sweep '[1, 2, 3, 4, 5]')")
+# what the profile's design needs, and the command that grows it
+NO_REMOVAL_RUNS = ("removal-trained runs, at least 3 seeds of every region (the design's removal_train_regions and "
+                   "removal_train_seeds; python -m perturb_lib.grow --only removal)")
+NO_SWEEP_RUNS = ("the sweep's runs, at least 3 seeds (the design's cluster_sweep and sweep_seeds; "
+                 "python -m perturb_lib.grow --only sweep)")
 
 
 def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: str = "vgg16",
@@ -202,9 +202,7 @@ def claims(maskfer: MaskFerResults | None, scheme: SchemeResults | None, model: 
             gain = perturb_gain(column)
             if gain is None:
                 continue
-            e = Estimate(float(r["delta acc"]), float(r["delta acc ci"]), float("nan"), int(r["seeds"]),
-                         int(r.get("test faces", 0)), sd_seed=float(r["delta acc sd"]),
-                         se_test=float(r["delta acc se_test"]))
+            e = estimate_from(r, "delta acc")
             helps[backbone] = decide(e, None, +1)
             verdict, by = decide(e, gain)
             add(f"the Perturb Scheme adds about {gain:+.1f} points of accuracy ({backbone})",
@@ -284,9 +282,7 @@ def _landmark_estimate(r, prefix: str) -> Estimate:
 
 def variant_estimate(r) -> Estimate:
     """The paired change of accuracy of a row of :attr:`~perturb_lib.experiments.SchemeResults.variants`."""
-    return Estimate(float(r["delta acc"]), float(r["delta acc ci"]), float("nan"), int(r["seeds"]),
-                    int(r.get("test faces", 0)), lo=float(r["delta acc lo"]), hi=float(r["delta acc hi"]),
-                    sd_seed=float(r["delta acc sd"]), se_test=float(r["delta acc se_test"]))
+    return estimate_from(r, "delta acc")
 
 
 def members_claim(verdicts: dict[str, tuple[str, str]], rule: str) -> tuple[str, str, str]:

@@ -137,7 +137,7 @@ def write_evaluation(path, key: dict, logits: np.ndarray, labels: np.ndarray, id
                     "key": np.array(json.dumps(key, sort_keys=True))})
 
 
-def run_logits(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
+def run_logits(run: Run, faces: FaceSet, *, policy: dict | None = None, split: str | None = None,
                landmarks: np.ndarray | None = None, settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Logits of a finished run on some version of some split, stored beside its record.
 
@@ -229,9 +229,25 @@ class Predictions:
         return labels, logits.argmax(-1)
 
 
-def run_predictions(run: Run, faces: FaceSet, policy: dict | None = None, split: str | None = None,
+def ensemble_logits(logits: list[np.ndarray]) -> np.ndarray:
+    """An ensemble's logits: the sum of its models' logits on the same faces (the authors' code's rule; each
+    array ``(..., N, C)``, e.g. one per seed)."""
+    return np.sum(np.stack(logits), 0)
+
+
+def ensemble(parts: list["Predictions"]) -> "Predictions":
+    """An ensemble's predictions: its models' logits summed (:func:`ensemble_logits`) on the faces they share."""
+    if len(parts) == 1:
+        return parts[0]
+    labels, stacked = Predictions.stack_logits(parts)
+    common = set(parts[0].ids).intersection(*(p.ids for p in parts[1:]))
+    ids = np.asarray([i for i in parts[0].ids if i in common])
+    return Predictions(ids, labels, ensemble_logits(list(stacked)))
+
+
+def run_predictions(run: Run, faces: FaceSet, *, policy: dict | None = None, split: str | None = None,
                     landmarks: np.ndarray | None = None, settings: Settings | None = None) -> Predictions:
     """A finished run's predictions on some version of some split (arguments as :func:`run_logits`)."""
     split = split or run_recipe(run).test_split
-    logits, labels = run_logits(run, faces, policy, split, landmarks, settings)
+    logits, labels = run_logits(run, faces, policy=policy, split=split, landmarks=landmarks, settings=settings)
     return Predictions(faces.ids[faces.splits == SPLITS.index(split)], labels, logits)

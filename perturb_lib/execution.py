@@ -24,6 +24,13 @@ from .params import Compute
 # layers (VGG16 x0.25 bf16: 518 against 473 images/s; ResMaskingNet x1 bf16: 21 against 12) and hurts narrow and
 # concatenating ones (VGG16 x0.125 bf16: 938 against 1,128; DPN26 at any width). ResNet18 x0.125 bf16: 506 against
 # 761 (measured by an earlier session).
+#: a run whose process had less than this share of its cores' time was sharing them: its minutes are no measurement
+SHARED_BELOW = 0.9
+#: the laptop targets of the CPU recipe: (minutes of one run on 2 cores, test accuracy %)
+CPU_TARGETS = ((5, 65.0), (15, 68.0), (30, 70.0))
+
+# Keyed by model: these are measurements of each model, not a list of the models (params.MODEL_ZOO is); a model not
+# measured is left in the default memory format.
 CPU_CHANNELS_LAST_FROM: dict[str, dict[str, float | None]] = {
     "bf16": {"vgg16": 0.25, "resnet50": 0.125, "densenet121": 1.0, "dpn26": None, "resmasking": 1.0,
              "resnet18": None},

@@ -32,7 +32,7 @@ class GridError(RuntimeError):
         super().__init__("\n".join(lines))
 
 
-def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, settings: Settings | None = None,
+def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, *, settings: Settings | None = None,
              landmarks: np.ndarray | None = None, grid: Execution | None = None, out=print,
              on_finished: Callable[[Run], None] | None = None) -> list[Run]:
     """Train every config of a grid, reusing finished runs (the study's ledger's, or its own).
@@ -63,7 +63,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, set
     study, settings = Study.of(study), settings or Settings()
 
     def name_of(config):
-        return run_name(run_identity(config, faces, landmarks, settings))
+        return run_name(run_identity(config, faces, landmarks=landmarks, settings=settings))
     unique = list({name_of(c): c for c in configs}.items())
     found = {name: study.find(name) for name, _ in unique}
     in_ledger = sum(r is not None and r.in_ledger for r in found.values())
@@ -80,7 +80,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, set
         t0 = time.time()
         for k, (name, config) in enumerate(unique, 1):
             try:
-                run = train(config, faces, study, settings, landmarks)
+                run = train(config, faces, study, settings=settings, landmarks=landmarks)
                 if on_finished:  # a failure here fails the run's entry too: what it was for did not happen
                     on_finished(run)
             except Exception:  # noqa: BLE001 - reported with its config below; the other runs go on

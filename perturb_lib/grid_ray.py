@@ -54,7 +54,7 @@ def _train_task(config: dict, faces: FaceSet, study: Study | None, settings: dic
     for name, files in dependencies.items():
         if not (study.records / name / "metrics.json").is_file():
             _unpack(files, study.records / name)
-    run = train(TrainConfig(**config), faces, study, Settings(**settings), landmarks)
+    run = train(TrainConfig(**config), faces, study, settings=Settings(**settings), landmarks=landmarks)
     return _pack(run.dir) if shipped else str(run.dir)
 
 
@@ -98,7 +98,7 @@ def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study: Study, setting
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
         for ref in ready:
             i = pending.pop(ref)
-            target = study.records / run_name(run_identity(configs[i], faces, landmarks, settings))
+            target = study.records / run_name(run_identity(configs[i], faces, landmarks=landmarks, settings=settings))
             try:
                 value = ray.get(ref)
                 if isinstance(value, dict):

@@ -2,7 +2,7 @@
 
 A study reads its ledger in place (:class:`~perturb_lib.runs.Study`) and trains only what it lacks. Everything that
 enters a ledger enters through :meth:`Ledger.add`, the one copy path, used by a study's publication
-(:func:`perturb_lib.pipeline.publish`) and by the ledger grower (``benchmarks/grow_ledger.py``) alike:
+(:func:`perturb_lib.pipeline.publish`) and by the ledger grower (:mod:`perturb_lib.grow`) alike:
 
 * a run the ledger does not hold is copied in whole (its record files, then ``metrics.json`` last, so that an
   interrupted copy never looks finished);

@@ -48,11 +48,13 @@ FIGURE5_BEST_CLUSTERS = 3
 
 
 def paper_column(model: str) -> str:
-    """The paper's column for one of our model names (resnet18/34/50 all compare with "ResNet")."""
-    for prefix, column in (("vgg", "VGG16"), ("resnet", "ResNet"), ("densenet", "DenseNet"), ("dpn", "DPN"),
-                           ("resmasking", "ResMasking"), ("ensemble", "Ensemble")):
-        if model.lower().startswith(prefix):
-            return column
+    """The paper's column for one of our model names (resnet18/34/50 all compare with "ResNet";
+    :data:`perturb_lib.params.MODEL_ZOO`), or for the ensemble."""
+    from .params import MODEL_ZOO
+    if model in MODEL_ZOO:
+        return MODEL_ZOO[model].paper_column
+    if model.lower() == "ensemble":
+        return "Ensemble"
     raise ValueError(f"no paper column for model {model!r}")
 
 

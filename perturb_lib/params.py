@@ -42,8 +42,40 @@ def param(default: Any, doc: str, choices: tuple | None = None, path: bool = Fal
 # implements it (models.MODELS, saliency.METHODS, policies' regions, styles and fills, data.DATASETS, ...).
 DATASETS = ("synthetic", "fer2013", "ferplus")
 LANDMARK_SOURCES = ("auto", "ground_truth", "template", "file", "dlib", "mediapipe")
-MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "densenet121", "dpn26", "dpn92", "resmasking")
-ATTENTION_MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "dpn26", "dpn92")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the study knows of a model of the zoo, besides its layers (``perturb_lib.models`` builds it).
+
+    Attributes:
+        name: its name in configs and profiles.
+        paper_column: the paper's column it compares with (its Tables 1-3).
+        attention: it has a CBAM spatial-gate variant (a phase-1 model of the Perturb Scheme).
+        dropout: it has dropout layers, whose rate the ``dropout`` parameter sets.
+    """
+
+    name: str
+    paper_column: str
+    attention: bool
+    dropout: bool
+
+
+#: The model zoo, once: every list of models (the parameters' choices, the builders, the paper's columns) derives
+#: from it; a new model is one entry here and one builder in perturb_lib.models (a test keeps the two in step).
+MODEL_ZOO: dict[str, ModelInfo] = {m.name: m for m in (
+    ModelInfo("vgg16", "VGG16", attention=True, dropout=True),
+    ModelInfo("resnet18", "ResNet", attention=True, dropout=False),
+    ModelInfo("resnet34", "ResNet", attention=True, dropout=False),
+    ModelInfo("resnet50", "ResNet", attention=True, dropout=False),
+    ModelInfo("densenet121", "DenseNet", attention=False, dropout=False),
+    ModelInfo("dpn26", "DPN", attention=True, dropout=False),
+    ModelInfo("dpn92", "DPN", attention=True, dropout=False),
+    ModelInfo("resmasking", "ResMasking", attention=False, dropout=True),
+)}
+MODELS = tuple(MODEL_ZOO)
+ATTENTION_MODELS = tuple(m.name for m in MODEL_ZOO.values() if m.attention)
+DROPOUT_MODELS = tuple(m.name for m in MODEL_ZOO.values() if m.dropout)
 EVAL_SPLITS = ("PublicTest", "PrivateTest")
 MASK_STYLES = ("n95", "surgical", "cloth")
 REMOVAL_REGIONS = ("eyes", "brows", "nose", "mouth", "upper_face", "lower_face")
@@ -362,8 +394,12 @@ class ModelRecipes(Params):
                 raise ParameterError(f"parameter 'model_seeds': {model}: {seeds!r} is not a list of seeds "
                                      "(integers), e.g. [0, 1, 2]")
 
-    def seeds_of(self, model: str, seeds: list[int]) -> list[int]:
-        """A model's seeds: its own in ``model_seeds``, else ``seeds`` (the notebook's)."""
+    def seeds_of(self, model: str, seeds: list[int], members: list[str] | None = None) -> list[int]:
+        """A model's seeds: its own in ``model_seeds``, else ``seeds`` (the notebook's). An ensemble (``members``
+        given: its logits are the sum of its members', per seed) has the seeds all its members share."""
+        if members:
+            own = [self.seeds_of(m, seeds) for m in members]
+            return [s for s in own[0] if all(s in other for other in own[1:])]
         return list(self.model_seeds.get(model, seeds))
 
     def explained_seed(self, model: str, seeds: list[int]) -> int:
@@ -546,6 +582,19 @@ NOTEBOOKS: dict[str, type[Params]] = {
     "04_landmark_explainability": LandmarkNotebook,
     "05_figures": FiguresNotebook,
 }
+
+
+def notebook_parameters(notebook: str, values: dict) -> dict:
+    """The subset of a study's parameter values that a notebook takes (the rest would only draw papermill's
+    warnings)."""
+    names = set(NOTEBOOKS[notebook].defaults())
+    return {k: v for k, v in values.items() if k in names}
+
+
+def notebook_params(notebook: str, values: dict) -> Params:
+    """A notebook's validated parameters from a study's values (a profile, its overrides, the study's folders):
+    the one way from a profile to parameters, for the pipeline, the grower, the plan and the benchmarks."""
+    return NOTEBOOKS[notebook].from_values(notebook_parameters(notebook, values))
 
 
 def parameter_names() -> set[str]:

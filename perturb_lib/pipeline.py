@@ -26,7 +26,7 @@ import yaml
 from traitlets.config import Config
 
 from .io import atomic_path, named_runs, read_json, write_json
-from .params import NOTEBOOKS, ParameterError, parameter_names
+from .params import NOTEBOOKS, ParameterError, notebook_parameters, parameter_names
 from .ledger import Ledger, Publication
 from .runs import Study
 from .paths import PROJECT_ROOT, resolve
@@ -53,12 +53,6 @@ def load_profile(profile: str) -> dict:
     if unknown:
         raise StudyError(f"{path}: unknown parameter(s) {', '.join(unknown)}")
     return values
-
-
-def notebook_parameters(notebook: str, values: dict) -> dict:
-    """The subset of study parameters this notebook takes (the rest would only draw papermill warnings)."""
-    names = set(NOTEBOOKS[notebook].defaults())
-    return {k: v for k, v in values.items() if k in names}
 
 
 def _library_hash() -> str:

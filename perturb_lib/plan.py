@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 
 from .evaluate import evaluation_file, evaluation_key
 from .experiments import MaskFerExperiment, SchemeExperiment, load_faces
+from .experiments.results import run_key
 from .experiments.landmarks import landmark_faces, seed_identity, seed_record_name
 from .execution import Settings
 from .io import read_json
-from .params import NOTEBOOKS
+from .params import notebook_params
 from .runs import Run, Study, run_identity, run_name
 
 ACTIONS = ("reused", "loaded", "restored", "trained")
@@ -92,7 +93,7 @@ class Plan:
 
 
 def _minutes(m: float | None) -> str:
-    return "minutes unknown" if m is None else f"about {m:.0f} min"
+    return "minutes unknown" if m is None else f"about {m:.1f} min" if m < 10 else f"about {m:.0f} min"
 
 
 def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
@@ -103,8 +104,8 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
         study: its name.
         fresh_clone: plan for a fresh clone: only the ledger counts, not what this machine's study folder holds.
     """
-    mp = NOTEBOOKS["01_maskfer_degradation"].from_values(_of(values, "01_maskfer_degradation"))
-    sp = NOTEBOOKS["03_perturb_scheme"].from_values(_of(values, "03_perturb_scheme"))
+    mp = notebook_params("01_maskfer_degradation", values)
+    sp = notebook_params("03_perturb_scheme", values)
     settings = Settings.of(sp)
     where = Study.of_params(sp)
     if fresh_clone:
@@ -115,10 +116,9 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
 
     maskfer = MaskFerExperiment(mp, faces, landmarks)
     configs = maskfer.configs()
-    loaded = {key for key in configs if key.startswith("maskfer/") and key.endswith(("/clean", "/masked"))
-              and key.split("/")[1] == mp.models[0] and int(key.split("/")[2]) == maskfer.explained_seed()}
+    loaded = {run_key("maskfer", mp.models[0], maskfer.explained_seed(), c) for c in ("clean", "masked")}
     for key, config in configs.items():
-        identity = run_identity(config, maskfer.faces, maskfer.landmarks, settings)
+        identity = run_identity(config, maskfer.faces, landmarks=maskfer.landmarks, settings=settings)
         found = where.find(run_name(identity))
         missing = []
         if found is not None:
@@ -132,11 +132,11 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
         plan.add(_classify("01_maskfer_degradation", identity, found, bool(why), why, estimate))
 
     scheme = SchemeExperiment(sp, faces, landmarks)
-    identities = {k: run_identity(c, faces, landmarks, settings)
+    identities = {k: run_identity(c, faces, landmarks=landmarks, settings=settings)
                   for k, c in {**scheme.phase1_configs(), **scheme.configs()}.items()}
     seed = scheme.explained_seed() if sp.perturb_models else None
-    shown = ({f"phase1/{scheme.attention_model()}/{seed}/0", f"baseline/{sp.perturb_models[0]}/{seed}/0",
-              f"perturb/{sp.perturb_models[0]}/{seed}/{sp.n_clusters}"} if seed is not None else set())
+    shown = ({run_key("phase1", scheme.attention_model(), seed, 0), run_key("baseline", sp.perturb_models[0], seed, 0),
+              run_key("perturb", sp.perturb_models[0], seed, sp.n_clusters)} if seed is not None else set())
     needed_attention = {i["policy"]["phase1"] for i in identities.values()
                         if i["policy"]["kind"] == "perturb" and where.find(run_name(i)) is None}
     for key, identity in identities.items():
@@ -144,7 +144,7 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
         why = ("Figures 4 and 6 load it" if key in shown else
                "a Perturb run to train needs its attention" if name in needed_attention else "")
         plan.add(_classify("03_perturb_scheme", identity, where.find(name), bool(why), why, estimate))
-    lp = NOTEBOOKS["04_landmark_explainability"].from_values(_of(values, "04_landmark_explainability"))
+    lp = notebook_params("04_landmark_explainability", values)
     lm_faces, lm_landmarks = landmark_faces(lp)
     recorded = [read_json(p).get("wall_seconds") for p in (where.ledger or where.dir).glob("landmarks-*/env.json")]
     recorded = [w for w in recorded if w]
@@ -157,11 +157,6 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
                              statistics.median(recorded) / 60 if recorded else None,
                              "not in the ledger (the seed's landmark classifiers, rankings and reductions)"))
     return plan
-
-
-def _of(values: dict, notebook: str) -> dict:
-    names = set(NOTEBOOKS[notebook].defaults())
-    return {k: v for k, v in values.items() if k in names}
 
 
 def _classify(notebook: str, identity: dict, found: Run | None, model_needed: bool, why: str, estimate) -> Planned:

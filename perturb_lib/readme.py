@@ -15,7 +15,9 @@ import statistics
 import sys
 from pathlib import Path
 
+from .execution import CPU_TARGETS, SHARED_BELOW
 from .io import atomic_write_text, named_runs, read_json
+from .layers import LAYERS
 from .params import EMOTION_NAMES as EMOTIONS_ORDER
 from .params import NOTEBOOKS
 from .paths import PROJECT_ROOT
@@ -25,30 +27,6 @@ README = PROJECT_ROOT / "README.md"
 DOCS = PROJECT_ROOT / "docs"
 #: the committed studies, each with its own generated page (figures/<study>/README.md)
 STUDIES = ("cpu", "fer2013-cpu")
-
-#: the package's layers, lowest first: a module may import only from its own layer or lower ones (a test checks
-#: every import). Entries are module names relative to ``perturb_lib``; a package name covers its modules.
-LAYERS: list[tuple[str, tuple[str, ...], str]] = [
-    ("foundations", ("paths", "io", "params", "paper", "stats"),
-     "paths, atomic writes, every parameter and default, the paper's numbers, intervals"),
-    ("geometry and images", ("images", "geometry", "augment"),
-     "pixel grids and shapes, blur and hash noise, batched augmentation"),
-    ("data and landmarks", ("data", "landmarks"),
-     "FaceSet and loaders, synthetic faces, published MaskFer; landmark layouts, providers and regions"),
-    ("perturbation policies", ("policies",),
-     "the InputPolicy interface; MaskFer masks, feature removal, the Perturb Scheme's clusters"),
-    ("models", ("models",), "the model zoo and the CBAM spatial gate with its attention maps"),
-    ("training and evaluation", ("metrics", "execution", "runs", "evaluate", "ledger", "train", "grid", "grid_ray",
-                                 "tables", "saliency", "landmark_models"),
-     "run records, the training loop, evaluation, grids; saliency methods and landmark classifiers; table helpers"),
-    ("experiments", ("experiments",), "one module per notebook's experiment, each returning a results object"),
-    ("figures and report", ("figures", "claims", "report", "plan", "explain", "readme"),
-     "figures by concept, the paper's claims and their verdicts, one report function per artefact, the README's "
-     "generated sections"),
-    ("the pipeline", ("pipeline", "notebook_sync", "compare", "book"),
-     "running a study's notebooks; keeping notebooks in sync; comparing a fresh study with the committed one"),
-]
-
 
 def architecture() -> str:
     """The layer diagram (lowest at the bottom; imports point down) with what each layer owns."""
@@ -91,24 +69,20 @@ def results(study: str) -> str:
     Read from the study's committed results objects and run records; every paper number comes from
     :mod:`perturb_lib.paper`. A study not committed yet says so.
     """
-    from .claims import claims
     from .experiments import DataResults, MaskFerResults, SchemeResults
-    from .paper import FIGURE5_BEST_CLUSTERS, PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, paper_column, perturb_gain
+    from .paper import FIGURE5_BEST_CLUSTERS, TABLE2_BASELINE, paper_column, perturb_gain
+    from .experiments.results import run_key
     from .report import collapsed_runs
     from .stats import fmt_ci, seeds_text
-    from .tables import cell_text, of_measure
+    from .tables import estimate_from
     root = PROJECT_ROOT / "figures" / study
     if not (root / "results" / "scheme.json").is_file():
         return f"_No committed results for `{study}` yet: `make study PROFILE={study}` makes them._"
     data, maskfer, scheme = DataResults.load(root), MaskFerResults.load(root), SchemeResults.load(root)
-    if "measure" not in maskfer.table1:
-        return (f"_The committed `figures/{study}/` was made before the current statistics (log-ratio intervals, "
-                f"\"not estimable\", the claims table); its tables stay under `figures/{study}/tables/`, and its numbers "
-                f"return here when it is re-run: `make study PROFILE={study}`._")
     model = maskfer.models[0]
     # the recipe of the first model's first clean run (not any record: a ledger holds other architectures' too)
-    seeds = maskfer.seeds_of(model)
-    name = maskfer.runs.get(f"maskfer/{model}/{seeds[0]}/clean") if seeds else None
+    seeds = maskfer.column_seeds.get(model, [])
+    name = maskfer.runs.get(run_key("maskfer", model, seeds[0], "clean")) if seeds else None
     record = root / "records" / name / "config.json" if name else None
     config = read_json(record) if record and record.is_file() else {}
     column = paper_column(model)
@@ -129,16 +103,17 @@ def results(study: str) -> str:
     lines += ["| quantity | paper (FER2013, full-width models, 200 epochs) | ours |", "|---|---|---|"]
     if model in t2.index:
         r = t2.loc[model]
+        base = estimate_from(r, "baseline acc")
         lines.append(f"| {model} test accuracy, every test face (Table 2's baseline, {seeds_text(r['seeds'])}) | "
-                     f"{TABLE2_BASELINE[column][0]} % | {fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} |")
+                     f"{TABLE2_BASELINE[column][0]} % | {fmt_ci(base.value, base.half, 1, ' %', mark=False)} |")
     lines.append(f"| trained and tested clean, on the faces dlib finds (Table 1's faces) | -- | {acc('clean -> clean')} |")
     lines.append(f"| trained and tested masked (Table 1's faces) | -- | {acc('masked -> masked')} |")
     lines.append(f"| trained clean, tested masked (Table 1's faces) | -- | {acc('clean -> masked')} |")
     if model in t2.index:
-        r = t2.loc[model]
+        delta = estimate_from(t2.loc[model], "delta acc")
         lines.append(f"| Perturb Scheme (n = {scheme.options.get('n_clusters')}): change of test accuracy, paired by "
                      f"seed | {perturb_gain(column):+.1f} pp | "
-                     f"{_with_seeds(fmt_ci(r['delta acc'], r['delta acc ci'], 2, ' pp', int(r['seeds'])), r['seeds'])} |")
+                     f"{_with_seeds(fmt_ci(delta.value, delta.half, 2, ' pp', delta.seeds), delta.seeds)} |")
     if not scheme.sweep.empty and (scheme.sweep["n_clusters"] > 0).sum() >= 2 and scheme.sweep["chosen"].any():
         chosen = int(scheme.sweep.loc[scheme.sweep["chosen"], "n_clusters"].iloc[0])
         lines.append(f"| best number of clusters (ours: chosen on validation, {seeds_text(scheme.sweep['seeds'].max())}) "
@@ -153,39 +128,32 @@ def results(study: str) -> str:
         lines.append(f"| a probe reads the emotion from the mask's pixels (balanced accuracy) | -- | "
                      f"{m['balanced_accuracy']:.3f}: {'within' if within else 'above'} chance "
                      f"({m['chance']:.3f} ± {m['chance_band']:.3f}) |")
-    t1 = maskfer.table1[maskfer.table1["column"] == model]
-    k = PAPER_COLUMNS.index(column)
-    lines += ["", f"Table 1, {model}: change of per-class accuracy, trained and tested masked against trained and "
-              "tested clean. Its runs train and test on the faces the landmark detector finds (MaskTheFace's rule: "
-              "the published MaskFer's faces), so that both conditions see the same faces; Table 2's baselines "
-              "train and test on every face, as the paper's Table 2 does, so they are other runs, on purpose. The "
-              "relative change is the paper's unit; it divides by the clean accuracy, so the change in points and "
-              "the change of the one-vs-rest AUC (free of the decision threshold) stand beside it.", "",
-              f"| emotion | paper ({column}) | relative | points | AUC |", "|---|---|---|---|---|"]
-    for emo in EMOTIONS_ORDER:
-        cells = []
-        for measure in ("relative", "points", "auc"):
-            sub = of_measure(t1, measure).set_index("row")
-            cells.append(cell_text(sub.loc[emo], measure) if emo in sub.index else "--")
-        few = of_measure(t1, "relative").set_index("row")
-        label = f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"] else emo
-        lines.append(f"| {label} | {TABLE1[emo][k]} % | " + " | ".join(cells) + " |")
-    lines += architectures(maskfer, scheme, baseline_recipes(root, scheme.runs))
-    lines += table3(scheme)
+    lines += embedded(root, f"table1_{model}", f"Table 1, {model}: change of per-class accuracy, trained and tested "
+                      "masked against trained and tested clean. Its runs train and test on the faces the landmark "
+                      "detector finds (MaskTheFace's rule: the published MaskFer's faces), so that both conditions see "
+                      "the same faces; Table 2's baselines train and test on every face, as the paper's Table 2 does, "
+                      "so they are other runs, on purpose. The relative change is the paper's unit; it divides by the "
+                      "clean accuracy, so the change in points and the change of the one-vs-rest AUC (free of the "
+                      "decision threshold) stand beside it.")
+    lines += embedded(root, "table2_architectures", "Table 2, every architecture: test accuracy and macro F1 on every "
+                      "test face, trained clean (the ensemble sums its models' logits, per seed), and the Perturb "
+                      "Scheme's change where it ran; each model's width, epochs and median minutes a run on every "
+                      "face, from its records (the paper: full width, 200 epochs).")
+    lines += embedded(root, "table1_architectures", "Table 1, every architecture: relative change of per-class "
+                      "accuracy, trained and tested masked against trained and tested clean, on Table 1's faces, beside "
+                      "the paper's column (the seeds of each column: `table1_ours.md`; our Ensemble sums its models' "
+                      "logits; the paper's Ensemble column repeats its ResMasking column).")
+    lines += embedded(root, "table3_vs_paper", "Table 3: change of per-class test accuracy with the Perturb Scheme, "
+                      "paired by seed, relative and in points, beside the paper's (its unit is not stated).")
     lines += embedded(root, "removal_trained", f"Removal trained and tested ({model}, on Table 1's faces): the "
                       "relative change of per-class accuracy against the clean runs of the same faces and seeds "
                       "(points and AUC: `removal_trained_points.md`, `removal_trained_auc.md`).")
     lines += embedded(root, "scheme_variants", "The Perturb Scheme's variants, each against the baseline of its own "
                       "seed and recipe, beside the study's own scheme on the same seeds, and where their shared "
                       "clusters fell (`cluster_locations.md`).")
-    from .experiments import LandmarkResults
-    landmarks = LandmarkResults.load(root) if LandmarkResults.exists(root) else None
-    table = claims(maskfer, scheme, model, landmarks)
-    lines += ["", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):", "",
-              "| claim | the paper | ours | evidence | what would decide it |", "|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['claim']} | {r['the paper']} | **{r['verdict']}** | {r['evidence']} | "
-                     f"{r['what would decide it'] or '--'} |")
+    lines += embedded(root, "landmark_seeds", "The second seed paper: the reduced landmark set against the full one, "
+                      "per emotion and model family, over seeds (each seed choosing its own set) and test faces.")
+    lines += embedded(root, "claims", "**The paper's claims** (`perturb_lib.claims`; our verdict at laptop scale):")
     names = set(maskfer.runs.values()) | set(scheme.runs.values())
     collapsed = collapsed_runs(root, names) if (root / "records").is_dir() else []
     lines += ["", f"Runs that predict one class for more than half of their test faces: "
@@ -208,104 +176,6 @@ def _perturb_seeds(table2) -> str:
     from .stats import count_span
     pairs = table2[table2["delta acc"].notna()] if "delta acc" in table2 else table2.iloc[:0]
     return count_span(pairs["seeds"])
-
-
-def baseline_recipes(root: Path, runs: dict) -> dict[str, str]:
-    """Each model's recipe and cost, from the records of its Table 2 baselines (``runs`` by key,
-    ``baseline/<model>/<seed>/0``): ``{model: "x0.125, 16 epochs, 41 min a run"}``, the minutes the median
-    recorded wall time of those runs (whichever machine and hour trained them). Seeds trained with other recipes
-    list each one."""
-    records: dict[str, list[dict]] = {}
-    for key, name in runs.items():
-        kind, model, *_ = key.split("/")
-        folder = root / "records" / name
-        if kind == "baseline" and (folder / "config.json").is_file():
-            env = read_json(folder / "env.json") if (folder / "env.json").is_file() else {}
-            records.setdefault(model, []).append({**read_json(folder / "config.json"), **env})
-    out = {}
-    for model, rows in records.items():
-        recipe = " or ".join(dict.fromkeys(f"x{r['width']:g}, {r['epochs']} epochs" for r in rows))
-        # a resumed run's wall time covers its last sitting only: not a run's cost
-        walls = [r["wall_seconds"] for r in rows if "wall_seconds" in r and not r.get("resumed_at_epoch")]
-        minutes = statistics.median(walls) / 60 if walls else None
-        cost = "" if minutes is None else f", {minutes:.0f} min a run" if minutes >= 1 else ", under a minute a run"
-        out[model] = recipe + cost
-    return out
-
-
-def architectures(maskfer, scheme, recipes: dict[str, str] | None = None) -> list[str]:
-    """Tables 2 and 1 for every architecture of a study, and their ensemble, beside the paper's columns (nothing for
-    a study of one architecture: the tables above hold it); ``recipes`` (:func:`baseline_recipes`) label Table 2's
-    models."""
-    recipes = recipes or {}
-    import pandas as pd
-
-    from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, paper_column
-    from .report import table2_label
-    from .stats import fmt_ci
-    from .tables import cell_text, of_measure
-    lines = []
-    t2 = scheme.table2
-    if len(t2) > 1:
-        lines += ["", "Table 2, every architecture: test accuracy and macro F1 on every test face, trained clean "
-                  "(the ensemble sums its models' logits, per seed), and the Perturb Scheme's change where it ran; "
-                  "each model's width, epochs and median minutes a run on every face, from its records (the paper: "
-                  "full width, 200 epochs).", "",
-                  "| ours | recipe | paper's column | seeds | accuracy | paper | macro F1 | paper | Perturb Scheme: "
-                  "change of accuracy | paper |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for _, r in t2.iterrows():
-            column = paper_column(r["model"])
-            (pa, pf), pp = TABLE2_BASELINE[column], TABLE2_PERTURB.get(column)
-            ran = "delta acc" in r and pd.notna(r["delta acc"])
-            delta = fmt_ci(r["delta acc"], r["delta acc ci"], 2, " pp", int(r["seeds"])) if ran else "--"
-            lines.append(f"| {table2_label(r)} | {recipes.get(r['model'], '--')} | {column} | {int(r['seeds'])} | "
-                         f"{fmt_ci(r['baseline acc'], r['baseline acc ci'], 1, ' %', mark=False)} | {pa} % | "
-                         f"{fmt_ci(r['baseline F1'], r['baseline F1 ci'], 3, '', mark=False)} | {pf} | {delta} | "
-                         f"{f'{pp[0] - pa:+.1f} pp' if pp else '--'} |")
-    if len(maskfer.columns) > 1:
-        relative = of_measure(maskfer.table1, "relative")
-        columns = [(c, paper_column(c), dict(zip(relative.loc[relative["column"] == c, "row"],
-                                                 relative[relative["column"] == c].to_dict("records"))))
-                   for c in maskfer.columns]
-        lines += ["", "Table 1, every architecture: relative change of per-class accuracy, trained and tested masked "
-                  "against trained and tested clean, on Table 1's faces; ours (seeds: "
-                  + ", ".join(f"{c} {len(maskfer.seeds_of(c))}" for c, _, _ in columns)
-                  + ") beside the paper's column."
-                  + (f" Our Ensemble sums the logits of {' + '.join(maskfer.models)}"
-                     "; the paper's Ensemble column repeats its ResMasking column."
-                     if "Ensemble" in maskfer.columns else ""), "",
-                  "| emotion | " + " | ".join(f"{c} | paper ({p})" for c, p, _ in columns) + " |",
-                  "|---" * (1 + 2 * len(columns)) + "|"]
-        for emo in EMOTIONS_ORDER:
-            cells = [f"{cell_text(rows[emo], 'relative') if emo in rows else '--'} | "
-                     f"{TABLE1[emo][PAPER_COLUMNS.index(p)]} %" for c, p, rows in columns]
-            lines.append(f"| {emo} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def table3(scheme) -> list[str]:
-    """Table 3: each Perturb backbone's per-class change beside the paper's column, in both units (the paper does not
-    say whether its "changes in performance" are relative % or points)."""
-    from .paper import TABLE3, paper_column
-    from .tables import formatted
-    t3 = scheme.table3
-    if t3.empty:
-        return []
-    backbones = list(dict.fromkeys(t3["column"]))
-    relative, points = formatted(t3, "relative"), formatted(t3, "points")  # rows: emotions, few faces flagged
-    lines = ["", "Table 3: change of per-class test accuracy with the Perturb Scheme, paired by seed (seeds: "
-             + ", ".join(f"{b} {int(t3.loc[t3['column'] == b, 'seeds'].max())}" for b in backbones)
-             + "), relative and in points, beside the paper's (its unit is not stated).", "",
-             "| emotion | " + " | ".join(f"{b}: relative | {b}: points | paper ({paper_column(b)})" for b in backbones)
-             + " |", "|---" * (1 + 3 * len(backbones)) + "|"]
-    for label in relative.index:
-        emotion = label.split(" (")[0]
-        cells = []
-        for b in backbones:
-            paper = TABLE3.get(emotion, {}).get(paper_column(b))
-            cells += [relative.loc[label, b], points.loc[label, b], f"{paper:+g}" if paper is not None else "--"]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return lines
 
 
 def landmark_numbers(study: str) -> str:
@@ -343,11 +213,6 @@ def landmark_numbers(study: str) -> str:
     return "\n".join(lines)
 
 
-#: the laptop targets of the CPU recipe (issue 24): (minutes of one run on 2 cores, test accuracy %)
-CPU_TARGETS = ((5, 65.0), (15, 68.0), (30, 70.0))
-
-#: a run whose process had less than this share of its cores' time was sharing them: its minutes are no measurement
-SHARED_BELOW = 0.9
 
 
 def study_time(study: str = "cpu") -> str:

@@ -8,6 +8,8 @@ results (``make figures``).
 from __future__ import annotations
 
 import math
+import statistics
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +19,9 @@ from .data.faces import EMOTIONS
 from .experiments import DataResults, LandmarkResults, MaskFerResults, SaliencyResults, SchemeResults
 from .paper import PAPER_COLUMNS, TABLE1, TABLE2_BASELINE, TABLE2_PERTURB, TABLE3, paper_column, table1_frame
 from .claims import claims
-from .stats import fmt_relative, fmt_bounds, fmt_ci, fmt_range
-from .tables import formatted, of_measure, wide
+from .stats import fmt_bounds, fmt_ci, fmt_range, fmt_relative, position
+from .paths import resolve
+from .tables import cell_text, estimate_from, formatted, of_measure, wide
 
 
 def _tables(figures_dir) -> str:
@@ -56,6 +59,8 @@ def table1(maskfer: MaskFerResults, figures_dir) -> pd.DataFrame:
                                        "Table 1: % change of per-class accuracy, trained and tested masked",
                                        noise={label: undecided(maskfer.table1)})
     figures.save_figure(fig, figures_dir, "table1_heatmap")
+    table1_of(maskfer, figures_dir)
+    table1_architectures(maskfer, figures_dir)
     return ours
 
 
@@ -117,6 +122,126 @@ def maskfer_examples(faces, landmarks: np.ndarray, specs: list[dict], figures_di
     fig = figures.plot_perturbation_examples(faces, landmarks, specs)
     figures.save_figure(fig, figures_dir, "maskfer_examples")
     return fig
+
+
+def baseline_recipes(root: Path, runs: dict) -> dict[str, str]:
+    """Each model's recipe and cost, from the records of its Table 2 baselines (``runs`` by key,
+    ``baseline/<model>/<seed>/0``): ``{model: "x0.125, 16 epochs, 41 min a run"}``, the minutes the median
+    recorded wall time of those runs (whichever machine and hour trained them). Seeds trained with other recipes
+    list each one."""
+    from .experiments.results import RunKey
+    from .io import read_json
+    records: dict[str, list[dict]] = {}
+    for key, name in runs.items():
+        kind, model, *_ = RunKey.parse(key)
+        folder = root / "records" / name
+        if kind == "baseline" and (folder / "config.json").is_file():
+            env = read_json(folder / "env.json") if (folder / "env.json").is_file() else {}
+            records.setdefault(model, []).append({**read_json(folder / "config.json"), **env})
+    out = {}
+    for model, rows in records.items():
+        recipe = " or ".join(dict.fromkeys(f"x{r['width']:g}, {r['epochs']} epochs" for r in rows))
+        # a resumed run's wall time covers its last sitting only: not a run's cost
+        walls = [r["wall_seconds"] for r in rows if "wall_seconds" in r and not r.get("resumed_at_epoch")]
+        minutes = statistics.median(walls) / 60 if walls else None
+        cost = "" if minutes is None else f", {minutes:.0f} min a run" if minutes >= 1 else ", under a minute a run"
+        out[model] = recipe + cost
+    return out
+
+
+def table1_of(maskfer: MaskFerResults, figures_dir, model: str | None = None) -> pd.DataFrame:
+    """Table 1 of one model beside the paper's column: per emotion, the relative change, the points and the AUC
+    (``table1_<model>``)."""
+    from .paper import TABLE1
+    model = model or maskfer.models[0]
+    column = paper_column(model)
+    t1 = maskfer.table1[maskfer.table1["column"] == model]
+    few = of_measure(t1, "relative").set_index("row")
+    rows = {}
+    for emo in EMOTIONS:
+        cells = {f"paper ({column})": f"{TABLE1[emo][PAPER_COLUMNS.index(column)]} %"}
+        for measure, name in (("relative", "relative"), ("points", "points"), ("auc", "AUC")):
+            sub = of_measure(t1, measure).set_index("row")
+            cells[name] = cell_text(sub.loc[emo], measure) if emo in sub.index else "--"
+        label = (f"{emo} ({int(few.loc[emo, 'test_faces'])} test faces)" if emo in few.index and few.loc[emo, "few"]
+                 else emo)
+        rows[label] = cells
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("emotion")
+    figures.save_table(table, _tables(figures_dir), f"table1_{model}")
+    return table
+
+
+def table1_architectures(maskfer: MaskFerResults, figures_dir) -> pd.DataFrame:
+    """Table 1 of every architecture (and the ensemble) beside the paper's column (``table1_architectures``; none for
+    a study of one architecture)."""
+    from .paper import TABLE1
+    if len(maskfer.columns) < 2:
+        return pd.DataFrame()
+    relative = of_measure(maskfer.table1, "relative")
+    rows = {}
+    for emo in EMOTIONS:
+        cells = {}
+        for c in maskfer.columns:
+            p = paper_column(c)
+            sub = relative[(relative["column"] == c) & (relative["row"] == emo)]
+            cells[c] = cell_text(sub.iloc[0], "relative") if len(sub) else "--"
+            cells[f"paper ({p})"] = f"{TABLE1[emo][PAPER_COLUMNS.index(p)]} %"
+        rows[emo] = cells
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("emotion")
+    figures.save_table(table, _tables(figures_dir), "table1_architectures")
+    return table
+
+
+def table2_architectures(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
+    """Table 2 of every architecture beside the paper's, with each model's recipe and median minutes a run from its
+    records (``table2_architectures``; none for a study of one architecture)."""
+    from .paper import TABLE2_BASELINE, TABLE2_PERTURB
+    t2 = scheme.table2
+    if len(t2) < 2:
+        return pd.DataFrame()
+    recipes = baseline_recipes(resolve(figures_dir), scheme.runs)
+    rows = []
+    for _, r in t2.iterrows():
+        column = paper_column(r["model"])
+        (pa, pf), pp = TABLE2_BASELINE[column], TABLE2_PERTURB.get(column)
+        ran = "delta acc" in r and pd.notna(r["delta acc"])
+        base, f1 = estimate_from(r, "baseline acc"), estimate_from(r, "baseline F1")
+        delta = estimate_from(r, "delta acc") if ran else None
+        rows.append({"ours": table2_label(r), "recipe": recipes.get(r["model"], "--"), "paper's column": column,
+                     "seeds": str(int(r["seeds"])),
+                     "accuracy": fmt_ci(base.value, base.half, 1, " %", mark=False),
+                     "paper: accuracy": f"{pa} %",
+                     "macro F1": fmt_ci(f1.value, f1.half, 3, "", mark=False),
+                     "paper: macro F1": str(pf),
+                     "Perturb Scheme: change of accuracy": (fmt_ci(delta.value, delta.half, 2, " pp", delta.seeds)
+                                                            if ran else "--"),
+                     "paper: change": f"{pp[0] - pa:+.1f} pp" if pp else "--"})
+    table = pd.DataFrame(rows).set_index("ours")
+    figures.save_table(table, _tables(figures_dir), "table2_architectures")
+    return table
+
+
+def table3_vs_paper(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
+    """Table 3 of each Perturb backbone, relative and in points, beside the paper's column (its unit is not
+    stated): ``table3_vs_paper``."""
+    from .paper import TABLE3
+    t3 = scheme.table3
+    if t3.empty:
+        return pd.DataFrame()
+    backbones = list(dict.fromkeys(t3["column"]))
+    relative, points = formatted(t3, "relative"), formatted(t3, "points")  # rows: emotions, few faces flagged
+    rows = {}
+    for label in relative.index:
+        emotion = label.split(" (")[0]
+        cells = {}
+        for b in backbones:
+            paper = TABLE3.get(emotion, {}).get(paper_column(b))
+            cells[f"{b}: relative"], cells[f"{b}: points"] = relative.loc[label, b], points.loc[label, b]
+            cells[f"paper ({paper_column(b)})"] = f"{paper:+g}" if paper is not None else "--"
+        rows[label] = cells
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("emotion")
+    figures.save_table(table, _tables(figures_dir), "table3_vs_paper")
+    return table
 
 
 # ------------------------------------------------------------------------------------------ saliency
@@ -197,9 +322,9 @@ def variants(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
         where = scheme.locations[scheme.locations["variant"] == r["variant"]] if not scheme.locations.empty else None
         fell = "; ".join(f"s{s}: {configuration(g)}" for s, g in where.groupby("seed")) if where is not None else ""
         rows.append({"variant": r["variant"], "what differs": r["changes"], "seeds": int(r["seeds"]),
-                     "baseline accuracy %": _within(r["baseline acc"], r["baseline acc ci"], 0, 100, 1),
-                     "Perturb accuracy %": _within(r["perturb acc"], r["perturb acc ci"], 0, 100, 1),
-                     "change (pp, paired by seed)": fmt_ci(r["delta acc"], r["delta acc ci"], 2, "", int(r["seeds"])),
+                     "baseline accuracy %": _within(estimate_from(r, "baseline acc"), 0, 100, 1),
+                     "Perturb accuracy %": _within(estimate_from(r, "perturb acc"), 0, 100, 1),
+                     "change (pp, paired by seed)": fmt_ci(e.value, e.half, 2, "", e.seeds),
                      f"against the paper's {gain:+.1f}": verdict + (f" ({by})" if by else ""),
                      "where the clusters fell": fell or "--"})
     table = pd.DataFrame(rows).set_index("variant")
@@ -207,9 +332,9 @@ def variants(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     return table
 
 
-def _within(mean, half, low, high, digits) -> str:
+def _within(e, low, high, digits) -> str:
     """A level (an accuracy, an F1) with its interval, bounds kept inside the quantity's range."""
-    mean, half = float(mean), float(half)
+    mean, half = float(e.value), float(e.half)
     return fmt_bounds(mean, max(mean - half, low), min(mean + half, high), digits, "") if math.isfinite(half) \
         else fmt_bounds(mean, float("nan"), float("nan"), digits, "")
 
@@ -234,14 +359,16 @@ def table2(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     for _, r in scheme.table2.iterrows():
         n = int(r["seeds"])
         rows.append({"model": table2_label(r), "seeds": n,
-                     "baseline accuracy %": _within(r["baseline acc"], r["baseline acc ci"], 0, 100, 1),
-                     "Perturb accuracy %": _within(r["perturb acc"], r["perturb acc ci"], 0, 100, 1),
-                     "change (pp, paired by seed)": fmt_ci(r["delta acc"], r["delta acc ci"], 2, "", n),
-                     "baseline macro F1": _within(r["baseline F1"], r["baseline F1 ci"], 0, 1, 3),
-                     "Perturb macro F1": _within(r["perturb F1"], r["perturb F1 ci"], 0, 1, 3),
+                     "baseline accuracy %": _within(estimate_from(r, "baseline acc"), 0, 100, 1),
+                     "Perturb accuracy %": _within(estimate_from(r, "perturb acc"), 0, 100, 1),
+                     "change (pp, paired by seed)": fmt_ci(estimate_from(r, "delta acc").value,
+                                                           estimate_from(r, "delta acc").half, 2, "", n),
+                     "baseline macro F1": _within(estimate_from(r, "baseline F1"), 0, 1, 3),
+                     "Perturb macro F1": _within(estimate_from(r, "perturb F1"), 0, 1, 3),
                      "paper: baseline, Perturb, change": _paper_table2(r)})
     table = pd.DataFrame(rows).set_index("model")
     figures.save_table(table, _tables(figures_dir), "table2")
+    table2_architectures(scheme, figures_dir)
     return table
 
 
@@ -252,6 +379,7 @@ def table3(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     table = formatted(t3, "relative").add_suffix(" (relative %)").join(
         formatted(t3, "points").add_suffix(" (pp)")).join(formatted(t3, "auc").add_suffix(" (AUC)"))
     figures.save_table(table, _tables(figures_dir), "table3_ours")
+    table3_vs_paper(scheme, figures_dir)
     return table
 
 
@@ -328,11 +456,12 @@ def paper_verdict(paper: float, cell, change: bool) -> str:
     if not bool(cell.get("estimable", True)):
         return "not estimable"
     seeds, lo, hi = int(cell["seeds"]), _float(cell.get("pred_lo")), _float(cell.get("pred_hi"))
-    if seeds < 2 or math.isnan(lo) or math.isnan(hi):
+    where = position(lo, hi, paper) if seeds >= 2 else "none"  # against our interval for one more run
+    if where == "none":
         return f"not decided ({seeds} seed{'s' if seeds != 1 else ''}, no interval)"
-    if not lo <= paper <= hi:
+    if where != "inside":
         return "differs from the paper"
-    if change and lo <= 0 <= hi and paper != 0:
+    if change and position(lo, hi, 0.0) == "inside" and paper != 0:
         return f"not decided ({seeds} seeds, one more run: {fmt_range(lo, hi, 1)})"
     return "consistent with the paper (not rejected)"
 

@@ -55,7 +55,7 @@ def records_dir(study_dir: str | os.PathLike) -> Path:
     return resolve(study_dir) / "records"
 
 
-def run_identity(config, faces, landmarks: np.ndarray | None = None, settings: Settings | None = None) -> dict:
+def run_identity(config, faces, *, landmarks: np.ndarray | None = None, settings: Settings | None = None) -> dict:
     """What a run will actually do, as recorded and hashed: the config (its policy canonical, every default
     filled in by the config class), the data it sees (which faces, and which landmarks when its policy draws on
     them), and the arithmetic it does (fp32 or bf16). Where it runs (device, memory format, compilation, threads) is
@@ -88,10 +88,10 @@ def run_name(identity: dict) -> str:
             f"{identity['precision']}-s{identity['seed']}-{stable_hash(identity)}")
 
 
-def run_dir_for(config, faces, study_dir, landmarks: np.ndarray | None = None,
+def run_dir_for(config, faces, study_dir, *, landmarks: np.ndarray | None = None,
                 settings: Settings | None = None) -> Path:
     """The folder a config's run has (or will have) in a study's own records, executed with ``settings``."""
-    return records_dir(study_dir) / run_name(run_identity(config, faces, landmarks, settings))
+    return records_dir(study_dir) / run_name(run_identity(config, faces, landmarks=landmarks, settings=settings))
 
 
 def same_results(run: Path, record: Path) -> bool:

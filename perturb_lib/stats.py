@@ -115,6 +115,32 @@ class Estimate:
         return None
 
 
+#: the two kinds of interval a verdict judges against: the 95 % interval of the mean (over seeds and test faces), and
+#: the 95 % prediction interval for one more run (a single run, as the paper reports, is judged against it)
+MEAN, ONE_MORE_RUN = "mean", "one more run"
+
+
+def position(lo: float, hi: float, value: float) -> str:
+    """Where ``value`` lies against the interval ``[lo, hi]``: ``below`` it, ``above`` it, ``inside``, or ``none``
+    (no interval). The one test every verdict of the study is made of (:func:`judge`)."""
+    if math.isnan(lo) or math.isnan(hi):
+        return "none"
+    return "above" if value > hi else "below" if value < lo else "inside"
+
+
+def judge(e: "Estimate", value: float, interval: str = MEAN) -> str:
+    """Where ``value`` lies against an estimate's interval of the given kind (:data:`MEAN` or :data:`ONE_MORE_RUN`):
+    ``below``, ``above``, ``inside``, or ``none`` when the estimate has no such interval (one seed, not estimable).
+    Each table words it its own way: a change against 0 (increase, decrease), a claimed value (confirmed, refuted),
+    a paper's single run (differs, consistent)."""
+    if not e.estimable:
+        return "none"
+    lo, hi = (e.lo, e.hi) if interval == MEAN else (e.pred_lo, e.pred_hi)
+    if interval == MEAN and not e.has_interval:
+        return "none"
+    return position(lo, hi, value)
+
+
 def estimates(stat: Callable[[np.ndarray], np.ndarray], per_seed: Callable[[np.ndarray], np.ndarray],
               labels: np.ndarray, draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
               faces_per_value: np.ndarray | None = None) -> list[Estimate]:

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from .data.faces import EMOTIONS, NUM_CLASSES
-from .stats import (MIN_CORRECT, Estimate, auc_change_estimates, bounded, class_hits, estimates, fmt_ci, fmt_relative,
+from .stats import (MIN_CORRECT, Estimate, auc_change_estimates, bounded, class_hits, estimates, fmt_ci, fmt_relative, judge,
                     ratio_estimates, recalls)
 
 FEW_TEST_FACES = 100  # classes with fewer test faces than this are flagged
@@ -47,13 +47,10 @@ def verdict(e: Estimate, base_correct: float | None = None) -> str:
     if not e.estimable:
         return (f"not estimable ({base_correct:.1f} correct faces per seed)" if base_correct is not None
                 else "not estimable")
-    if not e.has_interval:
+    zero = judge(e, 0.0)  # 0 above the interval: a decrease
+    if zero == "none":
         return "n = 1, no interval"
-    if e.hi < 0:
-        return "decrease"
-    if e.lo > 0:
-        return "increase"
-    return f"not decided ({e.seeds} seeds)"
+    return {"above": "decrease", "below": "increase"}.get(zero, f"not decided ({e.seeds} seeds)")
 
 
 def _row(row: str, column: str, measure: str, e: Estimate, base_correct: float = float("nan")) -> dict:
@@ -133,6 +130,26 @@ def accuracy_difference(labels: np.ndarray, base: np.ndarray, new: np.ndarray) -
     b, n = np.asarray(base) == labels, np.asarray(new) == labels
     return bounded(estimates(lambda i: 100 * (n[:, i].mean() - b[:, i].mean()),
                              lambda i: 100 * (n[:, i].mean(1) - b[:, i].mean(1))[:, None], labels)[0], -100, 100)
+
+
+#: how an estimate is stored in a wide table row, by the suffix of its column (``<prefix>``, ``<prefix> ci``, ...)
+ESTIMATE_COLUMNS = {"ci": "half", "pred": "pred_half", "lo": "lo", "hi": "hi", "sd": "sd_seed", "se_test": "se_test"}
+
+
+def estimate_columns(prefix: str, e: Estimate, parts=("ci", "pred")) -> dict:
+    """An estimate as columns of a wide table row: ``<prefix>`` (its value) and ``<prefix> <part>`` for each part
+    (:data:`ESTIMATE_COLUMNS`). The one place Table 2's and the variants' columns are named."""
+    return {prefix: e.value, **{f"{prefix} {part}": getattr(e, ESTIMATE_COLUMNS[part]) for part in parts}}
+
+
+def estimate_from(row, prefix: str) -> Estimate:
+    """The estimate :func:`estimate_columns` stored in a row (its seeds and test faces from the row's ``seeds`` and
+    ``test faces``); parts the row lacks stay unknown."""
+    get = (lambda k: row.get(k, math.nan)) if hasattr(row, "get") else (lambda k: getattr(row, k, math.nan))
+    parts = {attr: float(get(f"{prefix} {part}")) for part, attr in ESTIMATE_COLUMNS.items()}
+    return Estimate(float(get(prefix)), parts["half"], parts["pred_half"], int(get("seeds")),
+                    int(get("test faces")) if math.isfinite(float(get("test faces"))) else 0,
+                    lo=parts["lo"], hi=parts["hi"], sd_seed=parts["sd_seed"], se_test=parts["se_test"])
 
 
 def estimate_row(e: Estimate) -> dict:

@@ -18,7 +18,6 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -214,8 +213,8 @@ class RunState:
 
 
 # ------------------------------------------------------------------------------------------ the loop
-def train(config: TrainConfig, faces: FaceSet, study: Study | str, settings: Settings | None = None,
-          landmarks: np.ndarray | None = None, callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> Run:
+def train(config: TrainConfig, faces: FaceSet, study: Study | str, *, settings: Settings | None = None,
+          landmarks: np.ndarray | None = None) -> Run:
     """Train (or reuse, or resume) one run and return its record.
 
     Args:
@@ -226,29 +225,28 @@ def train(config: TrainConfig, faces: FaceSet, study: Study | str, settings: Set
             ``<study>/records/<run name>/``, resuming from its last checkpoint when one is there.
         settings: how to execute (device, precision, progress).
         landmarks: (N, K, 2) landmarks for policies that need them (default: ``faces.landmarks``).
-        callbacks: called as ``f(epoch, history_row)`` after each epoch's checkpoint is written.
 
     Returns:
         The finished :class:`~perturb_lib.runs.Run`.
     """
     study, settings = Study.of(study), settings or Settings()
-    name = run_name(run_identity(config, faces, landmarks, settings))
+    name = run_name(run_identity(config, faces, landmarks=landmarks, settings=settings))
     found = study.find(name)
     if found is not None:
         if found.in_ledger and settings.progress_mode() != "off":
             print(f"{name}: finished record reused from {study.ledger}", flush=True)
         return found
-    return _fit(config, faces, study, settings, landmarks, callbacks)
+    return _fit(config, faces, study, settings, landmarks)
 
 
-def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, landmarks, callbacks=()) -> Run:
+def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, landmarks) -> Run:
     """Train a run in the study's own folder (resuming it when interrupted), whatever a ledger holds."""
-    identity = run_identity(config, faces, landmarks, settings)
+    identity = run_identity(config, faces, landmarks=landmarks, settings=settings)
     run_dir = study.records / run_name(identity)
     if (run_dir / "metrics.json").is_file():
         return Run(run_dir, study)
     if config.policy["kind"] == "perturb":  # phase 3 needs its phase-1 model's attention
-        with_checkpoint(study.run(config.policy["phase1"]), faces, settings, landmarks)
+        with_checkpoint(study.run(config.policy["phase1"]), faces, settings=settings, landmarks=landmarks)
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -265,15 +263,13 @@ def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, 
             step_model = torch.compile(state.model) if settings.use_compile(ctx.device) else state.model
             for epoch in range(state.epoch, config.epochs):
                 row = train_one_epoch(ctx, state, step_model, epoch)
-                row = evaluate_and_checkpoint(ctx, state, epoch, row)
-                for cb in callbacks:
-                    cb(epoch, row)
+                evaluate_and_checkpoint(ctx, state, epoch, row)
             return finish(ctx, state, time.time() - t_run, time.process_time() - cpu_run, load_before, resumed_at)
     finally:
         torch.set_num_threads(threads)  # a run's thread count must not leak into the next one's arithmetic
 
 
-def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
+def with_checkpoint(run: Run, faces: FaceSet, *, settings: Settings | None = None,
                     landmarks: np.ndarray | None = None) -> Run:
     """The run with a model that can be loaded.
 
@@ -296,7 +292,7 @@ def with_checkpoint(run: Run, faces: FaceSet, settings: Settings | None = None,
     if settings.progress_mode() != "off":
         print(f"{run.name}: retraining as recorded ({settings.threads or 'default'} threads, {settings.precision}): its "
               "model is not published and a model must be loaded", flush=True)
-    identity = run_identity(config, faces, landmarks, settings)
+    identity = run_identity(config, faces, landmarks=landmarks, settings=settings)
     if run_name(identity) != run.name:
         raise ValueError(f"{run.name}: these faces, landmarks or this precision make another run "
                          f"({run_name(identity)}); retrain it with the faces it was trained on")
@@ -344,6 +340,24 @@ def initial_state(ctx: RunContext) -> RunState:
                     torch.Generator(device=ctx.device).manual_seed(config.seed))
 
 
+def training_step(step_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  generator: torch.Generator, config: Recipe, device: torch.device, amp: bool,
+                  channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of SGD on a batch of faces (B, 1, H, W) in [0, 1], as every run of the study takes it: the recipe's
+    batched augmentation and the input normalisation, the forward pass in the run's precision, cross-entropy with
+    the recipe's label smoothing, backward, and the optimizer's step. Returns ``(loss, logits)``."""
+    x = normalize(train_augment(x, generator, config.input_size, config.crop, config.pad, config.flip, config.erasing))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(device, amp):
+        logits = step_model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits
+
+
 def train_one_epoch(ctx: RunContext, state: RunState, step_model: torch.nn.Module, epoch: int) -> dict:
     """One pass over the training faces in a random order; returns the epoch's training statistics."""
     config, device, split = ctx.config, ctx.device, ctx.splits["Training"]
@@ -359,16 +373,8 @@ def train_one_epoch(ctx: RunContext, state: RunState, step_model: torch.nn.Modul
         state.lr.apply(state.optimizer, epoch * steps + step)
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
         x, y = ctx.policy.train_inputs(split.batch(idx), split.labels[idx], split, idx, state.generator)
-        x = normalize(train_augment(x, state.generator, config.input_size, config.crop, config.pad, config.flip,
-                                    config.erasing))
-        if ctx.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, ctx.amp):
-            logits = step_model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        state.optimizer.step()
+        loss, logits = training_step(step_model, state.optimizer, x, y, state.generator, config, device, ctx.amp,
+                                     ctx.channels_last)
         if state.ema is not None:
             state.ema.update_parameters(state.model)
         loss_sum += loss.detach() * len(y)
@@ -528,7 +534,7 @@ def main(argv=None) -> int:
     device = settings.resolved_device()
     print(f"{faces.name}: {len(faces):,} faces; {config.model} x{config.width:g}, {config.epochs} epochs, policy "
           f"{config.policy['kind']}, seed {config.seed}; {device}, {settings.resolved_precision(device)}", flush=True)
-    run = train(config, faces, output.study_dir, settings, landmarks)
+    run = train(config, faces, output.study_dir, settings=settings, landmarks=landmarks)
     print(f"record: {run.dir}")
     return 0
 

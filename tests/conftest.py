@@ -69,7 +69,7 @@ def trained_attention(tmp_path_factory):
     config = TrainConfig(model="vgg16", width=0.125, dropout=0.0, attention=True, epochs=6, lr=0.02,
                          warmup_epochs=1.0, seed=0)
     with filelock.FileLock(str(shared / "attention-study.lock")):
-        run = train(config, faces, study, Settings(device="cpu", progress="off"))
+        run = train(config, faces, study, settings=Settings(device="cpu", progress="off"))
     return study, run, faces
 
 

@@ -26,7 +26,8 @@ def published(tmp_path_factory):
     ledger = Ledger(root / "ledger")
     runs = {}
     for label, policy in (("trained clean", {"kind": "clean"}), ("trained masked", ex.MASK)):
-        run = train(TrainConfig(width=0.0625, epochs=1, policy=policy), faces, Study(root / "study"), settings)
+        run = train(TrainConfig(width=0.0625, epochs=1, policy=policy), faces, Study(root / "study"),
+                    settings=settings)
         ledger.add(run)
         ledger.publish_model(run, faces, faces.landmarks, settings)
         runs[label] = Study(root / "study", root / "ledger").find(run.name)

@@ -62,3 +62,18 @@ def test_unknown_names_are_rejected_with_choices():
         build_model("vgg19")
     with pytest.raises(ValueError, match="no attention variant"):
         build_model("densenet121", attention=True)
+
+
+def test_every_list_of_models_derives_from_the_zoo():
+    """One registry: the builders, the attention and dropout variants and the paper's columns all come from
+    params.MODEL_ZOO; the channels-last measurements name only models of the zoo."""
+    from perturb_lib import params
+    from perturb_lib.execution import CPU_CHANNELS_LAST_FROM
+    from perturb_lib.paper import PAPER_COLUMNS, paper_column
+    assert set(MODELS) == set(params.MODEL_ZOO) and params.MODELS == tuple(params.MODEL_ZOO)
+    for name, info in params.MODEL_ZOO.items():
+        assert paper_column(name) == info.paper_column and info.paper_column in PAPER_COLUMNS
+        if not info.attention:
+            with pytest.raises(ValueError, match="attention"):
+                build_model(name, width=0.0625, attention=True)
+    assert all(set(m) <= set(params.MODEL_ZOO) for m in CPU_CHANNELS_LAST_FROM.values())

@@ -217,19 +217,13 @@ def test_named_runs_reads_the_runs_and_phase1_maps_only():
 
 
 def grow_ledger_module():
-    """benchmarks/grow_ledger.py, a script, imported."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "benchmarks" / "grow_ledger.py"
-    spec = importlib.util.spec_from_file_location("grow_ledger", path)
-    grow = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grow)
+    """The ledger grower."""
+    from perturb_lib import grow
     return grow
 
 
 def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing(tmp_path, capsys):
-    """benchmarks/grow_ledger.py: a Table 1 step publishes its runs' records with the evaluations notebook 01 makes
+    """python -m perturb_lib.grow: a Table 1 step publishes its runs' records with the evaluations notebook 01 makes
     beyond their test logits (each clean run on masked faces, each region removed), and no checkpoint; growing the
     same step into a fresh study from that ledger then trains nothing and keeps no model."""
     grow = grow_ledger_module()
@@ -259,7 +253,7 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
 
 
 def test_a_grow_step_cut_between_its_runs_keeps_the_first_evaluated(tmp_path, monkeypatch):
-    """benchmarks/grow_ledger.py publishes each run, with its evaluations, as soon as it finishes: when a Table 1
+    """python -m perturb_lib.grow publishes each run, with its evaluations, as soon as it finishes: when a Table 1
     step's masked run fails (a sitting cut short), the clean run before it is already in the ledger, tested on
     clean and masked faces and without the mouth."""
     import perturb_lib.grid
@@ -298,8 +292,8 @@ def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_shar
     exp = MaskFerExperiment(P, tiny_faces, tiny_faces.landmarks)
     assert sorted(exp.configs()) == ["maskfer/resnet18/1/clean", "maskfer/resnet18/1/masked", "maskfer/vgg16/0/clean",
                                      "maskfer/vgg16/0/masked", "maskfer/vgg16/1/clean", "maskfer/vgg16/1/masked"]
-    assert (exp.seeds_of("vgg16"), exp.seeds_of("resnet18"), exp.seeds_of("Ensemble")) == ([0, 1], [1], [1])
-    exp.train(checkpoints=False)
+    assert exp.column_seeds == {"vgg16": [0, 1], "resnet18": [1], "Ensemble": [1]}
+    exp.train()
     seeds = exp.table1().groupby("column")["seeds"].max().to_dict()
     assert seeds == {"vgg16": 2, "resnet18": 1, "Ensemble": 1}
     assert exp.cross_conditions().groupby("model")["seeds"].max().to_dict() == seeds
@@ -307,7 +301,7 @@ def test_a_model_with_fewer_seeds_keeps_them_and_the_ensemble_has_those_all_shar
     S = SchemeNotebook(perturb_models=["vgg16"], baseline_models=["resnet18"], perturb_seeds=[0, 1],
                        cluster_sweep=[], sweep_seeds=[], cluster_sample=32, **common)
     scheme = SchemeExperiment(S, tiny_faces, tiny_faces.landmarks)
-    scheme.train(checkpoints=False)
+    scheme.train()
     table2 = scheme.table2()
     assert dict(zip(table2["model"], table2["seeds"])) == {"vgg16": 2, "resnet18": 1, "Ensemble": 1}
     # the ensemble names its members (two here, not the paper's five)
@@ -330,8 +324,10 @@ def test_the_readme_sets_every_architecture_beside_the_papers_column(smoke_study
     monkeypatch.setattr(readme, "PROJECT_ROOT", tmp_path)
     text = readme.results("smoke")
     assert "Table 1, every architecture" in text and "Table 2, every architecture" not in text
-    assert "(seeds: vgg16 1, resnet18 1, Ensemble 1)" in text
-    assert "Our Ensemble sums the logits of vgg16 + resnet18; the paper's Ensemble column repeats its ResMasking" in text
+    assert "our Ensemble sums its models' logits; the paper's Ensemble column repeats its ResMasking" in text
+    # the README embeds the tables the report wrote: the same text as figures/<study>/tables/
+    table1 = (root / "figures" / "tables" / "table1_architectures.md").read_text().rstrip()
+    assert table1 in text
     header = "| emotion | vgg16 | paper (VGG16) | resnet18 | paper (ResNet) | Ensemble | paper (Ensemble) |"
     rows = text.split(header)[1].strip().splitlines()[1:8]
     assert [r.split(" | ")[0] for r in rows] == [f"| {e}" for e in ("Angry", "Disgust", "Fear", "Happy", "Sad",
@@ -353,7 +349,7 @@ def test_table2_of_every_architecture_names_each_models_recipe_and_minutes(tmp_p
     """Each model's width and epochs come from its baseline records, its minutes from their median wall time; a
     phase-1 or Perturb run does not count, nor a resumed run's wall time (its last sitting only)."""
     from perturb_lib.io import write_json
-    from perturb_lib.readme import baseline_recipes
+    from perturb_lib.report import baseline_recipes
     runs = {"baseline/resnet50/0/0": "r0", "baseline/resnet50/1/0": "r1", "baseline/resnet50/2/0": "r2",
             "perturb/resnet50/0/3": "p0", "phase1/resnet50/0/0": "q0", "baseline/vgg16/0/0": "v0",
             "baseline/vgg16/1/0": "v1", "baseline/dpn26/0/0": "d0", "baseline/tiny/0/0": "t0",
@@ -402,7 +398,7 @@ def test_the_plan_says_what_a_fresh_clone_would_reuse_load_restore_or_train(tmp_
     P = NOTEBOOKS["01_maskfer_degradation"].from_values(notebook_parameters("01_maskfer_degradation", values))
     faces, landmarks = load_faces(P)
     exp = MaskFerExperiment(P, faces, landmarks)
-    exp.train(checkpoints=False)
+    exp.train()
     clean, masked = exp.loaded_runs()
     best = torch.load(clean.work / "best.pt", weights_only=True)  # the clean run's model, one weight changed
     state = dict(best["model"])

@@ -184,7 +184,7 @@ def test_variants_pair_with_their_own_baselines_and_their_clusters_are_located(t
                        scheme_variants={"code": {"cluster_features": "attention", "cluster_selection": "all"},
                                         "longer": {"epochs": 2}}, variant_seeds=[0])
     exp = scheme.SchemeExperiment(P, tiny_faces, tiny_faces.landmarks)
-    exp.train(checkpoints=False)
+    exp.train()
     assert exp.runs["baseline@code/vgg16/0/0"].name == exp.runs["baseline/vgg16/0/0"].name
     assert exp.runs["phase1@longer/vgg16/0/0"].name != exp.runs["phase1/vgg16/0/0"].name
     assert exp.runs["perturb@longer/vgg16/0/0"].config["epochs"] == 2

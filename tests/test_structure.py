@@ -76,16 +76,16 @@ def test_no_import_cycle_inside_the_package():
 
 def layer_of(module: str) -> int:
     """The layer index of a module (``perturb_lib.x.y`` or ``x.y``) in the README's layers."""
-    from perturb_lib.readme import LAYERS
+    from perturb_lib.layers import LAYERS
     name = module.removeprefix("perturb_lib.")
     for i, (_, members, _) in enumerate(LAYERS):
         if any(name == m or name.startswith(m + ".") for m in members):
             return i
-    raise KeyError(f"module {module!r} is in no layer of perturb_lib.readme.LAYERS")
+    raise KeyError(f"module {module!r} is in no layer of perturb_lib.layers.LAYERS")
 
 
 def test_imports_point_down_the_layers_the_readme_draws():
-    from perturb_lib.readme import LAYERS
+    from perturb_lib.layers import LAYERS
     graph = import_graph(PACKAGE)
     upward = [f"{m} ({LAYERS[layer_of(m)][0]}) imports {n} ({LAYERS[layer_of(n)][0]})"
               for m, targets in graph.items() if m != "perturb_lib" for n in targets

@@ -325,7 +325,8 @@ def test_the_claims_table_asks_across_architectures_and_backbones():
     maskfer = SimpleNamespace(table1=table1, models=["vgg16", "resnet50"], removal_trained=pd.DataFrame())
     # vgg16: -0.9 +- 0.6 pp lies below 0; resnet50: +1.0 +- 2.0 holds 0
     table2 = pd.DataFrame({"model": ["vgg16", "resnet50"], "delta acc": [-0.9, 1.0], "delta acc ci": [0.6, 2.0],
-                           "delta acc lo": [-1.5, -1.0], "seeds": [6, 3], "test faces": [3589, 3589],
+                           "delta acc lo": [-1.5, -1.0], "delta acc hi": [-0.3, 3.0], "seeds": [6, 3],
+                           "test faces": [3589, 3589],
                            "delta acc sd": [0.5, 1.5], "delta acc se_test": [0.2, 0.2]})
     scheme = SimpleNamespace(table2=table2, sweep=pd.DataFrame())
     table = claims.claims(maskfer, scheme).set_index("claim")

@@ -76,8 +76,8 @@ def test_flip_erasing_and_ten_crop():
 
 # ------------------------------------------------------------------------------------------ training
 def test_training_is_deterministic_and_learns(tmp_path, tiny_faces):
-    a = train(TrainConfig(**FAST), tiny_faces, tmp_path / "a", CPU)
-    b = train(TrainConfig(**FAST), tiny_faces, tmp_path / "b", CPU)
+    a = train(TrainConfig(**FAST), tiny_faces, tmp_path / "a", settings=CPU)
+    b = train(TrainConfig(**FAST), tiny_faces, tmp_path / "b", settings=CPU)
     assert a.metrics == b.metrics
     for (ka, va), (kb, vb) in zip(a.model().state_dict().items(), b.model().state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
@@ -92,23 +92,32 @@ def test_training_is_deterministic_and_learns(tmp_path, tiny_faces):
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "onecycle"])
-def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedule):
+def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedule, monkeypatch):
+    import perturb_lib.train as train_mod
     config = TrainConfig(**{**FAST, "epochs": 4, "lr_schedule": schedule})
-    reference = train(config, tiny_faces, tmp_path / "ref", CPU)
+    reference = train(config, tiny_faces, tmp_path / "ref", settings=CPU)
 
     class Killed(Exception):
         pass
 
-    def kill_after_second_epoch(epoch, row):
-        if epoch == 1:
+    real, epochs_run = train_mod.evaluate_and_checkpoint, []
+
+    def checkpoint_then_maybe_die(ctx, state, epoch, row, kill_at=None):
+        row = real(ctx, state, epoch, row)  # the epoch's checkpoint is written, then the process dies
+        epochs_run.append(epoch)
+        if epoch == kill_at:
             raise Killed
+        return row
+    monkeypatch.setattr(train_mod, "evaluate_and_checkpoint",
+                        lambda *a: checkpoint_then_maybe_die(*a, kill_at=1))
     with pytest.raises(Killed):
-        train(config, tiny_faces, tmp_path / "resumed", CPU, callbacks=(kill_after_second_epoch,))
+        train(config, tiny_faces, tmp_path / "resumed", settings=CPU)
     run_dir = run_dir_for(config, tiny_faces, tmp_path / "resumed", settings=CPU)
     assert (run_dir / "last.pt").is_file() and not (run_dir / "metrics.json").exists()
     assert not load_run(run_dir).finished  # a killed run never looks finished
-    epochs_run = []
-    resumed = train(config, tiny_faces, tmp_path / "resumed", CPU, callbacks=(lambda e, r: epochs_run.append(e),))
+    monkeypatch.setattr(train_mod, "evaluate_and_checkpoint", checkpoint_then_maybe_die)
+    epochs_run.clear()
+    resumed = train(config, tiny_faces, tmp_path / "resumed", settings=CPU)
     assert epochs_run == [2, 3]  # it continued, it did not start over
     assert resumed.metrics["val"] == reference.metrics["val"]
     assert resumed.metrics["test"] == reference.metrics["test"]
@@ -119,10 +128,10 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedul
 
 
 def test_finished_run_is_reused_not_retrained(tmp_path, tiny_faces, monkeypatch):
-    first = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    first = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
     import perturb_lib.train as train_mod
     monkeypatch.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("retrained a finished run"))
-    again = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    again = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
     assert again.dir == first.dir and again.metrics == first.metrics
     other = TrainConfig(**{**FAST, "seed": 1})
     assert run_dir_for(other, tiny_faces, tmp_path, settings=CPU) != first.dir  # another config, another folder
@@ -155,14 +164,14 @@ def test_run_lock_refuses_a_live_owner_and_names_its_host(tmp_path):
 
 
 def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path, tiny_faces):
-    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
     best = torch.load(run.dir / "best.pt", weights_only=True)  # what the project writes loads safely
     best["note"] = Pickled()  # a shared run folder whose checkpoint carries an object (it could run code)
     torch.save(best, run.dir / "best.pt")
     with pytest.raises(CheckpointError, match=r"best\.pt: refused to load"):
         run.model()
     with pytest.raises(CheckpointError, match="refused to load"):
-        run_logits(run, tiny_faces, {"kind": "clean"}, split="PublicTest", settings=CPU)
+        run_logits(run, tiny_faces, policy={"kind": "clean"}, split="PublicTest", settings=CPU)
 
 
 class Pickled:
@@ -172,8 +181,8 @@ class Pickled:
 def test_ema_and_flip_test_time_augmentation(tmp_path, tiny_faces):
     from perturb_lib.evaluate import predict
     from perturb_lib.policies import make_policy, split_tensors
-    ema = train(TrainConfig(**{**FAST, "ema": 0.9}), tiny_faces, tmp_path, CPU)
-    plain = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    ema = train(TrainConfig(**{**FAST, "ema": 0.9}), tiny_faces, tmp_path, settings=CPU)
+    plain = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
     assert ema.dir != plain.dir and ema.history.train_loss.tolist() == plain.history.train_loss.tolist()  # same path
     kept = ema.checkpoint()["model"], plain.checkpoint()["model"]  # ... but the average is validated and kept
     assert not all(torch.equal(kept[0][k], kept[1][k]) for k in kept[1])
@@ -193,12 +202,12 @@ def test_a_ledger_record_is_read_in_place_and_its_model_retrained_beside_it_only
     from perturb_lib.runs import CheckpointMissingError, Study
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
-    original = train(config, tiny_faces, tmp_path / "made", CPU)
+    original = train(config, tiny_faces, tmp_path / "made", settings=CPU)
     ledger = copy_record(original, tmp_path / "ledger")  # what a study publishes: the record, no checkpoint
     study = Study(tmp_path / "fresh", ledger)
     with monkeypatch.context() as m:
         m.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("trained a run the ledger holds"))
-        reused = train(config, tiny_faces, study, CPU)
+        reused = train(config, tiny_faces, study, settings=CPU)
     assert reused.dir == ledger / original.name and reused.in_ledger and not reused.has_checkpoint
     assert reused.metrics == original.metrics and not (tmp_path / "fresh").exists()  # read in place, nothing copied
     logits, labels = run_logits(reused, tiny_faces, settings=CPU)  # the tables need no model
@@ -206,13 +215,13 @@ def test_a_ledger_record_is_read_in_place_and_its_model_retrained_beside_it_only
     with pytest.raises(CheckpointMissingError, match="neither published"):
         reused.model()
     before = {p.name: p.read_bytes() for p in reused.dir.iterdir()}
-    restored = with_checkpoint(reused, tiny_faces, CPU)  # a model must be loaded: trained again, beside the record
+    restored = with_checkpoint(reused, tiny_faces, settings=CPU)  # a model must be loaded: trained again, beside the record
     assert restored.dir == reused.dir and restored.has_checkpoint and restored.restored
     assert (study.records / original.name / "best.pt").is_file()
     assert {p.name: p.read_bytes() for p in reused.dir.iterdir()} == before  # the record is untouched
     with pytest.raises(ValueError, match="make another run"):
         (restored.work / "best.pt").unlink()
-        with_checkpoint(restored, make_other(tiny_faces), CPU)
+        with_checkpoint(restored, make_other(tiny_faces), settings=CPU)
 
 
 def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_names(tmp_path, tiny_faces):
@@ -221,13 +230,13 @@ def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
     recorded = replace(CPU, threads=1, channels_last="off")
-    original = train(config, tiny_faces, tmp_path / "made", recorded)
+    original = train(config, tiny_faces, tmp_path / "made", settings=recorded)
     assert recorded_execution(original.env) == {"threads": 1, "channels_last": "off"}
     study = Study(tmp_path / "fresh", copy_record(original, tmp_path / "ledger"))
-    reused = train(config, tiny_faces, study, CPU)
+    reused = train(config, tiny_faces, study, settings=CPU)
     before = torch.get_num_threads()
     # this session asks for 2 threads and channels-last: the record's 1 thread and plain layout win
-    restored = with_checkpoint(reused, tiny_faces, replace(CPU, threads=2, channels_last="on"))
+    restored = with_checkpoint(reused, tiny_faces, settings=replace(CPU, threads=2, channels_last="on"))
     work = Run(restored.work)
     assert restored.has_checkpoint and work.env["threads"] == 1 and work.env["channels_last"] is False
     assert work.metrics == original.metrics  # the same machine and software: the same model
@@ -235,7 +244,8 @@ def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_
     # a retraining cut short (no metrics yet, but a best.pt of some epoch): resumed, still as recorded, not taken as is
     (restored.work / "metrics.json").unlink()
     assert not Run(reused.dir, study).has_checkpoint
-    resumed = with_checkpoint(Run(reused.dir, study), tiny_faces, replace(CPU, threads=2, channels_last="on"))
+    resumed = with_checkpoint(Run(reused.dir, study), tiny_faces,
+                              settings=replace(CPU, threads=2, channels_last="on"))
     assert Run(resumed.work).env["threads"] == 1 and Run(resumed.work).metrics == original.metrics
     assert recorded_execution({}) == {} and recorded_execution({"device": "cuda:0", "threads": 4}) == {}
 
@@ -257,7 +267,7 @@ def make_other(faces):
 
 
 def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
-    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
     back = load_run(run.name, tmp_path)
     assert back.config == json.loads((run.dir / "config.json").read_text())
     recorded, labels = run_logits(back, tiny_faces, split="PublicTest", settings=CPU)  # the record's own logits
@@ -266,8 +276,8 @@ def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
     (run.dir / "best.pt").unlink()  # tables need no checkpoint for the run's own test faces
     test, _ = run_logits(back, tiny_faces, settings=CPU)
     assert classification_metrics(tiny_faces.labels[tiny_faces.splits == 2], test.argmax(1)) == run.metrics["test"]
-    evaluated, _ = run_logits(train(TrainConfig(**{**FAST, "seed": 1}), tiny_faces, tmp_path, CPU), tiny_faces,
-                              {"kind": "clean"}, split="PublicTest", settings=CPU)
+    evaluated, _ = run_logits(train(TrainConfig(**{**FAST, "seed": 1}), tiny_faces, tmp_path, settings=CPU), tiny_faces,
+                              policy={"kind": "clean"}, split="PublicTest", settings=CPU)
     assert evaluated.dtype == np.float32
 
 
@@ -276,19 +286,19 @@ def test_stored_evaluations_are_keyed_by_what_they_computed_and_the_evaluation_v
     """An edit to the code (here: predict replaced) keeps a stored evaluation, which names what was computed, not the
     code; bumping EVAL_VERSION (what the golden test asks for when outputs change) computes it again."""
     from perturb_lib import evaluate as ev
-    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, CPU)
+    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
     clean = {"kind": "clean"}  # given explicitly: evaluated (and stored), not read from the record
-    first, labels = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    first, labels = ev.run_logits(run, tiny_faces, policy=clean, split="PublicTest", settings=CPU)
     stored = list((run.dir / "evals").glob("*.npz"))
     assert len(stored) == 1
     key = ev.read_evaluation(stored[0])["key"]
     assert key["policy"] == clean and key["split"] == "PublicTest" and key["eval_version"] == ev.EVAL_VERSION
     real = ev.predict
     monkeypatch.setattr(ev, "predict", lambda *a, **k: real(*a, **k) + 1.0)  # predict is edited
-    again, _ = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    again, _ = ev.run_logits(run, tiny_faces, policy=clean, split="PublicTest", settings=CPU)
     np.testing.assert_array_equal(again, first)  # read back, not computed again
     monkeypatch.setattr(ev, "EVAL_VERSION", ev.EVAL_VERSION + 1)  # the version bumped: computed again
-    edited, _ = ev.run_logits(run, tiny_faces, clean, split="PublicTest", settings=CPU)
+    edited, _ = ev.run_logits(run, tiny_faces, policy=clean, split="PublicTest", settings=CPU)
     np.testing.assert_allclose(edited, first + 1.0, rtol=1e-6)
     assert len(list((run.dir / "evals").glob("*.npz"))) == 2
 
@@ -355,12 +365,12 @@ def test_bf16_and_channels_last_train_cluster_and_explain_on_the_cpu(tmp_path, t
     from perturb_lib.params import SchemeOptions
     gpu_like = Settings(device="cpu", progress="off", precision="bf16", channels_last="on")
     config = TrainConfig(**{**FAST, "attention": True, "epochs": 2})
-    run = train(config, tiny_faces, tmp_path, gpu_like)
+    run = train(config, tiny_faces, tmp_path, settings=gpu_like)
     assert run.finished and run.config["precision"] == "bf16"
     assert run.env["precision"] == "bf16" and run.env["channels_last"] is True
     assert run.dir == run_dir_for(config, tiny_faces, tmp_path, settings=Settings(precision="bf16", channels_last="off"))
     assert run.dir != run_dir_for(config, tiny_faces, tmp_path, settings=CPU)  # fp32 computes something else: another run
-    logits, labels = run_logits(run, tiny_faces, {"kind": "clean"}, "PublicTest", settings=CPU)  # in bf16, as trained
+    logits, labels = run_logits(run, tiny_faces, policy={"kind": "clean"}, split="PublicTest", settings=CPU)  # in bf16, as trained
     assert classification_metrics(labels, logits.argmax(1))["accuracy"] == run.metrics["val"]["accuracy"]
     record = phase2_record(run, tiny_faces, SchemeOptions(n_clusters=2, cluster_sample=16), gpu_like, examples=4)
     assert set(np.unique(record["shared_map"])) == {-1, 0, 1}
@@ -378,8 +388,8 @@ def test_compiled_training_matches_eager_on_a_tiny_model(tmp_path, tiny_faces, m
     import functools
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     config = TrainConfig(**{**FAST, "epochs": 1, "width": 0.0625, "batch_size": 41})
-    eager = train(config, tiny_faces, tmp_path / "eager", CPU)
-    compiled = train(config, tiny_faces, tmp_path / "compiled", Settings(device="cpu", progress="off",
+    eager = train(config, tiny_faces, tmp_path / "eager", settings=CPU)
+    compiled = train(config, tiny_faces, tmp_path / "compiled", settings=Settings(device="cpu", progress="off",
                                                                          precision="fp32", compile="on"))
     assert compiled.name == eager.name and compiled.env["compile"] is True
     assert compiled.history.train_loss.iloc[0] == pytest.approx(eager.history.train_loss.iloc[0], rel=1e-2)

@@ -187,8 +187,8 @@ def seed_identity(faces: FaceSet, landmarks: np.ndarray, params: LandmarkNoteboo
 
 
 def seed_record_name(identity: dict) -> str:
-    """``landmarks-<source>-<faces>-s<seed>-<hash>``."""
-    source = identity["params"]["lm_source"] or "landmarks"
+    """``landmarks-<source>-<faces>-s<seed>-<hash>`` (source: ``lm_source``, or ``study`` for the study's own)."""
+    source = identity["params"]["lm_source"] or "study"
     return f"landmarks-{source}-{identity['data']['faces']}-s{identity['seed']}-{stable_hash(identity)}"
 
 

@@ -11,7 +11,6 @@ Every comparison is paired: the same test faces (by id) under both conditions, t
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 from ..data.faces import EMOTIONS, SPLITS, FaceSet
 from ..data.maskfer import load_maskfer_list
 from ..data.registry import defining_regions
-from ..evaluate import Predictions, run_logits
+from ..evaluate import Predictions, ensemble, run_logits
 from ..execution import Settings
 from ..grid import run_grid
 from ..landmarks import choose, detected
@@ -30,15 +29,10 @@ from ..runs import CheckpointMissingError, Run, Study
 from ..stats import count_span
 from ..tables import accuracy, change_table, estimate_row
 from ..train import TrainConfig, with_checkpoint
-from .results import Results
+from .results import Results, RunKey, run_key
 
 CLEAN = {"kind": "clean"}
 FEATURES = ("eyes", "brows", "nose", "mouth")  # the single features whose removal the truth check compares
-
-
-def run_key(kind: str, model: str, seed: int, condition: str) -> str:
-    """The key of a run in :attr:`MaskFerResults.runs`, e.g. ``maskfer/vgg16/0/masked``."""
-    return f"{kind}/{model}/{seed}/{condition}"
 
 
 @dataclass
@@ -89,13 +83,9 @@ class MaskFerResults(Results):
     runs: dict = field(default_factory=dict)
     explain_seed: int = 0
 
-    def seeds_of(self, column: str) -> list:
-        """A column's seeds (results made before ``column_seeds`` existed: ``seeds``)."""
-        return (self.column_seeds or {}).get(column) or self.seeds
-
     def seed_counts(self) -> str:
         """How many seeds Table 1's columns have: ``5``, or ``3-5`` when they differ."""
-        return count_span([len(self.seeds_of(c)) for c in self.columns] or [len(self.seeds)])
+        return count_span([len(self.column_seeds[c]) for c in self.columns] or [len(self.seeds)])
 
     def run(self, study: Study, model: str, seed: int, condition: str) -> Run:
         """A MaskFer run (condition ``clean`` or ``masked``) of this experiment, found in ``study``."""
@@ -154,27 +144,21 @@ class MaskFerExperiment:
                                                                  "fill": P.removal_fill})
         return out
 
-    def train(self, checkpoints: bool = True, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
-        """Train (or reuse) every run; masked runs on published MaskFer use those images.
-
-        Args:
-            checkpoints: also have the checkpoints of the two models notebook 02 explains (the first model's clean
-                and masked runs of its first seed), training a ledger's record again when only it is here. Growing
-                a ledger wants records and evaluations only (False).
-            on_finished: called with each run as soon as it has finished, before the next trains
-                (:func:`~perturb_lib.grid.run_grid`): a ledger grower evaluates (:meth:`evaluate`) and publishes it.
-        """
+    def train(self) -> dict[str, Run]:
+        """Train (or reuse) every run of :meth:`configs`, then have the models of the two runs notebook 02 explains
+        (:meth:`loaded_runs`: published with their records, else trained again). Masked runs on the published MaskFer
+        use those images."""
         configs, P = self.configs(), self.params
-        masked_keys = [k for k in configs if k.startswith("maskfer/") and k.endswith("/masked")]
+        masked_keys = [k for k in configs if RunKey.parse(k)[::3] == ("maskfer", "masked")]
         main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
-        runs = run_grid([configs[k] for k in main_keys], self.faces, self.study, self.settings, self.landmarks,
-                        grid=P, on_finished=on_finished)
+        runs = run_grid([configs[k] for k in main_keys], self.faces, self.study, settings=self.settings,
+                        landmarks=self.landmarks, grid=P)
         self.runs = dict(zip(main_keys, runs))
         if self.masked_faces is not None and masked_keys:
-            masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, self.study, self.settings,
-                              grid=P, on_finished=on_finished)
+            masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, self.study, settings=self.settings,
+                              grid=P)
             self.runs.update(zip(masked_keys, masked))
-        for run in self.loaded_runs() if checkpoints else ():  # notebook 02 explains these two models
+        for run in self.loaded_runs():  # notebook 02 explains these two models
             self.restore(run)
         return self.runs
 
@@ -225,10 +209,10 @@ class MaskFerExperiment:
         faces, spec, lm = self.tested(tested, policy)
         split = run.config["test_split"]
         try:
-            logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
+            logits, labels = run_logits(run, faces, policy=spec, split=split, landmarks=lm, settings=self.settings)
         except CheckpointMissingError:  # a record from the ledger, and this evaluation is not cached: train it again
             run = self.restore(run)
-            logits, labels = run_logits(run, faces, spec, split, lm, self.settings)
+            logits, labels = run_logits(run, faces, policy=spec, split=split, landmarks=lm, settings=self.settings)
         return faces.ids[faces.splits == SPLITS.index(split)], labels, logits
 
     def restore(self, run: Run) -> Run:
@@ -236,7 +220,8 @@ class MaskFerExperiment:
         trained_on = self.masked_faces if (self.masked_faces is not None
                                            and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint()) \
             else self.faces
-        restored = with_checkpoint(run, trained_on, self.settings, self.landmarks if trained_on is self.faces else None)
+        restored = with_checkpoint(run, trained_on, settings=self.settings,
+                                   landmarks=self.landmarks if trained_on is self.faces else None)
         self.runs.update({k: restored for k, r in self.runs.items() if r.dir == run.dir})
         return restored
 
@@ -244,9 +229,8 @@ class MaskFerExperiment:
         """A model's (or the ensemble's: summed logits) test predictions, trained on ``trained`` faces and tested
         on ``tested`` faces (or on clean faces under ``policy``)."""
         models = self.params.models if column == "Ensemble" else [column]
-        parts = [self._logits(self.runs[run_key("maskfer", m, seed, trained)], tested, policy) for m in models]
-        ids, labels, _ = parts[0]
-        return Predictions(ids, labels, sum(p[2] for p in parts))
+        return ensemble([Predictions(*self._logits(self.runs[run_key("maskfer", m, seed, trained)], tested, policy))
+                         for m in models])
 
     def _paired(self, base: list[Predictions], new: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, base logits (S, N, C), new logits (S, N, C))`` on the faces both share, by id."""
@@ -255,20 +239,25 @@ class MaskFerExperiment:
 
     def columns(self) -> list[str]:
         """Our models, then ``Ensemble`` when there are several (and they share a seed)."""
-        return list(self.params.models) + (["Ensemble"] if len(self.params.models) > 1 and self.seeds_of("Ensemble") else [])
+        return list(self.column_seeds)
 
-    def seeds_of(self, column: str) -> list[int]:
-        """A column's seeds: a model's own (``model_seeds``, else ``seeds``); the ensemble's, those all its models
-        share (its logits are summed per seed)."""
+    @property
+    def column_seeds(self) -> dict[str, list[int]]:
+        """Table 1's columns and their seeds: each model's own (:meth:`~perturb_lib.params.ModelRecipes.seeds_of`),
+        then ``Ensemble`` (its logits summed per seed, over the seeds all its models share) when there are several
+        models and they share a seed."""
         P = self.params
-        own = [P.seeds_of(m, P.seeds) for m in (P.models if column == "Ensemble" else [column])]
-        return [s for s in own[0] if all(s in other for other in own[1:])]
+        out = {m: P.seeds_of(m, P.seeds) for m in P.models}
+        shared = P.seeds_of("Ensemble", P.seeds, members=list(P.models))
+        if len(P.models) > 1 and shared:
+            out["Ensemble"] = shared
+        return out
 
     # ------------------------------------------------------------------------------------- tables
     def table1(self) -> pd.DataFrame:
         """Relative % change of per-class accuracy, trained and tested masked vs trained and tested clean."""
-        return change_table({c: self._paired([self.predictions(c, s, "clean", "clean") for s in self.seeds_of(c)],
-                                             [self.predictions(c, s, "masked", "masked") for s in self.seeds_of(c)])
+        return change_table({c: self._paired([self.predictions(c, s, "clean", "clean") for s in self.column_seeds[c]],
+                                             [self.predictions(c, s, "masked", "masked") for s in self.column_seeds[c]])
                              for c in self.columns()})
 
     def cross_conditions(self) -> pd.DataFrame:
@@ -278,7 +267,7 @@ class MaskFerExperiment:
             for trained in ("clean", "masked"):
                 for tested in ("clean", "masked"):
                     labels, preds = Predictions.stack([self.predictions(column, s, trained, tested)
-                                                       for s in self.seeds_of(column)])
+                                                       for s in self.column_seeds[column]])
                     rows.append({"model": column, "condition": f"{trained} -> {tested}",
                                  **estimate_row(accuracy(labels, preds))})
         return pd.DataFrame(rows)
@@ -287,7 +276,7 @@ class MaskFerExperiment:
         """Trained clean, tested with one region removed: relative % change of per-class accuracy vs clean test."""
         frames = []
         for model in self.params.models:
-            seeds = self.seeds_of(model)
+            seeds = self.column_seeds[model]
             clean = [self.predictions(model, s, "clean", "clean") for s in seeds]
             cells = {region: self._paired(clean, [self.predictions(model, s, "clean", "clean", self._removal(region))
                                                   for s in seeds])
@@ -324,11 +313,12 @@ class MaskFerExperiment:
             truth, summary = truth_check(removal[removal["model"] == self.params.removal_model], defining)
         return MaskFerResults(
             dataset=self.faces.name, models=list(self.params.models), seeds=list(self.params.seeds), columns=self.columns(),
-            column_seeds={c: self.seeds_of(c) for c in self.columns()},
+            column_seeds=self.column_seeds,
             mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.params.maskfer_path,
             membership=self.membership, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
             removal_trained=self.removal_trained(), truth_check=truth, truth_summary=summary,
-            mask_probe={} if self.masked_faces is not None else mask_probe(self.faces, self.landmarks, self.params.mask_style),
+            mask_probe={} if self.masked_faces is not None else mask_probe(
+                self.faces, self.landmarks, self.params.mask_style, self.params.test_split),
             runs={k: r.name for k, r in self.runs.items()}, explain_seed=self.explained_seed())
 
 
@@ -403,7 +393,7 @@ def score_p_value(score: int, chances: list[float]) -> float:
 COVERED_SHARE = 0.95  # mask_probe: a pixel is a probe feature when at least this share of the masks cover it
 
 
-def mask_probe(faces: FaceSet, landmarks: np.ndarray, style: str = "n95") -> dict:
+def mask_probe(faces: FaceSet, landmarks: np.ndarray, style: str = "n95", test_split: str = "PrivateTest") -> dict:
     """Does the mask show the face through it? A logistic regression trained on the pixels that (nearly) every
     face's mask covers (so the mask's outline, which follows the jaw, plays no part) predicts the emotion on the test
     split.
@@ -428,7 +418,7 @@ def mask_probe(faces: FaceSet, landmarks: np.ndarray, style: str = "n95") -> dic
     inside = covered[:, always]
     mean_tone = (tone[:, always] * inside).sum(1) / inside.sum(1).clamp(min=1)
     feats = torch.where(inside, tone[:, always], mean_tone[:, None]).numpy()
-    train, test = faces.splits == 0, faces.splits == 2
+    train, test = faces.splits == SPLITS.index("Training"), faces.splits == SPLITS.index(test_split)
     probe = LogisticRegression(max_iter=3000, class_weight="balanced").fit(feats[train], faces.labels[train])
     score = balanced_accuracy_score(faces.labels[test], probe.predict(feats[test]))
     chance = 1 / len(EMOTIONS)

@@ -10,13 +10,37 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..io import read_json, save_npz, write_json
 from ..paths import resolve
+
+
+class RunKey(NamedTuple):
+    """A run's key in an experiment's results (their ``runs`` map), written ``kind/model/seed/condition``:
+    ``maskfer/vgg16/0/masked``, ``removal/vgg16/1/eyes``, ``perturb/vgg16/3/3`` (the last part: the MaskFer
+    condition, the region removed, or the number of clusters; a variant's kind is ``perturb@<variant>``)."""
+
+    kind: str
+    model: str
+    seed: int
+    condition: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.model}/{self.seed}/{self.condition}"
+
+    @classmethod
+    def parse(cls, text: str) -> "RunKey":
+        kind, model, seed, condition = text.split("/")
+        return cls(kind, model, int(seed), condition)
+
+
+def run_key(kind: str, model: str, seed: int, condition) -> str:
+    """The text of a :class:`RunKey` (how the results store it)."""
+    return str(RunKey(kind, model, int(seed), str(condition)))
 
 
 class MissingResultsError(FileNotFoundError):

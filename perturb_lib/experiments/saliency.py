@@ -120,7 +120,7 @@ def saliency_experiment(params: SaliencyNotebook, faces: FaceSet, landmarks: np.
     """
     P = params
     device = resolve_device(P.device)
-    seed = maskfer.explain_seed if P.saliency_model == maskfer.models[0] else maskfer.seeds_of(P.saliency_model)[0]
+    seed = maskfer.explain_seed if P.saliency_model == maskfer.models[0] else maskfer.column_seeds[P.saliency_model][0]
     study = Study.of_params(P)
     runs = {"trained clean": maskfer.run(study, P.saliency_model, seed, "clean"),
             "trained masked": maskfer.run(study, P.saliency_model, seed, "masked")}

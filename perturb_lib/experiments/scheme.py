@@ -14,7 +14,7 @@ reproduced: gates always shape the features.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -32,11 +32,14 @@ from ..params import SchemeNotebook, SchemeOptions
 from ..policies import split_tensors
 from ..policies.clusters import UNSELECTED, cluster_maps, face_pixels, shared_cluster_map
 from ..runs import POLICY_FILE, Run, Study, run_identity, run_name
-from ..evaluate import Predictions, run_predictions
-from ..tables import accuracy, accuracy_difference, change_table, macro_f1, verdict
+from ..evaluate import Predictions, ensemble_logits, run_predictions
+from ..tables import accuracy, accuracy_difference, change_table, estimate_columns, macro_f1, verdict
 from ..train import TrainConfig, train, with_checkpoint
-from .results import Results
+from .results import Results, RunKey, run_key
 from .saliency import compare
+
+#: the parts of a paired change stored in Table 2 and the variants' table (:func:`~perturb_lib.tables.estimate_columns`)
+DELTA_PARTS = ("ci", "lo", "hi", "sd", "se_test")
 
 
 # ------------------------------------------------------------------------------------------ the phases
@@ -207,7 +210,8 @@ class SchemeRuns:
 def run_perturb_scheme(base: TrainConfig, faces: FaceSet, study_dir, backbone: str = "vgg16",
                        options: SchemeOptions | None = None, settings: Settings | None = None,
                        landmarks: np.ndarray | None = None) -> SchemeRuns:
-    """The three phases end to end for one seed (each reused when finished), plus the matching clean baseline.
+    """The three phases end to end for one seed (each reused when finished), plus the matching clean baseline: the
+    notebook's own experiment (:class:`SchemeExperiment`) on one backbone and one seed.
 
     Args:
         base: the training recipe shared by every phase (seed, epochs, width...).
@@ -221,12 +225,19 @@ def run_perturb_scheme(base: TrainConfig, faces: FaceSet, study_dir, backbone: s
     Returns:
         The runs.
     """
-    options = options or SchemeOptions()
-    phase1 = train(phase1_config(base, backbone), faces, study_dir, settings)
+    from ..params import Compute, Recipe
+    options, settings = options or SchemeOptions(), settings or Settings()
+    params = SchemeNotebook(
+        **{k: getattr(base, k) for k in Recipe.defaults()}, **asdict(options),
+        **{k: getattr(settings, k) for k in Compute.defaults()}, perturb_models=[backbone], baseline_models=[],
+        perturb_seeds=[base.seed], sweep_seeds=[], cluster_sweep=[], study_dir=str(study_dir),
+        ledger_dir=str(Path(study_dir) / "no-ledger"))
+    experiment = SchemeExperiment(params, faces, landmarks if landmarks is not None else faces.landmarks)
+    experiment.train()  # the notebook's own assembly of the three phases
+    phase1 = experiment.phase1(base.seed)
     clusters = phase2_record(phase1, faces, options, settings, seed=base.seed, landmarks=landmarks)
-    baseline = train(base.replace(model=backbone, policy={"kind": "clean"}), faces, study_dir, settings)
-    perturb = train(perturb_config(base, backbone, phase1, options), faces, study_dir, settings, landmarks)
-    return SchemeRuns(phase1, clusters, perturb, baseline)
+    return SchemeRuns(phase1, clusters, experiment.runs[run_key("perturb", backbone, base.seed, options.n_clusters)],
+                      experiment.runs[run_key("baseline", backbone, base.seed, 0)])
 
 
 def clustering_cost(run: Run) -> dict:
@@ -285,10 +296,6 @@ class SchemeResults(Results):
     runs: dict = field(default_factory=dict)
 
 
-def _key(kind: str, model: str, seed: int, n: int) -> str:
-    return f"{kind}/{model}/{seed}/{n}"
-
-
 class SchemeExperiment:
     """The runs and tables of notebook 03.
 
@@ -315,9 +322,9 @@ class SchemeExperiment:
         changes = {k: v for k, v in self.params.scheme_variants.get(variant, {}).items() if k in values}
         return SchemeOptions(**{**values, **changes, **({"n_clusters": n} if n else {})})
 
-    def _grid(self, configs: dict[str, TrainConfig], on_finished: Callable[[Run], None] | None = None) -> None:
-        runs = run_grid(list(configs.values()), self.faces, self.study, self.settings, self.landmarks,
-                        grid=self.params, on_finished=on_finished)
+    def _grid(self, configs: dict[str, TrainConfig]) -> None:
+        runs = run_grid(list(configs.values()), self.faces, self.study, settings=self.settings, landmarks=self.landmarks,
+                        grid=self.params)
         self.runs.update(zip(configs, runs))
 
     def recipe(self, model: str, seed: int, variant: str | None = None) -> TrainConfig:
@@ -331,22 +338,22 @@ class SchemeExperiment:
         P, configs = self.params, {}
         attention_model = self.attention_model()
         for model in P.perturb_models:
-            for seed in self.seeds_of(model):
-                configs[_key("baseline", model, seed, 0)] = self.recipe(model, seed)
-                configs[_key("perturb", model, seed, P.n_clusters)] = perturb_config(
+            for seed in self.params.seeds_of(model, self.seeds):
+                configs[run_key("baseline", model, seed, 0)] = self.recipe(model, seed)
+                configs[run_key("perturb", model, seed, P.n_clusters)] = perturb_config(
                     self.recipe(model, seed), model, self._phase1_name(seed), self.options())
         for model in P.baseline_models:
-            for seed in self.seeds_of(model):
-                configs.setdefault(_key("baseline", model, seed, 0), self.recipe(model, seed))
+            for seed in self.params.seeds_of(model, self.seeds):
+                configs.setdefault(run_key("baseline", model, seed, 0), self.recipe(model, seed))
         for seed in P.sweep_seeds:
-            configs.setdefault(_key("baseline", P.sweep_model, seed, 0), self.recipe(P.sweep_model, seed))
+            configs.setdefault(run_key("baseline", P.sweep_model, seed, 0), self.recipe(P.sweep_model, seed))
             for n in P.cluster_sweep:
-                configs[_key("perturb", P.sweep_model, seed, n)] = perturb_config(
+                configs[run_key("perturb", P.sweep_model, seed, n)] = perturb_config(
                     self.recipe(P.sweep_model, seed), P.sweep_model, self._phase1_name(seed), self.options(n))
         for variant in P.scheme_variants:
             for seed in P.variant_seeds:
-                configs[_key(f"baseline@{variant}", P.sweep_model, seed, 0)] = self.recipe(P.sweep_model, seed, variant)
-                configs[_key(f"perturb@{variant}", P.sweep_model, seed, 0)] = perturb_config(
+                configs[run_key(f"baseline@{variant}", P.sweep_model, seed, 0)] = self.recipe(P.sweep_model, seed, variant)
+                configs[run_key(f"perturb@{variant}", P.sweep_model, seed, 0)] = perturb_config(
                     self.recipe(P.sweep_model, seed, variant), P.sweep_model,
                     self._phase1_name(seed, variant), self.options(variant=variant))
         return configs
@@ -354,47 +361,42 @@ class SchemeExperiment:
     def phase1_configs(self) -> dict[str, TrainConfig]:
         """``{run key: config}`` of the phase-1 runs: one per seed (and per variant whose recipe differs)."""
         attention_model = self.attention_model()
-        out = {_key("phase1", attention_model, s, 0): phase1_config(self.recipe(attention_model, s), attention_model)
+        out = {run_key("phase1", attention_model, s, 0): phase1_config(self.recipe(attention_model, s), attention_model)
                for s in self.phase1_seeds()}
         for variant in self.params.scheme_variants:
             for s in self.params.variant_seeds:
-                out.setdefault(_key(f"phase1@{variant}", attention_model, s, 0),
+                out.setdefault(run_key(f"phase1@{variant}", attention_model, s, 0),
                                phase1_config(self.recipe(attention_model, s, variant), attention_model))
         return out
 
     def _phase1_name(self, seed: int, variant: str | None = None) -> str:
-        key = _key(f"phase1@{variant}" if variant else "phase1", self.attention_model(), seed, 0)
-        return run_name(run_identity(self.phase1_configs()[key], self.faces, self.landmarks, self.settings))
+        key = run_key(f"phase1@{variant}" if variant else "phase1", self.attention_model(), seed, 0)
+        return run_name(run_identity(self.phase1_configs()[key], self.faces, landmarks=self.landmarks,
+                                     settings=self.settings))
 
     def attention_model(self) -> str:
         """The phase-1 model: ``attention_model``, else the first backbone (the sweep's, when there is none)."""
         P = self.params
         return P.attention_model or (P.perturb_models[0] if P.perturb_models else P.sweep_model)
 
-    def train(self, checkpoints: bool = True, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
-        """Phase 1 for every seed, then baselines, Perturb runs, the cluster sweep and the variants.
+    def train(self) -> dict[str, Run]:
+        """Phase 1 for every seed, then baselines, Perturb runs, the cluster sweep and the variants, then the models
+        Figures 4 and 6 load (:meth:`loaded_runs`)."""
+        self.train_phase1()
+        return self.train_predictors()
 
-        Args:
-            checkpoints: also have the models Figures 4 and 6 load (:meth:`loaded_runs`), training a ledger's record
-                again when its model is not published. Growing a ledger wants records and evaluations only (False).
-            on_finished: called with each run as soon as it has finished, before the next trains
-                (:func:`~perturb_lib.grid.run_grid`): a ledger grower publishes it there.
-        """
-        self.train_phase1(on_finished)
-        return self.train_predictors(checkpoints, on_finished)
-
-    def train_phase1(self, on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
+    def train_phase1(self) -> dict[str, Run]:
         """Phase 1: the attention classifier of every seed (and of every variant whose recipe differs)."""
-        self._grid(self.phase1_configs(), on_finished)
+        self._grid(self.phase1_configs())
         return {k: r for k, r in self.runs.items() if k.startswith("phase1")}
 
-    def train_predictors(self, checkpoints: bool = True,
-                         on_finished: Callable[[Run], None] | None = None) -> dict[str, Run]:
+    def train_predictors(self) -> dict[str, Run]:
         """Phase 3 and its baselines: every Perturb run (each clustering its phase 1's attention, phase 2, once per
-        epoch), every baseline, the sweep and the variants (see :meth:`train`)."""
-        self._grid(self.configs(), on_finished)
-        for run in self.loaded_runs() if checkpoints else ():  # Figures 4 and 6 load these models
-            restored = with_checkpoint(run, self.faces, self.settings, self.landmarks)
+        epoch), every baseline, the sweep and the variants; then the models Figures 4 and 6 load (published with their
+        records, else trained again)."""
+        self._grid(self.configs())
+        for run in self.loaded_runs():
+            restored = with_checkpoint(run, self.faces, settings=self.settings, landmarks=self.landmarks)
             self.runs.update({k: restored for k, r in self.runs.items() if r.dir == run.dir})
         return self.runs
 
@@ -409,23 +411,23 @@ class SchemeExperiment:
         if not P.perturb_models:
             return []
         model, seed = P.perturb_models[0], self.explained_seed()
-        keys = (_key("phase1", self.attention_model(), seed, 0), _key("baseline", model, seed, 0),
-                _key("perturb", model, seed, P.n_clusters))
+        keys = (run_key("phase1", self.attention_model(), seed, 0), run_key("baseline", model, seed, 0),
+                run_key("perturb", model, seed, P.n_clusters))
         return [self.runs[k] for k in keys]
 
     def phase1_seeds(self) -> list[int]:
         """The seeds with a phase 1: every backbone's with a Perturb run, and the sweep's."""
-        return list(dict.fromkeys([s for m in self.params.perturb_models for s in self.seeds_of(m)]
-                                  + list(self.params.sweep_seeds)))
+        P = self.params
+        return list(dict.fromkeys([s for m in P.perturb_models for s in P.seeds_of(m, self.seeds)] + list(P.sweep_seeds)))
 
     def phase1(self, seed: int) -> Run:
         """The phase-1 (attention) run of a seed."""
-        return self.runs[_key("phase1", self.attention_model(), seed, 0)]
+        return self.runs[run_key("phase1", self.attention_model(), seed, 0)]
 
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
         seed = self.explained_seed()
-        phase1 = with_checkpoint(self.phase1(seed), self.faces, self.settings, self.landmarks)
+        phase1 = with_checkpoint(self.phase1(seed), self.faces, settings=self.settings, landmarks=self.landmarks)
         rec = phase2_record(phase1, self.faces, self.options(), self.settings, seed=seed, landmarks=self.landmarks)
         test = self.faces.split(rec["test_split"])
         shown = np.asarray(rec["example_index"])
@@ -442,7 +444,8 @@ class SchemeExperiment:
         from ..policies.clusters import cluster_steps
         seed = self.explained_seed()
         device = self.settings.resolved_device()
-        model = with_checkpoint(self.phase1(seed), self.faces, self.settings, self.landmarks).model(str(device))
+        model = with_checkpoint(self.phase1(seed), self.faces, settings=self.settings,
+                                landmarks=self.landmarks).model(str(device))
         test = split_tensors(self.faces, self.params.test_split, device, self.landmarks)
         index = int(np.flatnonzero(test.labels.cpu().numpy() == EMOTIONS.index(emotion))[0])
         x = test.batch(torch.tensor([index], device=device))
@@ -457,7 +460,7 @@ class SchemeExperiment:
     def epoch_maps(self) -> np.ndarray | None:
         """The shared cluster map of every epoch of the explained seed's Perturb run, as it recorded them (None
         when it recorded none)."""
-        run = self.runs.get(_key("perturb", self.params.perturb_models[0], self.explained_seed(),
+        run = self.runs.get(run_key("perturb", self.params.perturb_models[0], self.explained_seed(),
                                  self.params.n_clusters))
         if run is None or not (run.dir / POLICY_FILE).is_file():
             return None
@@ -472,7 +475,7 @@ class SchemeExperiment:
         if maps is None:
             return {}
         seed = self.explained_seed()
-        run = self.runs[_key("perturb", self.params.perturb_models[0], seed, self.params.n_clusters)]
+        run = self.runs[run_key("perturb", self.params.perturb_models[0], seed, self.params.n_clusters)]
         policy = make_policy(run.config["policy"])
         policy.map = torch.as_tensor(maps[epoch - 1]).long()
         train = split_tensors(self.faces, "Training", torch.device("cpu"), self.landmarks)
@@ -487,7 +490,8 @@ class SchemeExperiment:
         if not hasattr(self, "_probability"):
             from ..landmarks import detected
             P = self.params
-            found = detected(self.faces, P.landmark_source, P.landmark_file, P.cache_dir) & (self.faces.splits == 0)
+            found = (detected(self.faces, P.landmark_source, P.landmark_file, P.cache_dir)
+                     & (self.faces.splits == SPLITS.index("Training")))
             self._probability = region_probability(self.landmarks[found])
         return self._probability
 
@@ -495,9 +499,9 @@ class SchemeExperiment:
         """Where the shared clusters fell in each Perturb run of the sweep's backbone with ``n_clusters`` that recorded
         its maps, the study's own scheme and each variant's (see :attr:`SchemeResults.locations`)."""
         P, frames = self.params, []
-        runs = [("paper", _key("perturb", P.sweep_model, s, P.n_clusters), s)
-                for s in sorted({*self.seeds_of(P.sweep_model), *P.sweep_seeds})]
-        runs += [(v, _key(f"perturb@{v}", P.sweep_model, s, 0), s) for v in P.scheme_variants for s in P.variant_seeds]
+        runs = [("paper", run_key("perturb", P.sweep_model, s, P.n_clusters), s)
+                for s in sorted({*self.params.seeds_of(P.sweep_model, self.seeds), *P.sweep_seeds})]
+        runs += [(v, run_key(f"perturb@{v}", P.sweep_model, s, 0), s) for v in P.scheme_variants for s in P.variant_seeds]
         for variant, key, seed in runs:
             run = self.runs.get(key)
             if run is None or not (run.dir / POLICY_FILE).is_file():
@@ -526,7 +530,7 @@ class SchemeExperiment:
                     for v, c in P.scheme_variants.items()]
         for variant, changes, base_kind, kind, n in entries:
             seeds = [s for s in P.variant_seeds
-                     if _key(base_kind, model, s, 0) in self.runs and _key(kind, model, s, n) in self.runs]
+                     if run_key(base_kind, model, s, 0) in self.runs and run_key(kind, model, s, n) in self.runs]
             if not seeds:
                 continue
             labels, base = self._predictions(base_kind, model, 0, seeds)
@@ -534,18 +538,16 @@ class SchemeExperiment:
             recipe = any(k in TrainConfig.defaults() for k in P.scheme_variants.get(variant, {}))
             row = {"variant": variant, "changes": changes, "recipe": recipe, "seeds": len(seeds)}
             for label, preds in (("baseline", base), ("perturb", pert)):
-                e = accuracy(labels, preds)
-                row[f"{label} acc"], row[f"{label} acc ci"] = e.value, e.half
+                row.update(estimate_columns(f"{label} acc", accuracy(labels, preds), ("ci",)))
             d = accuracy_difference(labels, base, pert)
-            row.update({"delta acc": d.value, "delta acc ci": d.half, "delta acc lo": d.lo, "delta acc hi": d.hi,
-                        "delta acc sd": d.sd_seed, "delta acc se_test": d.se_test, "test faces": d.test_faces})
+            row.update({**estimate_columns("delta acc", d, DELTA_PARTS), "test faces": d.test_faces})
             rows.append(row)
         return pd.DataFrame(rows)
 
     # -------------------------------------------------------------------------------------- tables
     def _logits(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, logits (S, N, C))`` of the runs ``kind/model/seed/n`` on a split (default: their test split)."""
-        return Predictions.stack_logits([run_predictions(self.runs[_key(kind, model, s, n)], self.faces, split=split,
+        return Predictions.stack_logits([run_predictions(self.runs[run_key(kind, model, s, n)], self.faces, split=split,
                                                          landmarks=self.landmarks, settings=self.settings)
                                          for s in seeds])
 
@@ -554,13 +556,8 @@ class SchemeExperiment:
         labels, logits = self._logits(kind, model, n, seeds, split)
         return labels, logits.argmax(-1)
 
-    def seeds_of(self, model: str) -> list[int]:
-        """A backbone's seeds in Tables 2-3: its own (``model_seeds``), else the Perturb pairs' (``perturb_seeds``,
-        else ``seeds``)."""
-        return self.params.seeds_of(model, self.seeds)
-
     def _seeds(self, model: str, n: int) -> list[int]:
-        return [s for s in self.seeds_of(model) if _key("perturb", model, s, n) in self.runs]
+        return [s for s in self.params.seeds_of(model, self.seeds) if run_key("perturb", model, s, n) in self.runs]
 
     def table2(self) -> pd.DataFrame:
         """Per backbone: test accuracy (%) and macro F1, baseline and Perturb, with intervals (seeds and test faces),
@@ -573,16 +570,13 @@ class SchemeExperiment:
             row = {"model": model, "seeds": len(seeds)}
             for label, preds in (("baseline", base), ("perturb", pert)):
                 for metric, fn in (("acc", accuracy), ("F1", macro_f1)):
-                    e = fn(labels, preds)
-                    row[f"{label} {metric}"], row[f"{label} {metric} ci"], row[f"{label} {metric} pred"] = (
-                        e.value, e.half, e.pred_half)
+                    row.update(estimate_columns(f"{label} {metric}", fn(labels, preds)))
             for label, kind, n in (("baseline", "baseline", 0), ("perturb", "perturb", self.params.n_clusters)):
                 # an under-trained predictor shows here first: its last-epoch accuracy on its own training inputs
-                row[f"{label} last train acc"] = float(np.mean([100 * self.runs[_key(kind, model, s, n)].history[
+                row[f"{label} last train acc"] = float(np.mean([100 * self.runs[run_key(kind, model, s, n)].history[
                     "train_accuracy"].iloc[-1] for s in seeds]))
             d = accuracy_difference(labels, base, pert)
-            row.update({"delta acc": d.value, "delta acc ci": d.half, "delta acc lo": d.lo, "delta acc hi": d.hi,
-                        "delta acc sd": d.sd_seed, "delta acc se_test": d.se_test, "test faces": d.test_faces,
+            row.update({**estimate_columns("delta acc", d, DELTA_PARTS), "test faces": d.test_faces,
                         "verdict": verdict(d)})
             pb, pp = TABLE2_BASELINE.get(paper_column(model)), TABLE2_PERTURB.get(paper_column(model))
             row["paper baseline acc"], row["paper perturb acc"] = (pb[0] if pb else np.nan), (pp[0] if pp else np.nan)
@@ -600,19 +594,17 @@ class SchemeExperiment:
         if len(models) > 1:
             columns.append(("Ensemble", models))
         for name, members in columns:
-            seeds = [s for s in self.seeds_of(members[0])
-                     if all(s in self.seeds_of(m) and _key("baseline", m, s, 0) in self.runs for m in members)]
+            seeds = [s for s in self.params.seeds_of(name, self.seeds, members if len(members) > 1 else None)
+                     if all(run_key("baseline", m, s, 0) in self.runs for m in members)]
             if not seeds:
                 continue
             parts = [self._logits("baseline", m, 0, seeds) for m in members]
-            labels, preds = parts[0][0], sum(p[1] for p in parts).argmax(-1)
+            labels, preds = parts[0][0], ensemble_logits([p[1] for p in parts]).argmax(-1)
             row = {"model": name, "seeds": len(seeds)}
             if len(members) > 1:  # an ensemble names its members
                 row["members"] = " + ".join(members)
             for metric, fn in (("acc", accuracy), ("F1", macro_f1)):
-                e = fn(labels, preds)
-                row[f"baseline {metric}"], row[f"baseline {metric} ci"], row[f"baseline {metric} pred"] = (
-                    e.value, e.half, e.pred_half)
+                row.update(estimate_columns(f"baseline {metric}", fn(labels, preds)))
             pb = TABLE2_BASELINE.get(paper_column(name) if name != "Ensemble" else "Ensemble")
             row.update({"paper baseline acc": pb[0] if pb else np.nan, "paper perturb acc": np.nan,
                         "paper delta acc": np.nan})
@@ -638,7 +630,7 @@ class SchemeExperiment:
         model, P = self.params.sweep_model, self.params
         for n in [0] + sorted(P.cluster_sweep):
             kind = "baseline" if n == 0 else "perturb"
-            seeds = [s for s in P.sweep_seeds if _key(kind, model, s, n) in self.runs]
+            seeds = [s for s in P.sweep_seeds if run_key(kind, model, s, n) in self.runs]
             row = {"n_clusters": n, "seeds": len(seeds)}
             for split, prefix in ((P.val_split, "val_"), (P.test_split, "")):
                 labels, preds = self._predictions(kind, model, n, seeds, split)
@@ -646,7 +638,7 @@ class SchemeExperiment:
                 row.update({f"{prefix}accuracy": acc.value, f"{prefix}accuracy_ci": acc.half,
                             f"{prefix}macro_f1": f1.value, f"{prefix}macro_f1_ci": f1.half})
                 # the change against no clusters, paired by seed (the same seed's baseline and phase 1)
-                paired = [s for s in seeds if _key("baseline", model, s, 0) in self.runs]
+                paired = [s for s in seeds if run_key("baseline", model, s, 0) in self.runs]
                 _, base = self._predictions("baseline", model, 0, paired, split)
                 _, mine = self._predictions(kind, model, n, paired, split)
                 d = accuracy_difference(labels, base, mine)
@@ -661,15 +653,15 @@ class SchemeExperiment:
     def cost(self) -> pd.DataFrame:
         """Clustering seconds per epoch and their share of the epoch, per Perturb run."""
         return pd.DataFrame([{"run": r.name, **clustering_cost(r)} for k, r in self.runs.items()
-                             if k.startswith("perturb/")])
+                             if RunKey.parse(k).kind == "perturb"])
 
     def figure6(self) -> dict:
         """The first backbone's baseline and Perturb run (first seed) explained on one test face per emotion."""
         P = self.params
         model = P.perturb_models[0]
         seed = self.explained_seed()
-        runs = {"baseline": self.runs[_key("baseline", model, seed, 0)],
-                "Perturb Scheme": self.runs[_key("perturb", model, seed, P.n_clusters)]}
+        runs = {"baseline": self.runs[run_key("baseline", model, seed, 0)],
+                "Perturb Scheme": self.runs[run_key("perturb", model, seed, P.n_clusters)]}
         split = runs["baseline"].config["test_split"]
         test, test_lm = self.faces.split(split), self.landmarks[self.faces.splits == SPLITS.index(split)]
         return compare(runs, test, test_lm, pick_per_emotion(test.labels, 1, seed=1), P.figure_method,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..params import ATTENTION_MODELS, DROPOUT_MODELS, MODEL_ZOO
 from .attention import SpatialGate, attention_maps, spatial_gates
 from .densenet import densenet121
 from .dpn import DPN
@@ -15,6 +16,8 @@ from .resmasking import MaskingBlock, ResMaskingNet
 from .resnet import ResNet
 from .vgg import VGG, VGG16_BLOCKS
 
+#: each model's builder, by its name in the zoo (:data:`perturb_lib.params.MODEL_ZOO` says what else the study
+#: knows of it: its paper column, whether it has an attention variant and dropout layers)
 MODELS = {
     "vgg16": lambda c, w, att, drop: VGG(VGG16_BLOCKS, c, w, dropout=0.4 if drop is None else drop, attention=att),
     "resnet18": lambda c, w, att, drop: ResNet("resnet18", c, w, att),
@@ -25,9 +28,8 @@ MODELS = {
     "dpn92": lambda c, w, att, drop: DPN("dpn92", c, w, att),
     "resmasking": lambda c, w, att, drop: _no_attention(ResMaskingNet, c, w, att, 0.4 if drop is None else drop),
 }
-#: models with dropout layers, whose rate the ``dropout`` argument overrides (others have none)
-DROPOUT_MODELS = ("vgg16", "resmasking")
-ATTENTION_MODELS = ("vgg16", "resnet18", "resnet34", "resnet50", "dpn26", "dpn92")
+if set(MODELS) != set(MODEL_ZOO):  # the zoo's two halves must name the same models
+    raise ImportError(f"perturb_lib.models builds {sorted(MODELS)} but params.MODEL_ZOO lists {sorted(MODEL_ZOO)}")
 
 
 def _no_attention(cls, num_classes, width, attention, dropout):
