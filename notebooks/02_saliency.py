@@ -37,7 +37,7 @@ sanity_images = 16  # int: faces used by the randomisation and deletion checks (
 photos = []  # list[str]: photos whose faces the two explained models read (empty: scikit-image's astronaut, when installed)
 # --- Which attribution method the saliency figures draw.
 figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
-# --- How a run executes: device, precision, memory format, compilation, threads, progress. Only the precision
+# --- How a run executes: device, precision, memory format, compilation, threads, progress.
 device = 'auto'  # str: auto | cpu | cuda
 precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
 channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off

@@ -42,8 +42,6 @@ sweep_model = 'vgg16'  # str: backbone of the Figure 5 sweep (paper: VGG16)
 sweep_seeds = [0]  # list[int]: seeds of the Figure 5 sweep
 scheme_variants = {}  # dict: variants of the scheme on sweep_model, each paired with the baseline of its seed and recipe: {name: {scheme option or recipe parameter: value}}, e.g. {code: {cluster_features: attention, cluster_selection: all}} (default: none)
 variant_seeds = [0]  # list[int]: seeds of the scheme's variants
-# --- Which attribution method the saliency figures draw.
-figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
 # --- The Perturb Scheme's phase 2 and 3 (defaults: the paper's text; the authors' code: :meth:`code`).
 n_clusters = 3  # int: clusters k of the scheme (paper: 3)
 lam = 1.5  # float: Eq. 1 weight of pixel distance (paper: 1.5)
@@ -59,25 +57,13 @@ masking = 'random'  # str: random cluster per face (default) | copies (code: k+1
 fill_value = 0.5  # float: value of masked pixels in [0, 1] (0.5: the network's zero; 0: black)
 test_policy = 'plain'  # str: plain (paper) | sum (code: logits summed over copies)
 kmeans_iters = 20  # int: Lloyd iterations of k-means
-# --- Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation) and to
+# --- Per-architecture changes to the recipe (each architecture's width, epochs... chosen on validation) and to the seeds (a slow architecture may have fewer).
 model_recipes = {}  # dict: per-model changes to the recipe, e.g. {resnet50: {width: 0.25, epochs: 6}} (default: none)
 model_seeds = {}  # dict: per-model seeds of Tables 1-3, e.g. {resnet50: [0, 1, 2]} (default: seeds, and perturb_seeds in Tables 2-3); an ensemble has the seeds all its models share
 explain_seed = None  # int | None: the seed whose models the figures load (saliency, clusters; their models are published with the records): None: each model's first
-# --- How many runs and where they run.
-seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
-backend = 'sequential'  # str: grid backend: sequential | ray
-ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
-ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
-ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
-ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
-# --- How a run executes: device, precision, memory format, compilation, threads, progress. Only the precision
-device = 'auto'  # str: auto | cpu | cuda
-precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
-channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
-compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
-threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
-eval_batch_size = 1024  # int: faces per evaluation batch
-progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
+# --- Which FER2013 splits validate and test.
+val_split = 'PublicTest'  # str: split that selects checkpoints and settings
+test_split = 'PrivateTest'  # str: split that is only ever tested on
 # --- The training recipe (defaults: the CPU recipe; the paper's is profiles/paper.yaml).
 width = 0.125  # float: channel-width multiplier of every model (paper: 1.0)
 dropout = 0.0  # float | None: dropout of VGG16/ResMasking (None: 0.4, the paper's; narrow CPU models need 0)
@@ -100,9 +86,23 @@ erasing = 0.0  # float: probability of random erasing (Zhong et al.; paper: used
 ema = 0.0  # float: decay per step of an exponential moving average of the weights, which is then what is validated, kept and tested (0: off)
 tta = 'flip'  # str: test-time augmentation: none | flip (mean of the face and its mirror) | tencrop (paper: ten-crop)
 select_metric = 'accuracy'  # str: validation metric that keeps the checkpoint and drives the LR schedule
-# --- Which FER2013 splits validate and test.
-val_split = 'PublicTest'  # str: split that selects checkpoints and settings
-test_split = 'PrivateTest'  # str: split that is only ever tested on
+# --- How a run executes: device, precision, memory format, compilation, threads, progress.
+device = 'auto'  # str: auto | cpu | cuda
+precision = 'auto'  # str: auto (bf16 where the hardware has fast bf16: CUDA, CPUs with AMX or AVX512-BF16; else fp32) | fp32 | bf16 (autocast)
+channels_last = 'auto'  # str: channels-last memory format: auto (where measured faster for the model and width) | on | off
+compile = 'auto'  # str: torch.compile the training step: auto (where measured to pay within a run) | on | off
+threads = 0  # int: CPU threads of torch while a run trains (0: torch's default)
+eval_batch_size = 1024  # int: faces per evaluation batch
+progress = 'auto'  # str: auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary (a line per run) | off
+# --- How many runs and where they run.
+seeds = [0, 1, 2]  # list[int]: training seeds; tables report intervals over them
+backend = 'sequential'  # str: grid backend: sequential | ray
+ray_address = None  # str | None: Ray cluster address (backend ray); None starts Ray locally
+ray_cpus_per_run = 1  # int: backend ray: CPUs of each run's task
+ray_gpus_per_run = None  # float | None: backend ray: GPUs of each run's task (None: 1 when the cluster has GPUs, else 0; 0.25 packs four small runs on one GPU)
+ray_shared_storage = None  # bool | None: backend ray: runs/ is on storage every node sees (None: yes for a local Ray, no for a remote address)
+# --- Which attribution method the saliency figures draw.
+figure_method = 'saliency'  # str: method drawn in Figures 1 and 6
 # --- Which faces, and where their landmarks come from.
 dataset = 'synthetic'  # str: synthetic | fer2013 | ferplus
 data_path = None  # str | None: FER2013 CSV, image-folder root or .npz (not for synthetic)

@@ -21,18 +21,26 @@ _PARAMETERS_CELL = re.compile(r'(# %% tags=\["parameters"\]\n)(.*?)(\n# %%)', re
 
 
 def parameter_groups(cls) -> list[tuple[str, list[str]]]:
-    """A notebook's parameters as ``(title, names)``: its own first, then each shared group's, in the order of its
-    bases (:data:`perturb_lib.params.NOTEBOOKS`)."""
+    """A notebook's parameters as ``(title, names)``: its own first, then each shared group's, in the order its
+    :func:`~perturb_lib.params.compose` lists them."""
     from dataclasses import fields
-    names = {f.name for f in fields(cls)}
-    groups, seen = [], set()
-    for klass in cls.__mro__:
-        own = [n for n in klass.__dict__.get("__annotations__", {}) if n in names and n not in seen]
-        if own:
-            title = (klass.__doc__ or klass.__name__).strip().splitlines()[0]
-            groups.append(("this notebook's own parameters" if klass is cls else title, own))
-            seen |= set(own)
-    return groups
+    parts = [k for k in cls.parts() if k is not cls]
+    shared = {n for part in parts for n in part.__dict__.get("__annotations__", {})}
+    groups = [("this notebook's own parameters", [f.name for f in fields(cls) if f.name not in shared])]
+    seen = set(groups[0][1])
+    for part in parts:
+        names = [n for n in part.__dict__.get("__annotations__", {}) if n not in seen]
+        if names:
+            groups.append((_title(part), names))
+            seen |= set(names)
+    return [(title, names) for title, names in groups if names]
+
+
+def _title(group) -> str:
+    """A group's first sentence (its docstring's, up to the first full stop that ends no ellipsis)."""
+    import re
+    text = " ".join((group.__doc__ or group.__name__).strip().split("\n\n")[0].split())
+    return re.split(r"(?<!\.)\.(?:\s|$)", text, maxsplit=1)[0] + "."
 
 
 def parameters_cell(notebook: str) -> str:

@@ -1,8 +1,8 @@
 """Every default of the study, once: typed parameter dataclasses with a one-line doc per field.
 
 Shared groups (:class:`Output`, :class:`Data`, :class:`Recipe`, :class:`Execution`, :class:`SchemeOptions`) are
-composed into one dataclass per notebook (:data:`NOTEBOOKS`, which is also the study's notebook list, in order);
-a class lists its groups last-shown first, because dataclasses order inherited fields from the last base.
+composed into one dataclass per notebook (:func:`compose`; :data:`NOTEBOOKS`, which is also the study's notebook
+list, in order): the notebook's own fields first, then each group's, in the order its ``compose`` lists them.
 From these classes:
 
 * each notebook's ``parameters`` cell is generated (``make notebooks``; a test keeps them in sync);
@@ -17,7 +17,7 @@ outside its choices or a missing path stops the run at once, naming the paramete
 from __future__ import annotations
 
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, make_dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -102,7 +102,24 @@ class Params:
         self.check()
 
     def check(self) -> None:
-        """Checks across fields (each group adds its own by overriding and calling ``super().check()``)."""
+        """Checks across fields: each part's own :meth:`validate` (:meth:`parts`), in order."""
+        for part in type(self).parts():
+            if "validate" in vars(part):
+                vars(part)["validate"](self)
+
+    def validate(self) -> None:
+        """This group's own checks across its fields (none by default)."""
+
+    @classmethod
+    def parts(cls) -> tuple[type, ...]:
+        """The parameter groups this class is made of, in order: a notebook's, as :func:`compose` lists them (each
+        with the groups it extends), else its own bases."""
+        if "GROUPS" in vars(cls):
+            seen = []
+            for group in vars(cls)["GROUPS"]:
+                seen += [k for k in reversed(group.__mro__) if issubclass(k, Params) and k not in seen]
+            return tuple(seen) + (cls,)
+        return tuple(k for k in reversed(cls.__mro__) if isinstance(k, type) and issubclass(k, Params))
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -264,8 +281,7 @@ class Data(Params):
                                       path=True)
     cache_dir: str = param(CACHE_DIR, "parsed datasets and landmarks, cached (keyed by their inputs and code)")
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         if self.dataset != "synthetic" and not self.data_path:
             raise ParameterError(f"parameter 'data_path' is required for dataset={self.dataset!r}")
         if self.landmark_source == "file" and not self.landmark_file:
@@ -280,8 +296,7 @@ class Splits(Params):
     val_split: str = param("PublicTest", "split that selects checkpoints and settings", EVAL_SPLITS)
     test_split: str = param("PrivateTest", "split that is only ever tested on", EVAL_SPLITS)
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         if self.val_split == self.test_split:
             raise ParameterError("parameters 'val_split' and 'test_split' must differ "
                                  "(checkpoints are never chosen on the test split)")
@@ -318,8 +333,7 @@ class Recipe(Splits):
     select_metric: str = param("accuracy", "validation metric that keeps the checkpoint and drives the LR schedule",
                                ("accuracy", "balanced_accuracy", "macro_f1"))
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ParameterError("parameters 'epochs' and 'batch_size' must be positive")
         if not 0.0 <= self.ema < 1.0:
@@ -375,8 +389,7 @@ class ModelRecipes(Params):
     explain_seed: int | None = param(None, "the seed whose models the figures load (saliency, clusters; their "
                                            "models are published with the records): None: each model's first")
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         recipe = set(Recipe.defaults())
         for model, changes in self.model_recipes.items():
             if model not in MODELS:
@@ -441,8 +454,7 @@ class SchemeOptions(Params):
     test_policy: str = param("plain", "plain (paper) | sum (code: logits summed over copies)", ("plain", "sum"))
     kmeans_iters: int = param(20, "Lloyd iterations of k-means")
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         if self.n_clusters < 1:
             raise ParameterError("parameter 'n_clusters' must be at least 1")
 
@@ -454,8 +466,46 @@ class SchemeOptions(Params):
 
 
 # ------------------------------------------------------------------------------------- the notebooks
-@dataclass
-class DataNotebook(Data, Output):
+def compose(*groups: type[Params]):
+    """Make a notebook's parameter class from its own fields and the parameter groups it takes, in the order given:
+    its own fields first, then each group's, as a reader meets them (``notebooks/*.py`` show them so). The groups'
+    checks run in that order (:meth:`Params.check`) and their helpers (``seeds_of``...) come with them; the notebook
+    inherits from :class:`Params` only, so its fields' order is the one written here, not a product of several bases.
+
+    Args:
+        groups: the parameter groups, in the order they are shown.
+    """
+    def make(cls):
+        hints = cls.__dict__.get("__annotations__", {})
+        specs, seen = [], set()
+        for name, tp in hints.items():  # the notebook's own fields
+            value = cls.__dict__.get(name, MISSING)
+            specs.append((name, tp, value if isinstance(value, type(field())) else field(default=value)))
+            seen.add(name)
+        for group in groups:
+            for f in fields(group):
+                if f.name not in seen:
+                    kw = {"default": f.default} if f.default is not MISSING else {"default_factory": f.default_factory}
+                    specs.append((f.name, f.type, field(metadata=f.metadata, **kw)))
+                    seen.add(f.name)
+        namespace = {k: v for k, v in cls.__dict__.items()
+                     if k not in hints and k not in ("__dict__", "__weakref__", "__annotations__")}
+        for group in groups:  # the groups' helpers (not their fields, not their checks: Params.check runs those)
+            for klass in group.__mro__:
+                for k, v in vars(klass).items():
+                    if (not k.startswith("__") and k not in namespace and k not in ("validate", "check")
+                            and callable(v) and not isinstance(v, type) and k not in seen):  # plain functions only
+                        namespace[k] = v
+        namespace["GROUPS"] = groups
+        made = make_dataclass(cls.__name__, specs, bases=(Params,), namespace=namespace)
+        made.__module__, made.__qualname__, made.__doc__ = cls.__module__, cls.__qualname__, cls.__doc__
+        return made
+    return make
+
+
+
+@compose(Data, Output)
+class DataNotebook:
     """00 · the data."""
 
     samples_per_emotion: int = param(6, "faces shown per emotion in the sample grid")
@@ -463,8 +513,8 @@ class DataNotebook(Data, Output):
                                           "(those installed)", ("template", "dlib", "mediapipe"))
 
 
-@dataclass
-class MaskFerNotebook(ModelRecipes, Execution, Recipe, Data, Output):
+@compose(ModelRecipes, Recipe, Execution, Data, Output)
+class MaskFerNotebook:
     """01 · MaskFer degradation: Table 1, cross conditions, feature removal."""
 
     models: list[str] = param(["vgg16"], "models for Table 1; several add an ensemble (paper: five)", MODELS)
@@ -486,8 +536,7 @@ class MaskFerNotebook(ModelRecipes, Execution, Recipe, Data, Output):
                                              REMOVAL_REGIONS)
     removal_train_seeds: list[int] = param([0], "seeds of the removal-trained runs")
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         if not self.removal_train_regions:
             return
         # A removal-trained run is compared with removal_model's clean run of the same seed: without that twin it
@@ -501,8 +550,8 @@ class MaskFerNotebook(ModelRecipes, Execution, Recipe, Data, Output):
                                  f"{self.removal_model}'s seeds {twins}: their runs would have no clean twin")
 
 
-@dataclass
-class SaliencyNotebook(SaliencyFigure, Compute, Data, Output):
+@compose(SaliencyFigure, Compute, Data, Output)
+class SaliencyNotebook:
     """02 · saliency: Figure 1, region shares, sanity checks."""
 
     saliency_model: str = param("vgg16", "which of notebook 01's models to explain", MODELS)
@@ -514,8 +563,8 @@ class SaliencyNotebook(SaliencyFigure, Compute, Data, Output):
                                   "astronaut, when installed)")
 
 
-@dataclass
-class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Recipe, Data, Output):
+@compose(SchemeOptions, ModelRecipes, Recipe, Execution, SaliencyFigure, Data, Output)
+class SchemeNotebook:
     """03 · the Perturb Scheme: Figures 4-6, Tables 2-3."""
 
     perturb_models: list[str] = param(["vgg16"], "backbones for Tables 2-3 (paper: VGG16, ResNet, DPN)", MODELS)
@@ -535,8 +584,7 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Rec
                "cluster_selection: all}} (default: none)", "choices": None, "path": False})
     variant_seeds: list[int] = param([0], "seeds of the scheme's variants")
 
-    def check(self) -> None:
-        super().check()
+    def validate(self) -> None:
         allowed = set(SchemeOptions.defaults()) | set(Recipe.defaults())
         for name, changes in self.scheme_variants.items():
             if not isinstance(changes, dict) or not changes or set(changes) - allowed:
@@ -545,8 +593,8 @@ class SchemeNotebook(SaliencyFigure, SchemeOptions, ModelRecipes, Execution, Rec
                                      f"parameters; they are: {', '.join(sorted(allowed))}")
 
 
-@dataclass
-class LandmarkNotebook(Splits, Data, Output):
+@compose(Splits, Data, Output)
+class LandmarkNotebook:
     """04 · landmark explainability (the second seed paper)."""
 
     lm_source: str | None = param(None, "landmarks of this notebook (None: landmark_source; mediapipe: the seed "
@@ -568,8 +616,8 @@ class LandmarkNotebook(Splits, Data, Output):
                                      "(its own kept set), and is recorded; tables give intervals over them")
 
 
-@dataclass
-class FiguresNotebook(Output):
+@compose(Output)
+class FiguresNotebook:
     """05 · every figure and table from the recorded results."""
 
 

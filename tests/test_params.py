@@ -20,7 +20,7 @@ def test_modules_functions_and_private_names_are_not_parameters():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"epoch": 3}, r"MaskFerNotebook: unknown parameter\(s\) epoch; it takes: study_dir, figures_dir, ledger_dir, dataset"),
+    ({"epoch": 3}, r"MaskFerNotebook: unknown parameter\(s\) epoch; it takes: models, mask_style, maskfer_path"),
     ({"epochs": "ten"}, r"parameter 'epochs' must be int, got str 'ten'; with papermill write it as -y"),
     ({"seeds": [0, "a"]}, r"parameter 'seeds' must be a list of int, got \[0, 'a'\]"),
     ({"seeds": "0 1"}, r"parameter 'seeds' must be a list of int, got \['0 1'\]; with papermill write a list as -y \"seeds: \[...\]\""),
