@@ -121,9 +121,16 @@ def publish_models(values: dict, ledger: Ledger, out=print) -> list[str]:
     done = []
     for exp in (MaskFerExperiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)):
         plan = {**exp.phase1_configs(), **exp.configs()} if isinstance(exp, SchemeExperiment) else exp.configs()
-        exp.runs = {k: exp.study.run(run_name(run_identity(c, exp.faces, landmarks=exp.landmarks, settings=exp.settings)))
-                    for k, c in plan.items()}
-        for run in exp.loaded_runs():
+        # Only the runs found in the study: the rest of the design may not be grown yet.
+        found = {k: exp.study.find(run_name(run_identity(c, exp.faces, landmarks=exp.landmarks, settings=exp.settings)))
+                 for k, c in plan.items()}
+        exp.runs = {k: run for k, run in found.items() if run is not None}
+        try:
+            loaded = exp.loaded_runs()
+        except KeyError as missing:
+            raise SystemExit(f"publish-models: the run {missing} that the notebooks load is not trained yet; grow it "
+                             "first (python -m perturb_lib.grow ... --seeds <explain_seed>)") from None
+        for run in loaded:
             if not run.published_model:
                 path = ledger.publish_model(run, exp.faces, exp.landmarks, exp.settings)
                 done.append(f"{run.name} ({path.stat().st_size / 1e6:.1f} MB)")
