@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                 sweep_seeds=[], scheme_variants={})
     faces, landmarks = load_faces(P)
     exp = SchemeExperiment(P, faces, landmarks)
-    phase1 = exp.study.run(exp._phase1_name(a.seed))
+    phase1 = exp.context.study.run(exp._phase1_name(a.seed))
     model = phase1.model("cpu")
     train = split_tensors(faces, "Training", torch.device("cpu"), landmarks)
     probability = exp.region_probability()

@@ -22,6 +22,7 @@ from perturb_lib.experiments import load_faces
 from perturb_lib.execution import Settings
 from perturb_lib.params import notebook_params
 from perturb_lib.pipeline import study_values
+from perturb_lib.runs import StudyContext
 from perturb_lib.tables import accuracy_difference, class_changes
 from perturb_lib.train import TrainConfig, train
 
@@ -37,8 +38,9 @@ def main(argv=None) -> int:
               "progress": "summary"}
     P = notebook_params("03_perturb_scheme", values)
     faces, _ = load_faces(P)
-    runs = {p: [train(TrainConfig.from_params(P, model="vgg16", seed=s), faces, P.study_dir,
-                      settings=replace(Settings.of(P), precision=p)) for s in a.seeds]
+    runs = {p: [train(TrainConfig.from_params(P, model="vgg16", seed=s),
+                      StudyContext.of(faces, P.study_dir, settings=replace(Settings.of(P), precision=p)))
+                for s in a.seeds]
             for p in ("fp32", "bf16")}
     lines = [f"# fp32 against bf16: {P.dataset}, vgg16 x{P.width:g}, {P.epochs} epochs, seeds {a.seeds}", ""]
     lines += ["| precision | validation accuracy % | test accuracy % | training images/s | minutes per run |",

@@ -107,7 +107,7 @@ if P.maskfer_path:
     print(pairs.report())
     masked_faces = pairs.masked
 experiment = MaskFerExperiment(P, faces, lm, masked_faces)
-experiment.faces
+experiment.context.faces
 
 # %% [markdown]
 # ## Which faces MaskFer holds

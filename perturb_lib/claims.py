@@ -308,7 +308,7 @@ def members_claim(verdicts: dict[str, tuple[str, str]], rule: str) -> tuple[str,
         verdict = CONFIRMED if confirmed > n / 2 else REFUTED if refuted > n / 2 else UNDECIDED
     else:
         raise ValueError(f"rule {rule!r}: choose every, some or most")
-    evidence = "; ".join(f"{m}: {v}" for m, (v, _) in verdicts.items()) + f" (each at its own 95 %)"
+    evidence = "; ".join(f"{m}: {v}" for m, (v, _) in verdicts.items()) + " (each at its own 95 %)"
     by = "; ".join(f"{m}: {b}" for m, (v, b) in verdicts.items() if v == UNDECIDED and b)
     return verdict, evidence, by if verdict == UNDECIDED else ""
 

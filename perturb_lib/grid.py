@@ -10,12 +10,8 @@ import time
 import traceback
 from collections.abc import Callable
 
-import numpy as np
-
-from .data.faces import FaceSet
-from .execution import Settings
 from .params import Execution
-from .runs import Run, Study, run_identity, run_name
+from .runs import Run, StudyContext
 from .train import TrainConfig, train
 
 BACKENDS = ("sequential", "ray")
@@ -32,17 +28,13 @@ class GridError(RuntimeError):
         super().__init__("\n".join(lines))
 
 
-def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, *, settings: Settings | None = None,
-             landmarks: np.ndarray | None = None, grid: Execution | None = None, out=print,
+def run_grid(configs: list[TrainConfig], context: StudyContext, *, grid: Execution | None = None, out=print,
              on_finished: Callable[[Run], None] | None = None) -> list[Run]:
     """Train every config of a grid, reusing finished runs (the study's ledger's, or its own).
 
     Args:
         configs: the runs a notebook needs (duplicates are trained once).
-        faces: the dataset.
-        study: the study (:class:`~perturb_lib.runs.Study`, or its folder).
-        settings: execution settings for every run.
-        landmarks: landmarks for policies that need them.
+        context: the faces, the study, the landmarks and the settings every run shares.
         grid: where the runs go (:class:`~perturb_lib.params.Execution`: ``backend`` sequential or ray, and the
             Ray address and each task's share); default: sequential, in this process.
         out: where progress lines go.
@@ -60,10 +52,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, *, 
     backend = grid.backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    study, settings = Study.of(study), settings or Settings()
-
-    def name_of(config):
-        return run_name(run_identity(config, faces, landmarks=landmarks, settings=settings))
+    study, name_of = context.study, context.name
     unique = list({name_of(c): c for c in configs}.items())
     found = {name: study.find(name) for name, _ in unique}
     in_ledger = sum(r is not None and r.in_ledger for r in found.values())
@@ -72,7 +61,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, *, 
         f"{len(unique) - in_ledger - own} to train ({backend})")
     if backend == "ray":
         from .grid_ray import run_on_ray
-        results = run_on_ray([c for _, c in unique], faces, study, settings, landmarks, grid, out)
+        results = run_on_ray([c for _, c in unique], context, grid, out)
         for run in [r for r in results if isinstance(r, Run)] if on_finished else ():
             on_finished(run)
     else:
@@ -80,7 +69,7 @@ def run_grid(configs: list[TrainConfig], faces: FaceSet, study: Study | str, *, 
         t0 = time.time()
         for k, (name, config) in enumerate(unique, 1):
             try:
-                run = train(config, faces, study, settings=settings, landmarks=landmarks)
+                run = train(config, context)
                 if on_finished:  # a failure here fails the run's entry too: what it was for did not happen
                     on_finished(run)
             except Exception:  # noqa: BLE001 - reported with its config below; the other runs go on

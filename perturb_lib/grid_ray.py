@@ -14,13 +14,11 @@ import traceback
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
-
 from .data.faces import FaceSet
 from .execution import Settings
 from .io import atomic_write_bytes
 from .params import Execution
-from .runs import Run, Study, run_identity, run_name
+from .runs import Run, Study, StudyContext
 from .train import TrainConfig, train
 
 INSTALL_HINT = "Ray is not installed: `pip install -e '.[cluster]'` (the dev extra used by `make test` includes it)"
@@ -54,18 +52,18 @@ def _train_task(config: dict, faces: FaceSet, study: Study | None, settings: dic
     for name, files in dependencies.items():
         if not (study.records / name / "metrics.json").is_file():
             _unpack(files, study.records / name)
-    run = train(TrainConfig(**config), faces, study, settings=Settings(**settings), landmarks=landmarks)
+    run = train(TrainConfig(**config), StudyContext(faces, study, landmarks, Settings(**settings)))
     return _pack(run.dir) if shipped else str(run.dir)
 
 
-def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study: Study, settings: Settings,
-               landmarks: np.ndarray | None, grid: Execution, out) -> list:
+def run_on_ray(configs: list[TrainConfig], context: StudyContext, grid: Execution, out) -> list:
     """Run every config as a Ray task; returns a :class:`Run` or a traceback text per config.
 
     Each task's share comes from ``grid.ray_cpus_per_run`` and ``grid.ray_gpus_per_run``; records travel back to
     the driver unless ``grid.ray_shared_storage`` says storage is shared (the default for a local Ray).
     """
     ray = _import_ray()
+    faces, study, landmarks, settings = context.faces, context.study, context.landmarks, context.settings
     address = grid.ray_address
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
@@ -98,7 +96,7 @@ def run_on_ray(configs: list[TrainConfig], faces: FaceSet, study: Study, setting
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
         for ref in ready:
             i = pending.pop(ref)
-            target = study.records / run_name(run_identity(configs[i], faces, landmarks=landmarks, settings=settings))
+            target = context.run_dir(configs[i])
             try:
                 value = ray.get(ref)
                 if isinstance(value, dict):

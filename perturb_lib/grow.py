@@ -105,8 +105,7 @@ def grow_step(step: Step, ledger: Ledger, out=print) -> list[str]:
         if isinstance(exp, MaskFerExperiment):
             exp.evaluate(run)  # the evaluations notebook 01 reads, while the checkpoint is here
         outcomes.append(ledger.add(run))
-    runs = run_grid([plan[k] for k in step.keys], exp.faces, exp.study, settings=exp.settings, landmarks=exp.landmarks,
-                    grid=exp.params, out=out, on_finished=finished)
+    runs = run_grid([plan[k] for k in step.keys], exp.context, grid=exp.params, out=out, on_finished=finished)
     exp.runs.update(zip(step.keys, runs))
     return outcomes
 
@@ -114,7 +113,6 @@ def grow_step(step: Step, ledger: Ledger, out=print) -> list[str]:
 def publish_models(values: dict, ledger: Ledger, out=print) -> list[str]:
     """Publish the models the notebooks load (the explained seed's Table 1 pair, and its phase 1, baseline and
     Perturb run), each checked to reproduce its record's logits: their checkpoints must be in this study."""
-    from .runs import run_identity, run_name
     mp = notebook_params("01_maskfer_degradation", values)
     sp = notebook_params("03_perturb_scheme", values)
     faces, landmarks = load_faces(sp)
@@ -122,8 +120,7 @@ def publish_models(values: dict, ledger: Ledger, out=print) -> list[str]:
     for exp in (MaskFerExperiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)):
         plan = {**exp.phase1_configs(), **exp.configs()} if isinstance(exp, SchemeExperiment) else exp.configs()
         # Only the runs found in the study: the rest of the design may not be grown yet.
-        found = {k: exp.study.find(run_name(run_identity(c, exp.faces, landmarks=exp.landmarks, settings=exp.settings)))
-                 for k, c in plan.items()}
+        found = {k: exp.context.study.find(exp.context.name(c)) for k, c in plan.items()}
         exp.runs = {k: run for k, run in found.items() if run is not None}
         try:
             loaded = exp.loaded_runs()
@@ -132,7 +129,8 @@ def publish_models(values: dict, ledger: Ledger, out=print) -> list[str]:
                              "first (python -m perturb_lib.grow ... --seeds <explain_seed>)") from None
         for run in loaded:
             if not run.published_model:
-                path = ledger.publish_model(run, exp.faces, exp.landmarks, exp.settings)
+                trained_on = exp.context_of(run) if isinstance(exp, MaskFerExperiment) else exp.context
+                path = ledger.publish_model(run, trained_on)
                 done.append(f"{run.name} ({path.stat().st_size / 1e6:.1f} MB)")
                 out(f"published the model of {done[-1]}")
     return done

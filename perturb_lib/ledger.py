@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_path
-from .runs import EVALS_DIR, LOGITS_FILE, MODEL_FILE, Run, Study, same_results, save_model_file
+from .runs import EVALS_DIR, LOGITS_FILE, MODEL_FILE, Run, Study, StudyContext, same_results, save_model_file
 
 #: what :meth:`Ledger.add` did with a run
 OUTCOMES = ("new", "evaluations", "unchanged", "differs")
@@ -106,9 +106,10 @@ class Ledger:
                 pub.outcomes[name] = self.add(run)
         return pub
 
-    def publish_model(self, run: Run, faces, landmarks=None, settings=None) -> Path:
+    def publish_model(self, run: Run, context: StudyContext) -> Path:
         """Publish a run's model beside its record in this ledger, after checking that it reproduces the record's
-        validation and test logits exactly (evaluated here, in the record's precision).
+        validation and test logits exactly (evaluated here, in the record's precision, on ``context``'s faces: those
+        it was trained on).
 
         Raises:
             ValueError: the model gives other logits than its record (another model under the same name, e.g.
@@ -119,13 +120,13 @@ class Ledger:
         import torch
 
         from .evaluate import predict, run_recipe
-        from .execution import Settings
         from .policies import split_tensors
         from .runs import policy_for
         target = self.path / run.name
         if target.name not in self:
             raise ValueError(f"{run.name}: not in the ledger {self.path}; publish its record first")
-        settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"), progress="off")
+        faces, landmarks = context.faces, context.landmarks
+        settings = replace(context.settings, precision=run.config.get("precision", "fp32"), progress="off")
         device = settings.resolved_device()
         model_state, policy_state = run.states(str(device))
         recipe = run_recipe(run)

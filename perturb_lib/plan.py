@@ -118,7 +118,7 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
     configs = maskfer.configs()
     loaded = {run_key("maskfer", mp.models[0], maskfer.explained_seed(), c) for c in ("clean", "masked")}
     for key, config in configs.items():
-        identity = run_identity(config, maskfer.faces, landmarks=maskfer.landmarks, settings=settings)
+        identity = run_identity(config, maskfer.context.faces, landmarks=maskfer.context.landmarks, settings=settings)
         found = where.find(run_name(identity))
         missing = []
         if found is not None:

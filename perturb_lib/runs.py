@@ -21,7 +21,7 @@ import os
 import pickle
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import filelock
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .data.faces import FaceSet
 from .execution import Settings
 from .io import array_fingerprint, read_json, stable_hash, write_json
 from .models import attention_maps, build_model
@@ -86,12 +87,6 @@ def run_name(identity: dict) -> str:
     tag = make_policy(identity["policy"]).tag()
     return (f"{identity['model']}{'-att' if identity['attention'] else ''}-{tag}-{identity['data']['faces']}-"
             f"{identity['precision']}-s{identity['seed']}-{stable_hash(identity)}")
-
-
-def run_dir_for(config, faces, study_dir, *, landmarks: np.ndarray | None = None,
-                settings: Settings | None = None) -> Path:
-    """The folder a config's run has (or will have) in a study's own records, executed with ``settings``."""
-    return records_dir(study_dir) / run_name(run_identity(config, faces, landmarks=landmarks, settings=settings))
 
 
 def same_results(run: Path, record: Path) -> bool:
@@ -152,6 +147,46 @@ class Study:
         if found is not None:
             return found
         return Run(self.records / name, self)
+
+
+@dataclass(frozen=True, eq=False)
+class StudyContext:
+    """What the runs of one study share, passed as one instead of four arguments: the faces they train on, the study
+    they are found in and recorded into, the landmarks their policies draw on, and the settings they execute under.
+
+    Attributes:
+        faces: the dataset (all three splits).
+        study: where runs are found (the ledger, then the study's own folder) and trained.
+        landmarks: (N, K, 2) landmarks for policies that need them (None: ``faces.landmarks``).
+        settings: how runs execute (device, precision, threads, progress); the precision is part of a run's identity.
+    """
+
+    faces: FaceSet
+    study: Study
+    landmarks: np.ndarray | None = None
+    settings: Settings = field(default_factory=Settings)
+
+    @classmethod
+    def of(cls, faces: FaceSet, study: "Study | str | os.PathLike", *, landmarks: np.ndarray | None = None,
+           settings: Settings | None = None) -> "StudyContext":
+        """A context from a study or a study folder (with default settings when none are given)."""
+        return cls(faces, Study.of(study), landmarks, settings or Settings())
+
+    def on(self, faces: FaceSet, landmarks: np.ndarray | None = None) -> "StudyContext":
+        """The same study and settings on other faces (e.g. the published MaskFer images), with their landmarks."""
+        return replace(self, faces=faces, landmarks=landmarks)
+
+    def identity(self, config) -> dict:
+        """A config's run identity here (:func:`run_identity`)."""
+        return run_identity(config, self.faces, landmarks=self.landmarks, settings=self.settings)
+
+    def name(self, config) -> str:
+        """A config's run name here."""
+        return run_name(self.identity(config))
+
+    def run_dir(self, config) -> Path:
+        """The folder a config's run has (or will have) in the study's own records."""
+        return self.study.records / self.name(config)
 
 
 def policy_for(spec: dict, study: Study, device="cpu") -> InputPolicy:

@@ -18,6 +18,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,6 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .augment import train_augment
-from .data.faces import FaceSet
 from .evaluate import evaluate, predict
 from .execution import Settings, autocast, environment, load_average, recorded_execution
 from .images import normalize
@@ -35,8 +35,8 @@ from .metrics import classification_metrics
 from .models import DROPOUT_MODELS, build_model
 from .params import MODELS, Recipe, param
 from .policies import InputPolicy, SplitTensors, canonical_spec, split_tensors
-from .runs import (LOGITS_FILE, POLICY_FILE, Run, RunLock, Study, load_checkpoint, policy_for, run_identity,
-                   run_name, same_results)
+from .runs import (LOGITS_FILE, POLICY_FILE, Run, RunLock, StudyContext, load_checkpoint, policy_for, run_name,
+                   same_results)
 
 
 @dataclass
@@ -213,40 +213,37 @@ class RunState:
 
 
 # ------------------------------------------------------------------------------------------ the loop
-def train(config: TrainConfig, faces: FaceSet, study: Study | str, *, settings: Settings | None = None,
-          landmarks: np.ndarray | None = None) -> Run:
+def train(config: TrainConfig, context: StudyContext) -> Run:
     """Train (or reuse, or resume) one run and return its record.
 
     Args:
         config: what to train.
-        faces: the dataset (all three splits).
-        study: the study (:class:`~perturb_lib.runs.Study`, or its folder): a finished record of the run in its
-            ledger or its own folder is returned as it is; otherwise the run trains in
-            ``<study>/records/<run name>/``, resuming from its last checkpoint when one is there.
-        settings: how to execute (device, precision, progress).
-        landmarks: (N, K, 2) landmarks for policies that need them (default: ``faces.landmarks``).
+        context: the faces, the study, the landmarks and the settings (:class:`~perturb_lib.runs.StudyContext`;
+            ``StudyContext.of(faces, "runs/my-study")``): a finished record of the run in the study's ledger or
+            its own folder is returned as it is; otherwise the run trains in ``<study>/records/<run name>/``,
+            resuming from its last checkpoint when one is there.
 
     Returns:
         The finished :class:`~perturb_lib.runs.Run`.
     """
-    study, settings = Study.of(study), settings or Settings()
-    name = run_name(run_identity(config, faces, landmarks=landmarks, settings=settings))
-    found = study.find(name)
+    name = context.name(config)
+    found = context.study.find(name)
     if found is not None:
-        if found.in_ledger and settings.progress_mode() != "off":
-            print(f"{name}: finished record reused from {study.ledger}", flush=True)
+        if found.in_ledger and context.settings.progress_mode() != "off":
+            print(f"{name}: finished record reused from {context.study.ledger}", flush=True)
         return found
-    return _fit(config, faces, study, settings, landmarks)
+    return _fit(config, context)
 
 
-def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, landmarks) -> Run:
+def _fit(config: TrainConfig, context: StudyContext) -> Run:
     """Train a run in the study's own folder (resuming it when interrupted), whatever a ledger holds."""
-    identity = run_identity(config, faces, landmarks=landmarks, settings=settings)
+    study, settings = context.study, context.settings
+    identity = context.identity(config)
     run_dir = study.records / run_name(identity)
     if (run_dir / "metrics.json").is_file():
         return Run(run_dir, study)
     if config.policy["kind"] == "perturb":  # phase 3 needs its phase-1 model's attention
-        with_checkpoint(study.run(config.policy["phase1"]), faces, settings=settings, landmarks=landmarks)
+        with_checkpoint(study.run(config.policy["phase1"]), context)
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -254,7 +251,7 @@ def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, 
         with RunLock(run_dir):
             if not (run_dir / "config.json").is_file():
                 write_json(run_dir / "config.json", identity)
-            ctx = setup(config, faces, study, settings, landmarks, run_dir)
+            ctx = setup(config, context, run_dir)
             state = initial_state(ctx)
             if (run_dir / "last.pt").is_file():  # resume where the interrupted run stopped
                 state.load_state_dict(load_checkpoint(run_dir / "last.pt", ctx.device), ctx.policy, ctx.device)
@@ -269,9 +266,9 @@ def _fit(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, 
         torch.set_num_threads(threads)  # a run's thread count must not leak into the next one's arithmetic
 
 
-def with_checkpoint(run: Run, faces: FaceSet, *, settings: Settings | None = None,
-                    landmarks: np.ndarray | None = None) -> Run:
-    """The run with a model that can be loaded.
+def with_checkpoint(run: Run, context: StudyContext) -> Run:
+    """The run with a model that can be loaded (``context``: the faces and landmarks it was trained on, and the
+    settings; its study is the run's own).
 
     A ledger's record whose model is not published is trained again, in the study's own folder of the same name,
     as it was recorded: its precision, and the thread count and memory format its ``env.json`` names, whatever this
@@ -287,19 +284,20 @@ def with_checkpoint(run: Run, faces: FaceSet, *, settings: Settings | None = Non
         return run
     # an unfinished run (a retraining cut short) resumes from its last.pt; its best.pt is not yet the run's model
     config = TrainConfig(**{k: v for k, v in run.config.items() if k in TrainConfig.defaults()})
-    settings = replace(settings or Settings(), precision=run.config.get("precision", "fp32"),
+    settings = replace(context.settings, precision=run.config.get("precision", "fp32"),
                        **recorded_execution(run.env))
+    context = replace(context, study=run.study, settings=settings)
     if settings.progress_mode() != "off":
         print(f"{run.name}: retraining as recorded ({settings.threads or 'default'} threads, {settings.precision}): its "
               "model is not published and a model must be loaded", flush=True)
-    identity = run_identity(config, faces, landmarks=landmarks, settings=settings)
+    identity = context.identity(config)
     if run_name(identity) != run.name:
         raise ValueError(f"{run.name}: these faces, landmarks or this precision make another run "
                          f"({run_name(identity)}); retrain it with the faces it was trained on")
     if not run.in_ledger:  # the study's own record without its checkpoint: retrained in place
         for name in ("metrics.json", LOGITS_FILE, "history.csv"):  # env.json stays: a resumed retraining reads it
             (run.dir / name).unlink(missing_ok=True)
-    restored = _fit(config, faces, run.study, settings, landmarks)
+    restored = _fit(config, context)
     if run.in_ledger and settings.progress_mode() != "off":
         same = same_results(restored.dir, run.dir)
         print(f"{run.name}: restored {'bit for bit' if same else 'as another model: its metrics or logits differ from '}"
@@ -308,10 +306,11 @@ def with_checkpoint(run: Run, faces: FaceSet, *, settings: Settings | None = Non
     return Run(run.dir, run.study) if run.in_ledger else restored
 
 
-def setup(config: TrainConfig, faces: FaceSet, study: Study, settings: Settings, landmarks, run_dir) -> RunContext:
+def setup(config: TrainConfig, context: StudyContext, run_dir: Path) -> RunContext:
     """The run's device, policy and splits on the device (each prepared by the policy)."""
+    faces, landmarks, settings = context.faces, context.landmarks, context.settings
     device = settings.resolved_device()
-    policy = policy_for(config.policy, study, device)
+    policy = policy_for(config.policy, context.study, device)
     if policy.needs_landmarks() and landmarks is None and faces.landmarks is None:
         raise ValueError(f"policy {config.policy} needs landmarks; pass landmarks= or use faces that carry them")
     splits = {s: split_tensors(faces, s, device, landmarks) for s in ("Training", config.val_split, config.test_split)}
@@ -534,7 +533,7 @@ def main(argv=None) -> int:
     device = settings.resolved_device()
     print(f"{faces.name}: {len(faces):,} faces; {config.model} x{config.width:g}, {config.epochs} epochs, policy "
           f"{config.policy['kind']}, seed {config.seed}; {device}, {settings.resolved_precision(device)}", flush=True)
-    run = train(config, faces, output.study_dir, settings=settings, landmarks=landmarks)
+    run = train(config, StudyContext.of(faces, output.study_dir, landmarks=landmarks, settings=settings))
     print(f"record: {run.dir}")
     return 0
 

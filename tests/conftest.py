@@ -59,6 +59,7 @@ def trained_attention(tmp_path_factory):
     import filelock
 
     from perturb_lib.data import make_synthetic_faces
+    from perturb_lib.runs import StudyContext
     from perturb_lib.train import Settings, TrainConfig, train
     faces = make_synthetic_faces(size=0.1, seed=0)
     # one run for every pytest-xdist worker: the first trains it in a folder they share, the others wait for it
@@ -69,7 +70,7 @@ def trained_attention(tmp_path_factory):
     config = TrainConfig(model="vgg16", width=0.125, dropout=0.0, attention=True, epochs=6, lr=0.02,
                          warmup_epochs=1.0, seed=0)
     with filelock.FileLock(str(shared / "attention-study.lock")):
-        run = train(config, faces, study, settings=Settings(device="cpu", progress="off"))
+        run = train(config, StudyContext.of(faces, study, settings=Settings(device="cpu", progress="off")))
     return study, run, faces
 
 

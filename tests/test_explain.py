@@ -18,7 +18,7 @@ def published(tmp_path_factory):
     from perturb_lib.data import make_synthetic_faces
     from perturb_lib.execution import Settings
     from perturb_lib.ledger import Ledger
-    from perturb_lib.runs import Study
+    from perturb_lib.runs import Study, StudyContext
     from perturb_lib.train import TrainConfig, train
     root = tmp_path_factory.mktemp("explain")
     faces = make_synthetic_faces(size=0.01, seed=0)
@@ -26,10 +26,10 @@ def published(tmp_path_factory):
     ledger = Ledger(root / "ledger")
     runs = {}
     for label, policy in (("trained clean", {"kind": "clean"}), ("trained masked", ex.MASK)):
-        run = train(TrainConfig(width=0.0625, epochs=1, policy=policy), faces, Study(root / "study"),
-                    settings=settings)
+        context = StudyContext.of(faces, root / "study", settings=settings)
+        run = train(TrainConfig(width=0.0625, epochs=1, policy=policy), context)
         ledger.add(run)
-        ledger.publish_model(run, faces, faces.landmarks, settings)
+        ledger.publish_model(run, context)
         runs[label] = Study(root / "study", root / "ledger").find(run.name)
     return runs
 

@@ -7,6 +7,7 @@ import pytest
 from perturb_lib.execution import Settings
 from perturb_lib.grid import GridError, run_grid
 from perturb_lib.params import Execution, SchemeOptions
+from perturb_lib.runs import StudyContext
 from perturb_lib.train import TrainConfig
 
 FAST = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=1, lr=0.02)
@@ -20,12 +21,12 @@ def configs():
 
 def test_sequential_grid_reuses_and_reports_failures(tmp_path, tiny_faces):
     lines = []
-    runs = run_grid(configs()[:2], tiny_faces, tmp_path, settings=ONE_THREAD, out=lines.append)
+    runs = run_grid(configs()[:2], StudyContext.of(tiny_faces, tmp_path, settings=ONE_THREAD), out=lines.append)
     assert [r.config["seed"] for r in runs] == [0, 1]
     assert "2 runs, 0 in the ledger, 0 already in the study, 2 to train" in lines[0]
     bad = FAST.replace(policy={"kind": "perturb", "phase1": "no-such-run"})
     with pytest.raises(GridError) as info:
-        run_grid(configs()[:2] + [bad], tiny_faces, tmp_path, settings=ONE_THREAD, out=lines.append)
+        run_grid(configs()[:2] + [bad], StudyContext.of(tiny_faces, tmp_path, settings=ONE_THREAD), out=lines.append)
     assert "1 of 3 runs failed" in str(info.value) and "no-such-run" in str(info.value)
     assert [r is not None for r in info.value.runs] == [True, True, False]
     assert "2 already in the study" in [line for line in lines if "already in the study" in line][-1]
@@ -36,21 +37,22 @@ def test_ray_grid_matches_sequential_records(tmp_path, tiny_faces):
     ray = pytest.importorskip("ray", reason="the Ray backend needs the cluster extra (part of the dev extra)")
     bad = FAST.replace(seed=7, policy={"kind": "perturb", "phase1": "no-such-run"})
     t0 = time.time()
-    sequential = run_grid(configs(), tiny_faces, tmp_path / "seq", settings=ONE_THREAD, out=lambda *_: None)
+    sequential = run_grid(configs(), StudyContext.of(tiny_faces, tmp_path / "seq", settings=ONE_THREAD), out=lambda *_: None)
     t_seq = time.time() - t0
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         lines = []
         t0 = time.time()
         with pytest.raises(GridError) as info:
-            run_grid(configs() + [bad], tiny_faces, tmp_path / "ray", settings=ONE_THREAD, grid=RAY, out=lines.append)
+            run_grid(configs() + [bad], StudyContext.of(tiny_faces, tmp_path / "ray", settings=ONE_THREAD), grid=RAY, out=lines.append)
         t_ray = time.time() - t0
         # without shared storage (a remote cluster), records travel back and dependencies travel out
         from perturb_lib.experiments.scheme import perturb_config, phase1_config
-        phase1 = run_grid([phase1_config(FAST, "vgg16")], tiny_faces, tmp_path / "remote", settings=ONE_THREAD,
+        phase1 = run_grid([phase1_config(FAST, "vgg16")], StudyContext.of(tiny_faces, tmp_path / "remote", settings=ONE_THREAD),
                           out=lambda *_: None)[0]
-        (shipped,) = run_grid([perturb_config(FAST, "vgg16", phase1, SchemeOptions(cluster_sample=32))], tiny_faces,
-                              tmp_path / "remote", settings=ONE_THREAD, grid=Execution(backend="ray", ray_shared_storage=False),
+        remote = StudyContext.of(tiny_faces, tmp_path / "remote", settings=ONE_THREAD)
+        (shipped,) = run_grid([perturb_config(FAST, "vgg16", phase1, SchemeOptions(cluster_sample=32))], remote,
+                              grid=Execution(backend="ray", ray_shared_storage=False),
                               out=lines.append)
     finally:
         ray.shutdown()
@@ -77,4 +79,4 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch, tiny_faces, tm
         return real(name, *a, **k)
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ImportError, match=r"pip install -e '.\[cluster\]'"):
-        run_grid(configs()[:1], tiny_faces, tmp_path, settings=ONE_THREAD, grid=RAY, out=lambda *_: None)
+        run_grid(configs()[:1], StudyContext.of(tiny_faces, tmp_path, settings=ONE_THREAD), grid=RAY, out=lambda *_: None)

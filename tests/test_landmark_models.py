@@ -123,7 +123,6 @@ def test_each_seed_is_a_record_reused_and_the_seeds_compared(tmp_path, tiny_face
     the comparison gives the reduced set's change with an interval, the landmarks kept and the sets' overlap; the
     claims table gets the second paper's two claims per family."""
     from perturb_lib.claims import claims
-    from perturb_lib.experiments import explain_seeds
     from perturb_lib.experiments import landmarks as lx
     from perturb_lib.runs import Study
     params = LandmarkNotebook(lm_features="both", lm_emotions=["Happy", "Surprise"], lm_families=["random"],

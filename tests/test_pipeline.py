@@ -406,8 +406,8 @@ def test_the_plan_says_what_a_fresh_clone_would_reuse_load_restore_or_train(tmp_
     state[first] = state[first] + 1.0
     torch.save({**best, "model": state}, masked.work / "best.pt")
     with pytest.raises(ValueError, match="its model gives other val logits than its record: not published"):
-        Ledger(ledger).publish_model(masked, exp.faces, exp.landmarks, exp.settings)
-    path = Ledger(ledger).publish_model(clean, exp.faces, exp.landmarks, exp.settings)
+        Ledger(ledger).publish_model(masked, exp.context)
+    path = Ledger(ledger).publish_model(clean, exp.context)
     assert path == ledger / clean.name / "model.safetensors"
     plan = plan_study(values, "smoke", fresh_clone=True)
     assert {r.name: r.action for r in plan.runs if r.notebook.startswith("01")} == {clean.name: "loaded",

@@ -10,6 +10,7 @@ from perturb_lib.models import attention_maps
 from perturb_lib.params import SchemeOptions
 from perturb_lib.policies import SplitTensors, make_policy
 from perturb_lib.policies import clusters as cluster
+from perturb_lib.runs import StudyContext
 from perturb_lib.train import TrainConfig
 
 
@@ -125,12 +126,12 @@ def test_masking_policies(trained_attention, masking, test, inputs_per_face, vie
 def test_scheme_end_to_end_reuses_finished_phases(tiny_faces, tmp_path, monkeypatch):
     base = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=2, lr=0.02)
     options = SchemeOptions(cluster_sample=32)
-    first = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", options, settings=CPU)
+    first = scheme.run_perturb_scheme(base, StudyContext.of(tiny_faces, tmp_path, settings=CPU), options=options)
     assert first.phase1.config["attention"] and first.perturb.config["policy"]["phase1"] == first.phase1.name
     assert "cluster_seconds" in first.perturb.history
     import perturb_lib.train as train_mod
     monkeypatch.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("a finished phase was retrained"))
-    again = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", options, settings=CPU)
+    again = scheme.run_perturb_scheme(base, StudyContext.of(tiny_faces, tmp_path, settings=CPU), options=options)
     assert (again.phase1.dir, again.perturb.dir, again.baseline.dir) == (first.phase1.dir, first.perturb.dir,
                                                                          first.baseline.dir)
     assert again.perturb.metrics == first.perturb.metrics
@@ -138,8 +139,8 @@ def test_scheme_end_to_end_reuses_finished_phases(tiny_faces, tmp_path, monkeypa
 
 def test_code_variant_options_run(tiny_faces, tmp_path):
     base = TrainConfig(model="vgg16", width=0.0625, dropout=0.0, epochs=1, lr=0.02)
-    runs = scheme.run_perturb_scheme(base, tiny_faces, tmp_path, "vgg16", SchemeOptions.code(cluster_scope="per_image"),
-                                     settings=CPU)
+    runs = scheme.run_perturb_scheme(base, StudyContext.of(tiny_faces, tmp_path, settings=CPU),
+                                     options=SchemeOptions.code(cluster_scope="per_image"))
     assert runs.perturb.config["policy"]["masking"] == "copies" and runs.perturb.finished
     with pytest.raises(ValueError, match="'masking': 'all' is not valid; choose from random, copies"):
         make_policy({"kind": "perturb", "phase1": "x", "masking": "all"})

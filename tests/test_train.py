@@ -12,7 +12,7 @@ from perturb_lib import augment
 from perturb_lib.metrics import classification_metrics
 from perturb_lib.evaluate import run_logits
 from perturb_lib.execution import Settings
-from perturb_lib.runs import CheckpointError, RunBusyError, RunLock, load_run, run_dir_for
+from perturb_lib.runs import CheckpointError, RunBusyError, RunLock, StudyContext, load_run
 from perturb_lib.train import TrainConfig, train
 
 FAST = dict(model="vgg16", width=0.0625, dropout=0.0, epochs=3, batch_size=64, lr=0.05)
@@ -76,8 +76,8 @@ def test_flip_erasing_and_ten_crop():
 
 # ------------------------------------------------------------------------------------------ training
 def test_training_is_deterministic_and_learns(tmp_path, tiny_faces):
-    a = train(TrainConfig(**FAST), tiny_faces, tmp_path / "a", settings=CPU)
-    b = train(TrainConfig(**FAST), tiny_faces, tmp_path / "b", settings=CPU)
+    a = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path / "a", settings=CPU))
+    b = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path / "b", settings=CPU))
     assert a.metrics == b.metrics
     for (ka, va), (kb, vb) in zip(a.model().state_dict().items(), b.model().state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
@@ -95,7 +95,7 @@ def test_training_is_deterministic_and_learns(tmp_path, tiny_faces):
 def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedule, monkeypatch):
     import perturb_lib.train as train_mod
     config = TrainConfig(**{**FAST, "epochs": 4, "lr_schedule": schedule})
-    reference = train(config, tiny_faces, tmp_path / "ref", settings=CPU)
+    reference = train(config, StudyContext.of(tiny_faces, tmp_path / "ref", settings=CPU))
 
     class Killed(Exception):
         pass
@@ -111,13 +111,13 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedul
     monkeypatch.setattr(train_mod, "evaluate_and_checkpoint",
                         lambda *a: checkpoint_then_maybe_die(*a, kill_at=1))
     with pytest.raises(Killed):
-        train(config, tiny_faces, tmp_path / "resumed", settings=CPU)
-    run_dir = run_dir_for(config, tiny_faces, tmp_path / "resumed", settings=CPU)
+        train(config, StudyContext.of(tiny_faces, tmp_path / "resumed", settings=CPU))
+    run_dir = StudyContext.of(tiny_faces, tmp_path / "resumed", settings=CPU).run_dir(config)
     assert (run_dir / "last.pt").is_file() and not (run_dir / "metrics.json").exists()
     assert not load_run(run_dir).finished  # a killed run never looks finished
     monkeypatch.setattr(train_mod, "evaluate_and_checkpoint", checkpoint_then_maybe_die)
     epochs_run.clear()
-    resumed = train(config, tiny_faces, tmp_path / "resumed", settings=CPU)
+    resumed = train(config, StudyContext.of(tiny_faces, tmp_path / "resumed", settings=CPU))
     assert epochs_run == [2, 3]  # it continued, it did not start over
     assert resumed.metrics["val"] == reference.metrics["val"]
     assert resumed.metrics["test"] == reference.metrics["test"]
@@ -128,13 +128,13 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path, tiny_faces, schedul
 
 
 def test_finished_run_is_reused_not_retrained(tmp_path, tiny_faces, monkeypatch):
-    first = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
+    first = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
     import perturb_lib.train as train_mod
     monkeypatch.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("retrained a finished run"))
-    again = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
+    again = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
     assert again.dir == first.dir and again.metrics == first.metrics
     other = TrainConfig(**{**FAST, "seed": 1})
-    assert run_dir_for(other, tiny_faces, tmp_path, settings=CPU) != first.dir  # another config, another folder
+    assert StudyContext.of(tiny_faces, tmp_path, settings=CPU).run_dir(other) != first.dir  # another config, another folder
 
 
 def test_run_lock_refuses_a_live_owner_and_names_its_host(tmp_path):
@@ -164,7 +164,7 @@ def test_run_lock_refuses_a_live_owner_and_names_its_host(tmp_path):
 
 
 def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path, tiny_faces):
-    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
+    run = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
     best = torch.load(run.dir / "best.pt", weights_only=True)  # what the project writes loads safely
     best["note"] = Pickled()  # a shared run folder whose checkpoint carries an object (it could run code)
     torch.save(best, run.dir / "best.pt")
@@ -181,8 +181,8 @@ class Pickled:
 def test_ema_and_flip_test_time_augmentation(tmp_path, tiny_faces):
     from perturb_lib.evaluate import predict
     from perturb_lib.policies import make_policy, split_tensors
-    ema = train(TrainConfig(**{**FAST, "ema": 0.9}), tiny_faces, tmp_path, settings=CPU)
-    plain = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
+    ema = train(TrainConfig(**{**FAST, "ema": 0.9}), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
+    plain = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
     assert ema.dir != plain.dir and ema.history.train_loss.tolist() == plain.history.train_loss.tolist()  # same path
     kept = ema.checkpoint()["model"], plain.checkpoint()["model"]  # ... but the average is validated and kept
     assert not all(torch.equal(kept[0][k], kept[1][k]) for k in kept[1])
@@ -202,12 +202,12 @@ def test_a_ledger_record_is_read_in_place_and_its_model_retrained_beside_it_only
     from perturb_lib.runs import CheckpointMissingError, Study
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
-    original = train(config, tiny_faces, tmp_path / "made", settings=CPU)
+    original = train(config, StudyContext.of(tiny_faces, tmp_path / "made", settings=CPU))
     ledger = copy_record(original, tmp_path / "ledger")  # what a study publishes: the record, no checkpoint
     study = Study(tmp_path / "fresh", ledger)
     with monkeypatch.context() as m:
         m.setattr(train_mod, "build_model", lambda *a, **k: pytest.fail("trained a run the ledger holds"))
-        reused = train(config, tiny_faces, study, settings=CPU)
+        reused = train(config, StudyContext.of(tiny_faces, study, settings=CPU))
     assert reused.dir == ledger / original.name and reused.in_ledger and not reused.has_checkpoint
     assert reused.metrics == original.metrics and not (tmp_path / "fresh").exists()  # read in place, nothing copied
     logits, labels = run_logits(reused, tiny_faces, settings=CPU)  # the tables need no model
@@ -215,13 +215,13 @@ def test_a_ledger_record_is_read_in_place_and_its_model_retrained_beside_it_only
     with pytest.raises(CheckpointMissingError, match="neither published"):
         reused.model()
     before = {p.name: p.read_bytes() for p in reused.dir.iterdir()}
-    restored = with_checkpoint(reused, tiny_faces, settings=CPU)  # a model must be loaded: trained again, beside the record
+    restored = with_checkpoint(reused, StudyContext.of(tiny_faces, study, settings=CPU))  # a model must be loaded: trained again, beside the record
     assert restored.dir == reused.dir and restored.has_checkpoint and restored.restored
     assert (study.records / original.name / "best.pt").is_file()
     assert {p.name: p.read_bytes() for p in reused.dir.iterdir()} == before  # the record is untouched
     with pytest.raises(ValueError, match="make another run"):
         (restored.work / "best.pt").unlink()
-        with_checkpoint(restored, make_other(tiny_faces), settings=CPU)
+        with_checkpoint(restored, StudyContext.of(make_other(tiny_faces), study, settings=CPU))
 
 
 def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_names(tmp_path, tiny_faces):
@@ -230,13 +230,13 @@ def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_
     from perturb_lib.train import with_checkpoint
     config = TrainConfig(**FAST)
     recorded = replace(CPU, threads=1, channels_last="off")
-    original = train(config, tiny_faces, tmp_path / "made", settings=recorded)
+    original = train(config, StudyContext.of(tiny_faces, tmp_path / "made", settings=recorded))
     assert recorded_execution(original.env) == {"threads": 1, "channels_last": "off"}
     study = Study(tmp_path / "fresh", copy_record(original, tmp_path / "ledger"))
-    reused = train(config, tiny_faces, study, settings=CPU)
+    reused = train(config, StudyContext.of(tiny_faces, study, settings=CPU))
     before = torch.get_num_threads()
     # this session asks for 2 threads and channels-last: the record's 1 thread and plain layout win
-    restored = with_checkpoint(reused, tiny_faces, settings=replace(CPU, threads=2, channels_last="on"))
+    restored = with_checkpoint(reused, StudyContext.of(tiny_faces, study, settings=replace(CPU, threads=2, channels_last="on")))
     work = Run(restored.work)
     assert restored.has_checkpoint and work.env["threads"] == 1 and work.env["channels_last"] is False
     assert work.metrics == original.metrics  # the same machine and software: the same model
@@ -244,8 +244,8 @@ def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_
     # a retraining cut short (no metrics yet, but a best.pt of some epoch): resumed, still as recorded, not taken as is
     (restored.work / "metrics.json").unlink()
     assert not Run(reused.dir, study).has_checkpoint
-    resumed = with_checkpoint(Run(reused.dir, study), tiny_faces,
-                              settings=replace(CPU, threads=2, channels_last="on"))
+    resumed = with_checkpoint(Run(reused.dir, study),
+                              StudyContext.of(tiny_faces, study, settings=replace(CPU, threads=2, channels_last="on")))
     assert Run(resumed.work).env["threads"] == 1 and Run(resumed.work).metrics == original.metrics
     assert recorded_execution({}) == {} and recorded_execution({"device": "cuda:0", "threads": 4}) == {}
 
@@ -267,7 +267,7 @@ def make_other(faces):
 
 
 def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
-    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
+    run = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
     back = load_run(run.name, tmp_path)
     assert back.config == json.loads((run.dir / "config.json").read_text())
     recorded, labels = run_logits(back, tiny_faces, split="PublicTest", settings=CPU)  # the record's own logits
@@ -276,7 +276,7 @@ def test_load_run_and_evaluate_on_another_split(tmp_path, tiny_faces):
     (run.dir / "best.pt").unlink()  # tables need no checkpoint for the run's own test faces
     test, _ = run_logits(back, tiny_faces, settings=CPU)
     assert classification_metrics(tiny_faces.labels[tiny_faces.splits == 2], test.argmax(1)) == run.metrics["test"]
-    evaluated, _ = run_logits(train(TrainConfig(**{**FAST, "seed": 1}), tiny_faces, tmp_path, settings=CPU), tiny_faces,
+    evaluated, _ = run_logits(train(TrainConfig(**{**FAST, "seed": 1}), StudyContext.of(tiny_faces, tmp_path, settings=CPU)), tiny_faces,
                               policy={"kind": "clean"}, split="PublicTest", settings=CPU)
     assert evaluated.dtype == np.float32
 
@@ -286,7 +286,7 @@ def test_stored_evaluations_are_keyed_by_what_they_computed_and_the_evaluation_v
     """An edit to the code (here: predict replaced) keeps a stored evaluation, which names what was computed, not the
     code; bumping EVAL_VERSION (what the golden test asks for when outputs change) computes it again."""
     from perturb_lib import evaluate as ev
-    run = train(TrainConfig(**FAST), tiny_faces, tmp_path, settings=CPU)
+    run = train(TrainConfig(**FAST), StudyContext.of(tiny_faces, tmp_path, settings=CPU))
     clean = {"kind": "clean"}  # given explicitly: evaluated (and stored), not read from the record
     first, labels = ev.run_logits(run, tiny_faces, policy=clean, split="PublicTest", settings=CPU)
     stored = list((run.dir / "evals").glob("*.npz"))
@@ -342,8 +342,9 @@ def test_two_spellings_of_one_run_share_one_hash(tmp_path, tiny_faces):
     experiment = TrainConfig(**{**{f: getattr(readme, f) for f in ("model", "width", "epochs")},
                                 "policy": {"kind": "mask", "style": "n95", "seed": 0}})
     assert readme == experiment
-    assert run_dir_for(readme, tiny_faces, tmp_path) == run_dir_for(experiment, tiny_faces, tmp_path)
-    assert run_dir_for(readme.replace(seed=1), tiny_faces, tmp_path) != run_dir_for(readme, tiny_faces, tmp_path)
+    here = StudyContext.of(tiny_faces, tmp_path)
+    assert here.run_dir(readme) == here.run_dir(experiment)
+    assert here.run_dir(readme.replace(seed=1)) != here.run_dir(readme)
     assert TrainConfig(model="resnet18", dropout=0.3) == TrainConfig(model="resnet18", dropout=0.0)  # no dropout layer
 
 
@@ -365,11 +366,11 @@ def test_bf16_and_channels_last_train_cluster_and_explain_on_the_cpu(tmp_path, t
     from perturb_lib.params import SchemeOptions
     gpu_like = Settings(device="cpu", progress="off", precision="bf16", channels_last="on")
     config = TrainConfig(**{**FAST, "attention": True, "epochs": 2})
-    run = train(config, tiny_faces, tmp_path, settings=gpu_like)
+    run = train(config, StudyContext.of(tiny_faces, tmp_path, settings=gpu_like))
     assert run.finished and run.config["precision"] == "bf16"
     assert run.env["precision"] == "bf16" and run.env["channels_last"] is True
-    assert run.dir == run_dir_for(config, tiny_faces, tmp_path, settings=Settings(precision="bf16", channels_last="off"))
-    assert run.dir != run_dir_for(config, tiny_faces, tmp_path, settings=CPU)  # fp32 computes something else: another run
+    assert run.dir == StudyContext.of(tiny_faces, tmp_path, settings=Settings(precision="bf16", channels_last="off")).run_dir(config)
+    assert run.dir != StudyContext.of(tiny_faces, tmp_path, settings=CPU).run_dir(config)  # fp32 computes something else: another run
     logits, labels = run_logits(run, tiny_faces, policy={"kind": "clean"}, split="PublicTest", settings=CPU)  # in bf16, as trained
     assert classification_metrics(labels, logits.argmax(1))["accuracy"] == run.metrics["val"]["accuracy"]
     record = phase2_record(run, tiny_faces, SchemeOptions(n_clusters=2, cluster_sample=16), gpu_like, examples=4)
@@ -388,9 +389,9 @@ def test_compiled_training_matches_eager_on_a_tiny_model(tmp_path, tiny_faces, m
     import functools
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     config = TrainConfig(**{**FAST, "epochs": 1, "width": 0.0625, "batch_size": 41})
-    eager = train(config, tiny_faces, tmp_path / "eager", settings=CPU)
-    compiled = train(config, tiny_faces, tmp_path / "compiled", settings=Settings(device="cpu", progress="off",
-                                                                         precision="fp32", compile="on"))
+    eager = train(config, StudyContext.of(tiny_faces, tmp_path / "eager", settings=CPU))
+    compiled = train(config, StudyContext.of(tiny_faces, tmp_path / "compiled", settings=Settings(device="cpu", progress="off",
+                                                                         precision="fp32", compile="on")))
     assert compiled.name == eager.name and compiled.env["compile"] is True
     assert compiled.history.train_loss.iloc[0] == pytest.approx(eager.history.train_loss.iloc[0], rel=1e-2)
 
@@ -409,7 +410,7 @@ def test_the_command_line_trains_the_run_the_notebooks_would_reuse(tmp_path, cap
     P = MaskFerNotebook(epochs=1, width=0.0625, size=0.01, precision="fp32", seeds=[0], study_dir=str(tmp_path / "study"))
     faces = load_dataset("synthetic", size=0.01, cache_dir=tmp_path / "cache")
     config = MaskFerExperiment(P, faces, faces.landmarks).configs()["maskfer/vgg16/0/clean"]
-    assert (run_dir_for(config, faces, P.study_dir, settings=Settings.of(P)) / "metrics.json").is_file()
+    assert (StudyContext.of(faces, P.study_dir, settings=Settings.of(P)).run_dir(config) / "metrics.json").is_file()
     assert main(flags + ["--epochs", "one"]) == 2
     assert "parameter 'epochs' must be int" in capsys.readouterr().err
 

@@ -14,6 +14,7 @@ split sizes follow FER2013, scaled by ``size``. Deterministic for a seed.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from ..geometry import pixel_grid, segment_distance
 from ..landmarks.layout import TEMPLATE, eye_points, mouth_points
 from ..landmarks.regions import MAP_REGIONS, region_map
 from .faces import EMOTIONS, FER2013_SPLIT_SIZES, FER2013_TRAIN_COUNTS, IMAGE_SIZE, SPLITS, FaceSet
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: the faces themselves do not need it
+    import pandas as pd
 
 AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU20", "AU23", "AU25", "AU26")
 # Prototypical AU intensities per emotion (FACS-based EMFACS prototypes, simplified).

@@ -25,7 +25,7 @@ from ..execution import Settings
 from ..grid import run_grid
 from ..landmarks import choose, detected
 from ..params import MaskFerNotebook
-from ..runs import CheckpointMissingError, Run, Study
+from ..runs import CheckpointMissingError, Run, Study, StudyContext
 from ..stats import count_span
 from ..tables import accuracy, change_table, estimate_row
 from ..train import TrainConfig, with_checkpoint
@@ -121,9 +121,9 @@ class MaskFerExperiment:
         self.membership = membership_table(faces.splits, kept, published)
         if not (masked_faces is not None and params.maskfer_all_clean) and not kept.all():
             faces, landmarks = faces.subset(kept, selection=selection), landmarks[kept]
-        self.params, self.faces, self.landmarks, self.masked_faces = params, faces, landmarks, masked_faces
-        self.study = Study.of_params(params)
-        self.settings = Settings.of(params)
+        self.params, self.masked_faces = params, masked_faces
+        #: the faces Table 1 trains on, their landmarks, the study and the settings every run shares
+        self.context = StudyContext(faces, Study.of_params(params), landmarks, Settings.of(params))
         self.mask = CLEAN if masked_faces is not None else {"kind": "mask", "style": params.mask_style, "seed": 0}
         self.runs: dict[str, Run] = {}
 
@@ -151,12 +151,10 @@ class MaskFerExperiment:
         configs, P = self.configs(), self.params
         masked_keys = [k for k in configs if RunKey.parse(k)[::3] == ("maskfer", "masked")]
         main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
-        runs = run_grid([configs[k] for k in main_keys], self.faces, self.study, settings=self.settings,
-                        landmarks=self.landmarks, grid=P)
+        runs = run_grid([configs[k] for k in main_keys], self.context, grid=P)
         self.runs = dict(zip(main_keys, runs))
         if self.masked_faces is not None and masked_keys:
-            masked = run_grid([configs[k] for k in masked_keys], self.masked_faces, self.study, settings=self.settings,
-                              grid=P)
+            masked = run_grid([configs[k] for k in masked_keys], self.context.on(self.masked_faces), grid=P)
             self.runs.update(zip(masked_keys, masked))
         for run in self.loaded_runs():  # notebook 02 explains these two models
             self.restore(run)
@@ -175,8 +173,7 @@ class MaskFerExperiment:
         """Compute, and store beside the run's record, every evaluation of one run that this notebook's tables read
         (:meth:`evaluations`). Called while the run's checkpoint is here, so that its record carries them and a study
         elsewhere need not train it again."""
-        published = (self.masked_faces is not None
-                     and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint())
+        published = self.context_of(run) is not self.context
         for tested, policy in self.evaluations(run.config["policy"], published):
             self._logits(run, tested, policy)
 
@@ -196,7 +193,7 @@ class MaskFerExperiment:
         ``policy``)."""
         if tested == "masked" and self.masked_faces is not None:  # published MaskFer: its own image set
             return self.masked_faces, CLEAN, None
-        return self.faces, policy or (self.mask if tested == "masked" else CLEAN), self.landmarks
+        return self.context.faces, policy or (self.mask if tested == "masked" else CLEAN), self.context.landmarks
 
     def _removal(self, region: str) -> dict:
         """The policy spec that removes a region from the test faces."""
@@ -209,19 +206,22 @@ class MaskFerExperiment:
         faces, spec, lm = self.tested(tested, policy)
         split = run.config["test_split"]
         try:
-            logits, labels = run_logits(run, faces, policy=spec, split=split, landmarks=lm, settings=self.settings)
+            logits, labels = run_logits(run, faces, policy=spec, split=split, landmarks=lm, settings=self.context.settings)
         except CheckpointMissingError:  # a record from the ledger, and this evaluation is not cached: train it again
             run = self.restore(run)
-            logits, labels = run_logits(run, faces, policy=spec, split=split, landmarks=lm, settings=self.settings)
+            logits, labels = run_logits(run, faces, policy=spec, split=split, landmarks=lm, settings=self.context.settings)
         return faces.ids[faces.splits == SPLITS.index(split)], labels, logits
+
+    def context_of(self, run: Run) -> StudyContext:
+        """The context a run of this experiment was trained in: on the published MaskFer images (masked runs, when
+        the study uses them), else on Table 1's faces."""
+        if self.masked_faces is not None and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint():
+            return self.context.on(self.masked_faces)
+        return self.context
 
     def restore(self, run: Run) -> Run:
         """A run of this experiment with its checkpoint (trained again when only its record is here)."""
-        trained_on = self.masked_faces if (self.masked_faces is not None
-                                           and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint()) \
-            else self.faces
-        restored = with_checkpoint(run, trained_on, settings=self.settings,
-                                   landmarks=self.landmarks if trained_on is self.faces else None)
+        restored = with_checkpoint(run, self.context_of(run))
         self.runs.update({k: restored for k, r in self.runs.items() if r.dir == run.dir})
         return restored
 
@@ -308,17 +308,17 @@ class MaskFerExperiment:
             self.train()
         removal = self.removal_tested()
         truth, summary = pd.DataFrame(), {}
-        if "aus" in self.faces.extras:  # synthetic faces: which regions define each emotion is known
+        if "aus" in self.context.faces.extras:  # synthetic faces: which regions define each emotion is known
             defining = defining_regions(cache_dir=self.params.cache_dir)
             truth, summary = truth_check(removal[removal["model"] == self.params.removal_model], defining)
         return MaskFerResults(
-            dataset=self.faces.name, models=list(self.params.models), seeds=list(self.params.seeds), columns=self.columns(),
+            dataset=self.context.faces.name, models=list(self.params.models), seeds=list(self.params.seeds), columns=self.columns(),
             column_seeds=self.column_seeds,
             mask_policy=None if self.masked_faces is not None else self.mask, maskfer_path=self.params.maskfer_path,
             membership=self.membership, table1=self.table1(), cross_conditions=self.cross_conditions(), removal_tested=removal,
             removal_trained=self.removal_trained(), truth_check=truth, truth_summary=summary,
             mask_probe={} if self.masked_faces is not None else mask_probe(
-                self.faces, self.landmarks, self.params.mask_style, self.params.test_split),
+                self.context.faces, self.context.landmarks, self.params.mask_style, self.params.test_split),
             runs={k: r.name for k, r in self.runs.items()}, explain_seed=self.explained_seed())
 
 

@@ -14,7 +14,6 @@ reproduced: gates always shape the features.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,6 +21,7 @@ import pandas as pd
 import torch
 
 from ..data.faces import EMOTIONS, SPLITS, FaceSet, pick_per_emotion
+from ..evaluate import Predictions, ensemble_logits, run_predictions
 from ..execution import Settings
 from ..grid import run_grid
 from ..io import array_fingerprint, code_fingerprint, read_json, save_npz, stable_hash, write_json
@@ -31,10 +31,9 @@ from ..paper import TABLE2_BASELINE, TABLE2_PERTURB, paper_column
 from ..params import SchemeNotebook, SchemeOptions
 from ..policies import split_tensors
 from ..policies.clusters import UNSELECTED, cluster_maps, face_pixels, shared_cluster_map
-from ..runs import POLICY_FILE, Run, Study, run_identity, run_name
-from ..evaluate import Predictions, ensemble_logits, run_predictions
+from ..runs import POLICY_FILE, Run, Study, StudyContext
 from ..tables import accuracy, accuracy_difference, change_table, estimate_columns, macro_f1, verdict
-from ..train import TrainConfig, train, with_checkpoint
+from ..train import TrainConfig, with_checkpoint
 from .results import Results, RunKey, run_key
 from .saliency import compare
 
@@ -207,32 +206,30 @@ class SchemeRuns:
     baseline: Run
 
 
-def run_perturb_scheme(base: TrainConfig, faces: FaceSet, study_dir, backbone: str = "vgg16",
-                       options: SchemeOptions | None = None, settings: Settings | None = None,
-                       landmarks: np.ndarray | None = None) -> SchemeRuns:
+def run_perturb_scheme(base: TrainConfig, context: StudyContext, *, backbone: str = "vgg16",
+                       options: SchemeOptions | None = None) -> SchemeRuns:
     """The three phases end to end for one seed (each reused when finished), plus the matching clean baseline: the
     notebook's own experiment (:class:`SchemeExperiment`) on one backbone and one seed.
 
     Args:
         base: the training recipe shared by every phase (seed, epochs, width...).
-        faces: the dataset.
-        study_dir: the study folder.
+        context: the faces (with their landmarks, for clustering inside the face), the study and the settings; the
+            study's own folder is used, not its ledger.
         backbone: the phase-3 predictor (and baseline) model; phase 1 is the same model with spatial gates.
         options: the scheme's options (default: the paper's).
-        settings: execution settings.
-        landmarks: the faces' landmarks (default: ``faces.landmarks``), for clustering inside the face.
 
     Returns:
         The runs.
     """
     from ..params import Compute, Recipe
-    options, settings = options or SchemeOptions(), settings or Settings()
+    options, settings, faces = options or SchemeOptions(), context.settings, context.faces
+    landmarks = context.landmarks if context.landmarks is not None else faces.landmarks
     params = SchemeNotebook(
         **{k: getattr(base, k) for k in Recipe.defaults()}, **asdict(options),
         **{k: getattr(settings, k) for k in Compute.defaults()}, perturb_models=[backbone], baseline_models=[],
-        perturb_seeds=[base.seed], sweep_seeds=[], cluster_sweep=[], study_dir=str(study_dir),
-        ledger_dir=str(Path(study_dir) / "no-ledger"))
-    experiment = SchemeExperiment(params, faces, landmarks if landmarks is not None else faces.landmarks)
+        perturb_seeds=[base.seed], sweep_seeds=[], cluster_sweep=[], study_dir=str(context.study.dir),
+        ledger_dir=str(context.study.dir / "no-ledger"))
+    experiment = SchemeExperiment(params, faces, landmarks)
     experiment.train()  # the notebook's own assembly of the three phases
     phase1 = experiment.phase1(base.seed)
     clusters = phase2_record(phase1, faces, options, settings, seed=base.seed, landmarks=landmarks)
@@ -309,9 +306,9 @@ class SchemeExperiment:
     """
 
     def __init__(self, params: SchemeNotebook, faces: FaceSet, landmarks: np.ndarray):
-        self.params, self.faces, self.landmarks = params, faces, landmarks
-        self.settings = Settings.of(params)
-        self.study = Study.of_params(params)
+        self.params = params
+        #: the faces, their landmarks, the study and the settings every run shares
+        self.context = StudyContext(faces, Study.of_params(params), landmarks, Settings.of(params))
         #: the seeds of the baseline and Perturb pairs (Tables 2-3)
         self.seeds = list(params.perturb_seeds if params.perturb_seeds is not None else params.seeds)
         self.runs: dict[str, Run] = {}
@@ -323,8 +320,7 @@ class SchemeExperiment:
         return SchemeOptions(**{**values, **changes, **({"n_clusters": n} if n else {})})
 
     def _grid(self, configs: dict[str, TrainConfig]) -> None:
-        runs = run_grid(list(configs.values()), self.faces, self.study, settings=self.settings, landmarks=self.landmarks,
-                        grid=self.params)
+        runs = run_grid(list(configs.values()), self.context, grid=self.params)
         self.runs.update(zip(configs, runs))
 
     def recipe(self, model: str, seed: int, variant: str | None = None) -> TrainConfig:
@@ -336,7 +332,6 @@ class SchemeExperiment:
         """``{run key: config}`` of every run but phase 1's (whose names the Perturb runs' configs hold: see
         :meth:`phase1_configs`)."""
         P, configs = self.params, {}
-        attention_model = self.attention_model()
         for model in P.perturb_models:
             for seed in self.params.seeds_of(model, self.seeds):
                 configs[run_key("baseline", model, seed, 0)] = self.recipe(model, seed)
@@ -371,8 +366,7 @@ class SchemeExperiment:
 
     def _phase1_name(self, seed: int, variant: str | None = None) -> str:
         key = run_key(f"phase1@{variant}" if variant else "phase1", self.attention_model(), seed, 0)
-        return run_name(run_identity(self.phase1_configs()[key], self.faces, landmarks=self.landmarks,
-                                     settings=self.settings))
+        return self.context.name(self.phase1_configs()[key])
 
     def attention_model(self) -> str:
         """The phase-1 model: ``attention_model``, else the first backbone (the sweep's, when there is none)."""
@@ -396,7 +390,7 @@ class SchemeExperiment:
         records, else trained again)."""
         self._grid(self.configs())
         for run in self.loaded_runs():
-            restored = with_checkpoint(run, self.faces, settings=self.settings, landmarks=self.landmarks)
+            restored = with_checkpoint(run, self.context)
             self.runs.update({k: restored for k, r in self.runs.items() if r.dir == run.dir})
         return self.runs
 
@@ -427,9 +421,10 @@ class SchemeExperiment:
     def clusters(self) -> dict:
         """Figure 4: phase 2 on its own (the first seed's phase 1), one test face per emotion."""
         seed = self.explained_seed()
-        phase1 = with_checkpoint(self.phase1(seed), self.faces, settings=self.settings, landmarks=self.landmarks)
-        rec = phase2_record(phase1, self.faces, self.options(), self.settings, seed=seed, landmarks=self.landmarks)
-        test = self.faces.split(rec["test_split"])
+        faces, landmarks, settings = self.context.faces, self.context.landmarks, self.context.settings
+        phase1 = with_checkpoint(self.phase1(seed), self.context)
+        rec = phase2_record(phase1, faces, self.options(), settings, seed=seed, landmarks=landmarks)
+        test = faces.split(rec["test_split"])
         shown = np.asarray(rec["example_index"])
         pick = [int(next((i for i in shown if test.labels[i] == c), shown[0])) for c in range(len(EMOTIONS))]
         return {"images": test.images[pick], "labels": test.labels[pick], "attention": rec["attention"][pick],
@@ -443,10 +438,9 @@ class SchemeExperiment:
         their k-means labels and the map."""
         from ..policies.clusters import cluster_steps
         seed = self.explained_seed()
-        device = self.settings.resolved_device()
-        model = with_checkpoint(self.phase1(seed), self.faces, settings=self.settings,
-                                landmarks=self.landmarks).model(str(device))
-        test = split_tensors(self.faces, self.params.test_split, device, self.landmarks)
+        device = self.context.settings.resolved_device()
+        model = with_checkpoint(self.phase1(seed), self.context).model(str(device))
+        test = split_tensors(self.context.faces, self.params.test_split, device, self.context.landmarks)
         index = int(np.flatnonzero(test.labels.cpu().numpy() == EMOTIONS.index(emotion))[0])
         x = test.batch(torch.tensor([index], device=device))
         attention = attention_maps(model, x)[0]
@@ -478,7 +472,7 @@ class SchemeExperiment:
         run = self.runs[run_key("perturb", self.params.perturb_models[0], seed, self.params.n_clusters)]
         policy = make_policy(run.config["policy"])
         policy.map = torch.as_tensor(maps[epoch - 1]).long()
-        train = split_tensors(self.faces, "Training", torch.device("cpu"), self.landmarks)
+        train = split_tensors(self.context.faces, "Training", torch.device("cpu"), self.context.landmarks)
         gen = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(train), generator=gen)[:faces]
         x, _ = policy.train_inputs(train.batch(idx), train.labels[idx], train, idx, gen)
@@ -490,9 +484,9 @@ class SchemeExperiment:
         if not hasattr(self, "_probability"):
             from ..landmarks import detected
             P = self.params
-            found = (detected(self.faces, P.landmark_source, P.landmark_file, P.cache_dir)
-                     & (self.faces.splits == SPLITS.index("Training")))
-            self._probability = region_probability(self.landmarks[found])
+            found = (detected(self.context.faces, P.landmark_source, P.landmark_file, P.cache_dir)
+                     & (self.context.faces.splits == SPLITS.index("Training")))
+            self._probability = region_probability(self.context.landmarks[found])
         return self._probability
 
     def locations(self) -> pd.DataFrame:
@@ -547,8 +541,8 @@ class SchemeExperiment:
     # -------------------------------------------------------------------------------------- tables
     def _logits(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, logits (S, N, C))`` of the runs ``kind/model/seed/n`` on a split (default: their test split)."""
-        return Predictions.stack_logits([run_predictions(self.runs[run_key(kind, model, s, n)], self.faces, split=split,
-                                                         landmarks=self.landmarks, settings=self.settings)
+        return Predictions.stack_logits([run_predictions(self.runs[run_key(kind, model, s, n)], self.context.faces, split=split,
+                                                         landmarks=self.context.landmarks, settings=self.context.settings)
                                          for s in seeds])
 
     def _predictions(self, kind: str, model: str, n: int, seeds, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -663,15 +657,15 @@ class SchemeExperiment:
         runs = {"baseline": self.runs[run_key("baseline", model, seed, 0)],
                 "Perturb Scheme": self.runs[run_key("perturb", model, seed, P.n_clusters)]}
         split = runs["baseline"].config["test_split"]
-        test, test_lm = self.faces.split(split), self.landmarks[self.faces.splits == SPLITS.index(split)]
+        test, test_lm = self.context.faces.split(split), self.context.landmarks[self.context.faces.splits == SPLITS.index(split)]
         return compare(runs, test, test_lm, pick_per_emotion(test.labels, 1, seed=1), P.figure_method,
-                       device=self.settings.resolved_device())
+                       device=self.context.settings.resolved_device())
 
     def results(self) -> SchemeResults:
         """Train what is missing and compute every table and figure's data."""
         if not self.runs:
             self.train()
-        return SchemeResults(dataset=self.faces.name, options=asdict(self.options()),
+        return SchemeResults(dataset=self.context.faces.name, options=asdict(self.options()),
                              phase1={s: self.phase1(s).name for s in self.phase1_seeds()},
                              clusters=self.clusters(), table2=self.table2(), table3=self.table3(), sweep=self.sweep(),
                              sweep_model=self.params.sweep_model, locations=self.locations(),
