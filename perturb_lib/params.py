@@ -352,8 +352,8 @@ class Compute(Params):
                                    "else fp32) | fp32 | bf16 (autocast)", PRECISIONS)
     channels_last: str = param("auto", "channels-last memory format: auto (where measured faster for the model and "
                                        "width) | on | off", SWITCHES)
-    compile: str = param("auto", "torch.compile the training step: auto (where measured to pay within a run) | on | "
-                                 "off", SWITCHES)
+    compile: str = param("auto", "torch.compile the training step: auto (off: measured not to pay back within a run "
+                                 "on CPU; not measured on CUDA) | on | off", SWITCHES)
     threads: int = param(0, "CPU threads of torch while a run trains (0: torch's default)")
     eval_batch_size: int = param(1024, "faces per evaluation batch")
     progress: str = param("auto", "auto (a bar on a terminal, a line per epoch elsewhere) | bar | lines | summary "
