@@ -154,6 +154,9 @@ def study_models(study: str = "fer2013-cpu") -> dict:
     if not (root / "results" / "maskfer.json").is_file():
         raise PhotoError(f"{root}: no committed study {study!r} (figures/<study>/results/maskfer.json)")
     results = MaskFerResults.load(root)
+    if results.explain_seed is None:
+        raise PhotoError(f"{root}/results/maskfer.json names no explained seed (results older than explain_seed): "
+                         "re-execute notebook 01, or name the models with --model")
     where = Study(root, root / "records")
     runs = {f"trained {c}": results.run(where, results.models[0], results.explain_seed, c) for c in ("clean", "masked")}
     for label, run in runs.items():
@@ -261,12 +264,17 @@ def example_photo(folder: str | Path) -> Path | None:
 # ------------------------------------------------------------------------------------------ the picture
 def plot_face(result: FaceResult):
     """The face and the masked face, each model's saliency on the input it reads, and the probabilities."""
+    import textwrap
+
     import matplotlib.pyplot as plt
     labels = list(result.probabilities)
-    fig = plt.figure(figsize=(2.2 * (2 + len(labels)) + 1, 3.4))
+
+    def short(text: str) -> str:  # a record's name is long: wrapped, so that titles do not run into each other
+        return textwrap.fill(text, 26, break_on_hyphens=True)
+    fig = plt.figure(figsize=(2.3 * (2 + len(labels)) + 1.5, 3.8))
     grid = fig.add_gridspec(1, 3 + len(labels), width_ratios=[1, 1] + [1] * len(labels) + [2.2])
-    for k, (title, image) in enumerate((("face (48x48, FER2013's frame)", result.face), ("with the study's mask",
-                                                                                        result.masked))):
+    for k, (title, image) in enumerate((("the face (48x48,\nFER2013's frame)", result.face),
+                                        ("with the study's mask", result.masked))):
         ax = fig.add_subplot(grid[0, k])
         ax.imshow(image, cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=8)
@@ -278,19 +286,19 @@ def plot_face(result: FaceResult):
         ax.imshow(m / max(m.max(), 1e-12), cmap="inferno", alpha=0.6)
         own = "masked face" if "masked" in label else "face"
         top = EMOTIONS[int(result.probabilities[label][own].argmax())]
-        ax.set_title(f"{label}: {top}\n(saliency on the {own})", fontsize=8)
+        ax.set_title(f"{short(label)}: {top}\n(saliency on the {own})", fontsize=8)
         ax.axis("off")
     ax = fig.add_subplot(grid[0, -1])
     y = np.arange(len(EMOTIONS))
     height = 0.8 / len(labels)
     for k, label in enumerate(labels):
         own = "masked face" if "masked" in label else "face"
-        ax.barh(y + k * height, result.probabilities[label][own], height, label=f"{label} ({own})")
+        ax.barh(y + k * height, result.probabilities[label][own], height, label=f"{short(label)} ({own})")
     ax.set_yticks(y + height * (len(labels) - 1) / 2, EMOTIONS, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1)
     fig.suptitle(f"{Path(result.photo).name}, face {result.index + 1}", fontsize=9)
     fig.tight_layout()
     return fig
