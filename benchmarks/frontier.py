@@ -27,7 +27,7 @@ from perturb_lib.data import load_dataset
 from perturb_lib.evaluate import predict
 from perturb_lib.execution import Settings
 from perturb_lib.policies import make_policy, split_tensors
-from perturb_lib.runs import load_checkpoint
+from perturb_lib.runs import StudyContext, load_checkpoint
 from perturb_lib.train import TrainConfig, train
 
 from common import merge_rows
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     for tag in a.only or list(CANDIDATES):
         what, config = CANDIDATES[tag]
         print(f"== {tag}: {what}", flush=True)
-        run = train(config, faces, a.study, settings=settings)
+        run = train(config, StudyContext.of(faces, a.study, settings=settings))
         env, m = run.env, run.metrics
         row = {"tag": tag, "recipe": what, "width": config.width, "epochs": config.epochs,
                "batch_size": config.batch_size, "lr": config.lr, "ema": config.ema, "precision": env["precision"],

@@ -24,7 +24,7 @@ from pathlib import Path
 from perturb_lib.data import load_dataset
 from perturb_lib.execution import Settings
 from perturb_lib.params import Recipe
-from perturb_lib.runs import Study
+from perturb_lib.runs import Study, StudyContext
 from perturb_lib.train import TrainConfig, train
 
 from common import merge_rows
@@ -76,8 +76,8 @@ def main(argv=None) -> int:
         shares, minutes, cpu = [], [], []
         for seed in a.seeds:
             for name, policy in POLICIES.items():
-                run = train(config.replace(seed=seed, policy=policy), faces, Study.of(a.study, a.ledger),
-                            settings=settings)
+                run = train(config.replace(seed=seed, policy=policy),
+                            StudyContext.of(faces, Study.of(a.study, a.ledger), settings=settings))
                 val[name].append(run.metrics["val"]["accuracy"])
                 shares.append(run.metrics["val"]["top_prediction_share"])
                 minutes.append(run.env["wall_seconds"] / 60)

@@ -24,8 +24,7 @@
 from IPython.display import Markdown, display
 
 from perturb_lib import claims, paper, params, report
-from perturb_lib.data import load_maskfer_folders
-from perturb_lib.experiments import MaskFerExperiment, load_faces
+from perturb_lib.experiments import load_faces, maskfer_experiment
 from perturb_lib.tables import largest_drop
 
 # %% tags=["parameters"]
@@ -101,12 +100,7 @@ ledger_dir = None  # str | None: published run records, read in place before any
 # %%
 P = params.from_notebook(params.MaskFerNotebook, globals())
 faces, lm = load_faces(P)
-masked_faces = None
-if P.maskfer_path:
-    pairs = load_maskfer_folders(P.maskfer_path, faces)
-    print(pairs.report())
-    masked_faces = pairs.masked
-experiment = MaskFerExperiment(P, faces, lm, masked_faces)
+experiment = maskfer_experiment(P, faces, lm)  # with the published MaskFer images when maskfer_path names them
 experiment.context.faces
 
 # %% [markdown]

@@ -187,7 +187,7 @@ def run_logits(run: Run, faces: FaceSet, *, policy: dict | None = None, split: s
         model = model.to(memory_format=torch.channels_last)
     logits = predict(model, data, pol, recipe, settings, device).cpu().numpy()
     labels = data.labels.cpu().numpy()
-    write_evaluation(run.work / EVALS_DIR / name, key, logits, labels, data.ids)
+    write_evaluation(run.writable_work() / EVALS_DIR / name, key, logits, labels, data.ids)
     return logits, labels
 
 

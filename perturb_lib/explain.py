@@ -157,7 +157,7 @@ def study_models(study: str = "fer2013-cpu") -> dict:
     if results.explain_seed is None:
         raise PhotoError(f"{root}/results/maskfer.json names no explained seed (results older than explain_seed): "
                          "re-execute notebook 01, or name the models with --model")
-    where = Study(root, root / "records")
+    where = Study(PROJECT_ROOT / "runs" / study, root / "records")  # the ledger read in place, never written
     runs = {f"trained {c}": results.run(where, results.models[0], results.explain_seed, c) for c in ("clean", "masked")}
     for label, run in runs.items():
         if not run.published_model:
@@ -172,7 +172,8 @@ def named_models(names: list[str], study: str = "fer2013-cpu") -> dict:
     out = {}
     for name in names:
         path = Path(name)
-        run = Run(path) if (path / "config.json").is_file() else Study(root, root / "records").find(name)
+        run = (Run(path) if (path / "config.json").is_file()
+               else Study(PROJECT_ROOT / "runs" / study, root / "records").find(name))
         if run is None:
             raise PhotoError(f"{name}: no such record in {root / 'records'}")
         if not run.published_model:

@@ -59,9 +59,11 @@ def run_grid(configs: list[TrainConfig], context: StudyContext, *, grid: Executi
     own = sum(r is not None and not r.in_ledger for r in found.values())
     out(f"grid: {len(unique)} runs, {in_ledger} in the ledger, {own} already in the study, "
         f"{len(unique) - in_ledger - own} to train ({backend})")
-    if backend == "ray":
+    if backend == "ray":  # only what neither the ledger nor the study holds goes to Ray
         from .grid_ray import run_on_ray
-        results = run_on_ray([c for _, c in unique], context, grid, out)
+        todo = [(n, c) for n, c in unique if found[n] is None]
+        trained = dict(zip([n for n, _ in todo], run_on_ray([c for _, c in todo], context, grid, out) if todo else []))
+        results = [found[n] if found[n] is not None else trained[n] for n, _ in unique]
         for run in [r for r in results if isinstance(r, Run)] if on_finished else ():
             on_finished(run)
     else:

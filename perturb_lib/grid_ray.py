@@ -19,7 +19,7 @@ from .execution import Settings
 from .io import atomic_write_bytes
 from .params import Execution
 from .runs import Run, Study, StudyContext
-from .train import TrainConfig, train
+from .train import TrainConfig, train, with_checkpoint
 
 INSTALL_HINT = "Ray is not installed: `pip install -e '.[cluster]'` (the dev extra used by `make test` includes it)"
 
@@ -87,6 +87,8 @@ def run_on_ray(configs: list[TrainConfig], context: StudyContext, grid: Executio
         policy = config.policy or {}
         if not shared_storage and policy.get("kind") == "perturb":  # its phase-1 run travels with it
             phase1 = study.run(policy["phase1"])
+            if not phase1.has_checkpoint:  # its model must travel: a record alone, or a restore cut short, will not do
+                phase1 = with_checkpoint(phase1, context)
             deps[phase1.name] = {**_pack(phase1.dir), **({"best.pt": (phase1.work / "best.pt").read_bytes()}
                                                           if (phase1.work / "best.pt").is_file() else {})}
         ref = task.remote(asdict(config), faces_ref, study if shared_storage else None, settings_dict, lm_ref, deps)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from .experiments import MaskFerExperiment, SchemeExperiment, load_faces
+from .experiments import MaskFerExperiment, SchemeExperiment, load_faces, maskfer_experiment
 from .experiments.landmarks import landmark_faces, landmark_seed, seed_identity, seed_record_name
 from .experiments.results import RunKey
 from .grid import run_grid
@@ -72,7 +72,7 @@ def steps(values: dict, kinds=KINDS, seeds: set[int] | None = None) -> list[Step
     sp = notebook_params("03_perturb_scheme", values)
     lp = notebook_params("04_landmark_explainability", values)
     faces, landmarks = load_faces(sp)
-    maskfer, scheme = MaskFerExperiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)
+    maskfer, scheme = maskfer_experiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)
     grouped: dict[tuple[str, int], Step] = {}
     plans = ((scheme, {**scheme.phase1_configs(), **scheme.configs()}, sp.n_clusters), (maskfer, maskfer.configs(), 0))
     for experiment, plan, n in plans:
@@ -96,7 +96,11 @@ def grow_step(step: Step, ledger: Ledger, out=print) -> list[str]:
         study = Study.of_params(params)
         faces, lm = landmark_faces(params)
         landmark_seed(faces, lm, params, step.seed, study, out)
-        outcomes.append(ledger.add(study.find(seed_record_name(seed_identity(faces, lm, params, step.seed)))))
+        name = seed_record_name(seed_identity(faces, lm, params, step.seed))
+        record = study.find(name)
+        if record is None:
+            raise RuntimeError(f"{study.records / name}: the landmark seed {step.seed} left no finished record")
+        outcomes.append(ledger.add(record))
         return outcomes
     exp = step.experiment
     plan = {**exp.phase1_configs(), **exp.configs()} if isinstance(exp, SchemeExperiment) else exp.configs()
@@ -117,7 +121,7 @@ def publish_models(values: dict, ledger: Ledger, out=print) -> list[str]:
     sp = notebook_params("03_perturb_scheme", values)
     faces, landmarks = load_faces(sp)
     done = []
-    for exp in (MaskFerExperiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)):
+    for exp in (maskfer_experiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)):
         plan = {**exp.phase1_configs(), **exp.configs()} if isinstance(exp, SchemeExperiment) else exp.configs()
         # Only the runs found in the study: the rest of the design may not be grown yet.
         found = {k: exp.context.study.find(exp.context.name(c)) for k, c in plan.items()}

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_path
-from .runs import EVALS_DIR, LOGITS_FILE, MODEL_FILE, Run, Study, StudyContext, same_results, save_model_file
+from .runs import (EVALS_DIR, LEDGER_MARK, LOGITS_FILE, MODEL_FILE, Run, Study, StudyContext, same_results,
+                   save_model_file)
 
 #: what :meth:`Ledger.add` did with a run
 OUTCOMES = ("new", "evaluations", "unchanged", "differs")
@@ -85,7 +86,10 @@ class Ledger:
         target = self.path / run.name
         outcome = "unchanged"
         if run.name not in self:  # a run the ledger does not hold: its whole record
-            self._copy(record_files(run.dir), run.dir, target)
+            self.mark()
+            # a copy cut short left files but no metrics.json: that record was never published, and what it holds
+            # is replaced where it differs, so that it cannot mix two trainings of one name
+            self._copy(record_files(run.dir), run.dir, target, replace_differing=True)
             outcome = "new"
         added = 0
         for source in dict.fromkeys([run.dir, run.work]):  # what the study computed about the record's model
@@ -125,8 +129,10 @@ class Ledger:
         target = self.path / run.name
         if target.name not in self:
             raise ValueError(f"{run.name}: not in the ledger {self.path}; publish its record first")
+        if (target / MODEL_FILE).exists():
+            raise ValueError(f"{target / MODEL_FILE}: already published (a published file is never rewritten)")
         faces, landmarks = context.faces, context.landmarks
-        settings = replace(context.settings, precision=run.config.get("precision", "fp32"), progress="off")
+        settings = replace(run.recorded_settings(context.settings), progress="off")
         device = settings.resolved_device()
         model_state, policy_state = run.states(str(device))
         recipe = run_recipe(run)
@@ -148,15 +154,28 @@ class Ledger:
                         {"record": run.name, "format": "model.<state dict> and policy.<state> tensors"})
         return target / MODEL_FILE
 
-    def _copy(self, files: list[Path], source: Path, target: Path, only: str | None = None) -> int:
-        """Copy ``files`` (under ``source``) that ``target`` lacks, atomically, in order; never overwrite.
-        ``only``: a subfolder to restrict to. Returns how many were copied."""
+    def mark(self) -> None:
+        """Mark the folder as a ledger (:data:`~perturb_lib.runs.LEDGER_MARK`): a record opened without a study of
+        its own is then read only."""
+        mark = self.path / LEDGER_MARK
+        if not mark.is_file():
+            with atomic_path(mark) as tmp:
+                tmp.write_text("# A ledger of published run records\n\nEach folder here is one run's record, published "
+                               "by `perturb_lib.ledger` and never rewritten: studies read it in place and write what "
+                               "they compute about it in their own folder (`runs/<study>/records/`).\n")
+
+    def _copy(self, files: list[Path], source: Path, target: Path, only: str | None = None,
+              replace_differing: bool = False) -> int:
+        """Copy ``files`` (under ``source``) that ``target`` lacks, atomically, in order; never overwrite a file,
+        unless ``replace_differing`` (an unfinished record's). ``only``: a subfolder to restrict to. Returns how many
+        were copied."""
         copied = 0
         for path in files:
             relative = path.relative_to(source)
             if only and relative.parts[0] != only:
                 continue
-            if (target / relative).exists():
+            existing = target / relative
+            if existing.exists() and not (replace_differing and existing.read_bytes() != path.read_bytes()):
                 continue
             with atomic_path(target / relative) as tmp:
                 shutil.copyfile(path, tmp)

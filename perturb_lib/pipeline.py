@@ -280,10 +280,15 @@ def publish(study_dir, figures_dir, ledger_dir=None) -> Publication:
         publication = Ledger(dst / "records").publish(study, names)
         for part in ("results", "notebooks"):
             (staging / part).mkdir(exist_ok=True)
-            old = dst / part
+            old, aside = dst / part, staging / f"old-{part}"
             if old.exists():
-                old.rename(staging / f"old-{part}")  # moved aside, deleted once the new part is in place
-            (staging / part).rename(old)
+                old.rename(aside)  # moved aside, deleted once the new part is in place
+            try:
+                (staging / part).rename(old)
+            except OSError:
+                if aside.exists():  # the published part goes back where it was
+                    aside.rename(old)
+                raise
         if (src / "timings.json").is_file():
             _copy(src / "timings.json", dst / "timings.json")
     finally:

@@ -18,10 +18,10 @@ the ledger's.
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .evaluate import evaluation_file, evaluation_key
-from .experiments import MaskFerExperiment, SchemeExperiment, load_faces
+from .experiments import SchemeExperiment, load_faces, maskfer_experiment
 from .experiments.results import run_key
 from .experiments.landmarks import landmark_faces, seed_identity, seed_record_name
 from .execution import Settings
@@ -114,11 +114,11 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
     faces, landmarks = load_faces(sp)
     estimate = _estimator(where)
 
-    maskfer = MaskFerExperiment(mp, faces, landmarks)
+    maskfer = maskfer_experiment(mp, faces, landmarks, out=lambda *_: None)
     configs = maskfer.configs()
     loaded = {run_key("maskfer", mp.models[0], maskfer.explained_seed(), c) for c in ("clean", "masked")}
     for key, config in configs.items():
-        identity = run_identity(config, maskfer.context.faces, landmarks=maskfer.context.landmarks, settings=settings)
+        identity = replace(maskfer.context, settings=settings).identity(config)
         found = where.find(run_name(identity))
         missing = []
         if found is not None:
@@ -146,7 +146,7 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
         plan.add(_classify("03_perturb_scheme", identity, where.find(name), bool(why), why, estimate))
     lp = notebook_params("04_landmark_explainability", values)
     lm_faces, lm_landmarks = landmark_faces(lp)
-    recorded = [read_json(p).get("wall_seconds") for p in (where.ledger or where.dir).glob("landmarks-*/env.json")]
+    recorded = [read_json(p).get("wall_seconds") for p in (where.ledger or where.records).glob("landmarks-*/env.json")]
     recorded = [w for w in recorded if w]
     for seed in lp.lm_seeds:
         name = seed_record_name(seed_identity(lm_faces, lm_landmarks, lp, seed))

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from .data.faces import FaceSet
-from .execution import Settings
+from .execution import Settings, recorded_execution
 from .io import array_fingerprint, read_json, stable_hash, write_json
 from .models import attention_maps, build_model
 from .paths import resolve
@@ -49,11 +49,14 @@ POLICY_FILE = "policy.npz"
 MODEL_FILE = "model.safetensors"
 #: the folder of a record's evaluations on other versions of its faces
 EVALS_DIR = "evals"
+#: the file that marks a folder as a ledger of published records (:mod:`perturb_lib.ledger`): nothing but the ledger
+#: writes there, so a record opened without a study of its own is read only
+LEDGER_MARK = "LEDGER.md"
 
 
-def records_dir(study_dir: str | os.PathLike) -> Path:
-    """The folder holding a study's own run records."""
-    return resolve(study_dir) / "records"
+def is_ledger(folder: Path) -> bool:
+    """Whether a folder is a ledger of published records (it holds :data:`LEDGER_MARK`)."""
+    return (folder / LEDGER_MARK).is_file()
 
 
 def run_identity(config, faces, *, landmarks: np.ndarray | None = None, settings: Settings | None = None) -> dict:
@@ -322,6 +325,25 @@ class Run:
     def in_ledger(self) -> bool:
         """Whether this is a ledger's record (read in place; the study writes beside it, in :attr:`work`)."""
         return self.work.resolve() != self.dir.resolve()
+
+    def recorded_settings(self, settings: Settings) -> Settings:
+        """``settings`` with what the record says the run computed in: its precision, and the thread count and
+        memory format its ``env.json`` names (another order of the sums is another model, and other logits)."""
+        return replace(settings, precision=self.config.get("precision", "fp32"), **recorded_execution(self.env))
+
+    def writable_work(self) -> Path:
+        """:attr:`work`, where the study writes what it computes about this run (evaluations, the run trained again):
+        never a ledger's folder.
+
+        Raises:
+            PermissionError: the run is a published record opened without a study of its own (its :attr:`work` would
+                be the record itself).
+        """
+        if is_ledger(self.work.parent):
+            raise PermissionError(f"{self.dir}: a published record, opened without a study of its own: nothing may be "
+                                  f"written into its ledger {self.work.parent}; open it through a study whose ledger "
+                                  f"that is: Study('runs/<study>', '{self.dir.parent}')")
+        return self.work
 
     @property
     def restored(self) -> bool:

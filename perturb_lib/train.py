@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -28,15 +29,15 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .augment import train_augment
 from .evaluate import evaluate, predict
-from .execution import Settings, autocast, environment, load_average, recorded_execution
+from .execution import Settings, autocast, environment, load_average
 from .images import normalize
 from .io import atomic_write_text, save_npz, save_torch, to_jsonable, write_json
 from .metrics import classification_metrics
 from .models import DROPOUT_MODELS, build_model
 from .params import MODELS, Recipe, param
 from .policies import InputPolicy, SplitTensors, canonical_spec, split_tensors
-from .runs import (LOGITS_FILE, POLICY_FILE, Run, RunLock, StudyContext, load_checkpoint, policy_for, run_name,
-                   same_results)
+from .runs import (LOGITS_FILE, POLICY_FILE, Run, RunLock, Study, StudyContext, load_checkpoint, policy_for,
+                   run_name, same_results)
 
 
 @dataclass
@@ -152,7 +153,8 @@ class RunContext:
     splits: dict[str, SplitTensors]
     amp: bool
     channels_last: bool
-    run_dir: object
+    run_dir: Path
+    study: Study
 
     @property
     def steps_per_epoch(self) -> int:
@@ -278,14 +280,18 @@ def with_checkpoint(run: Run, context: StudyContext) -> Run:
     table keeps reading the record), and a figure drawn from it is not the committed one.
 
     Returns:
-        The run (the same record), now with :attr:`~perturb_lib.runs.Run.has_checkpoint`.
+        The run, now with :attr:`~perturb_lib.runs.Run.has_checkpoint`: the ledger's record (its model in the
+        study's folder of the same name), or the study's own run trained again.
+
+    Raises:
+        PermissionError: the run is a published record opened without a study of its own.
     """
     if run.finished and run.has_checkpoint:
         return run
     # an unfinished run (a retraining cut short) resumes from its last.pt; its best.pt is not yet the run's model
+    work = run.writable_work()
     config = TrainConfig(**{k: v for k, v in run.config.items() if k in TrainConfig.defaults()})
-    settings = replace(context.settings, precision=run.config.get("precision", "fp32"),
-                       **recorded_execution(run.env))
+    settings = run.recorded_settings(context.settings)
     context = replace(context, study=run.study, settings=settings)
     if settings.progress_mode() != "off":
         print(f"{run.name}: retraining as recorded ({settings.threads or 'default'} threads, {settings.precision}): its "
@@ -294,15 +300,18 @@ def with_checkpoint(run: Run, context: StudyContext) -> Run:
     if run_name(identity) != run.name:
         raise ValueError(f"{run.name}: these faces, landmarks or this precision make another run "
                          f"({run_name(identity)}); retrain it with the faces it was trained on")
-    if not run.in_ledger:  # the study's own record without its checkpoint: retrained in place
+    if (work / "metrics.json").is_file():  # finished, but its checkpoint is gone: the study's copy is trained again
         for name in ("metrics.json", LOGITS_FILE, "history.csv"):  # env.json stays: a resumed retraining reads it
-            (run.dir / name).unlink(missing_ok=True)
+            (work / name).unlink(missing_ok=True)
     restored = _fit(config, context)
-    if run.in_ledger and settings.progress_mode() != "off":
-        same = same_results(restored.dir, run.dir)
-        print(f"{run.name}: restored {'bit for bit' if same else 'as another model: its metrics or logits differ from '}"
-              f"{'' if same else 'the record (another CPU kind or software); the record and its tables are unchanged, '}"
-              f"{'' if same else 'figures that load this model are not the committed ones'}", flush=True)
+    if run.in_ledger:
+        if same_results(restored.dir, run.dir):
+            if settings.progress_mode() != "off":
+                print(f"{run.name}: restored bit for bit", flush=True)
+        else:  # said whatever the progress setting: a figure that loads this model is not the committed one
+            warnings.warn(f"{run.name}: restored as another model: its metrics or logits differ from the record "
+                          "(another CPU kind or software); the record and its tables are unchanged, figures that load "
+                          "this model are not the committed ones", stacklevel=2)
     return Run(run.dir, run.study) if run.in_ledger else restored
 
 
@@ -312,14 +321,15 @@ def setup(config: TrainConfig, context: StudyContext, run_dir: Path) -> RunConte
     device = settings.resolved_device()
     policy = policy_for(config.policy, context.study, device)
     if policy.needs_landmarks() and landmarks is None and faces.landmarks is None:
-        raise ValueError(f"policy {config.policy} needs landmarks; pass landmarks= or use faces that carry them")
+        raise ValueError(f"policy {config.policy} needs landmarks: give the context landmarks "
+                         "(StudyContext.of(faces, study, landmarks=...)) or use faces that carry them")
     splits = {s: split_tensors(faces, s, device, landmarks) for s in ("Training", config.val_split, config.test_split)}
     for s in splits.values():
         if len(s) == 0:
             raise ValueError(f"{faces.name}: split {s.name} is empty")
         policy.prepare(s)
     return RunContext(config, settings, device, policy, splits, settings.use_amp(device),
-                      settings.use_channels_last(device, config.model, config.width), run_dir)
+                      settings.use_channels_last(device, config.model, config.width), run_dir, context.study)
 
 
 def initial_state(ctx: RunContext) -> RunState:
@@ -453,7 +463,7 @@ def finish(ctx: RunContext, state: RunState, seconds: float, cpu_seconds: float,
         print(f"{run_dir.name}: test accuracy {t['accuracy']:.3f}, balanced {t['balanced_accuracy']:.3f}, macro F1 "
               f"{t['macro_f1']:.3f} (best epoch {metrics['best_epoch']}/{config.epochs}, "
               f"{timing['images_per_s']:.0f} img/s, {seconds / 60:.1f} min)", flush=True)
-    return Run(run_dir)
+    return Run(run_dir, ctx.study)
 
 
 def _bar(mode: str, total: int, desc: str):

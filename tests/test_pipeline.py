@@ -168,7 +168,7 @@ def test_publish_replaces_results_and_adds_new_records_to_the_ledger(tmp_path):
 
     publication = publish(study, figures)
     assert publication.outcomes == {"run-new": "new"}
-    assert sorted(p.name for p in (figures / "records").iterdir()) == ["run-grown", "run-new"]
+    assert sorted(p.name for p in (figures / "records").iterdir()) == ["LEDGER.md", "run-grown", "run-new"]
     assert not (figures / "records" / "run-new" / "best.pt").exists()
     assert tree(figures / "records" / "run-grown") == grown
     assert sorted(p.name for p in (figures / "results").iterdir()) == ["scheme.json"]
@@ -235,7 +235,7 @@ def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing
                           "-p", "ledger_dir", str(ledger), "-p", "cache_dir", str(tmp_path / "cache")])
 
     assert step("here") == 0
-    records = sorted(p.name for p in ledger.iterdir())
+    records = sorted(p.name for p in ledger.iterdir() if p.is_dir())
     assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean-all-fp32", "vgg16-mask-n95-all-fp32"]
     clean, masked = (ledger / r for r in records)
     # each run tested on clean and on masked faces, the clean run also with the mouth removed
@@ -272,7 +272,7 @@ def test_a_grow_step_cut_between_its_runs_keeps_the_first_evaluated(tmp_path, mo
         grow.main(["--profile", "smoke", "--only", "table1", "--seeds", "0", "-p", "models", "[vgg16]",
                    "-p", "removal_regions", "[mouth]", "-p", "study_dir", str(tmp_path / "here"),
                    "-p", "ledger_dir", str(ledger), "-p", "cache_dir", str(tmp_path / "cache")])
-    records = sorted(p.name for p in ledger.iterdir())
+    records = sorted(p.name for p in ledger.iterdir() if p.is_dir())
     assert [r.split("-s0-")[0] for r in records] == ["vgg16-clean-all-fp32"]
     assert len(list((ledger / records[0] / "evals").glob("*.npz"))) == 3
     assert not list(ledger.rglob("*.pt"))

@@ -250,6 +250,32 @@ def test_a_checkpoint_is_restored_with_the_threads_and_memory_format_its_record_
     assert recorded_execution({}) == {} and recorded_execution({"device": "cuda:0", "threads": 4}) == {}
 
 
+def test_a_published_record_opened_without_a_study_of_its_own_is_read_only(tmp_path, tiny_faces):
+    """A Run made from a ledger's folder alone would write into the record itself: retraining and evaluations refuse,
+    and the record stays byte for byte; opened through a study, the same record is evaluated in the study's folder."""
+    from perturb_lib.ledger import Ledger
+    from perturb_lib.runs import Run, Study
+    from perturb_lib.train import with_checkpoint
+    made = StudyContext.of(tiny_faces, tmp_path / "made", settings=CPU)
+    original = train(TrainConfig(**FAST), made)
+    ledger = Ledger(tmp_path / "figures" / "records")
+    assert ledger.add(original) == "new" and (ledger.path / "LEDGER.md").is_file()
+    ledger.publish_model(original, made)
+    bare = Run(ledger.path / original.name)  # no study: its work folder would be the record itself
+    before = {p.name: p.read_bytes() for p in bare.dir.rglob("*") if p.is_file()}
+    with pytest.raises(PermissionError, match="a published record, opened without a study of its own"):
+        run_logits(bare, tiny_faces, policy={"kind": "clean"}, split="PublicTest", settings=CPU)
+    (bare.dir / "model.safetensors").rename(tmp_path / "model")  # unpublished: a model must be trained again
+    with pytest.raises(PermissionError, match="nothing may be written into its ledger"):
+        with_checkpoint(bare, StudyContext.of(tiny_faces, tmp_path / "fresh", settings=CPU))
+    (tmp_path / "model").rename(bare.dir / "model.safetensors")
+    assert {p.name: p.read_bytes() for p in bare.dir.rglob("*") if p.is_file()} == before
+    study = Study(tmp_path / "fresh", ledger.path)
+    run_logits(study.find(original.name), tiny_faces, policy={"kind": "clean"}, split="PublicTest", settings=CPU)
+    assert list((tmp_path / "fresh" / "records" / original.name / "evals").glob("*.npz"))
+    assert {p.name: p.read_bytes() for p in bare.dir.rglob("*") if p.is_file()} == before
+
+
 def copy_record(run, ledger_dir):
     """Publish a run's record (no checkpoint) into a ledger folder, as a study does; returns the ledger folder."""
     from perturb_lib.ledger import Ledger

@@ -10,11 +10,11 @@ read back by the figures and the report.
 """
 from .data import DataResults, class_counts, load_faces
 from .landmarks import LandmarkResults, explain_emotions, explain_seeds
-from .maskfer import MaskFerExperiment, MaskFerResults
+from .maskfer import MaskFerExperiment, MaskFerResults, maskfer_experiment
 from .results import MissingResultsError, Results
 from .saliency import SaliencyResults, compare, saliency_experiment
 from .scheme import SchemeExperiment, SchemeResults, run_perturb_scheme
 
 __all__ = ["DataResults", "LandmarkResults", "MaskFerExperiment", "MaskFerResults", "MissingResultsError", "Results",
-           "SaliencyResults", "SchemeExperiment", "SchemeResults", "class_counts", "compare", "explain_emotions", "explain_seeds",
-           "load_faces", "run_perturb_scheme", "saliency_experiment"]
+           "SaliencyResults", "SchemeExperiment", "SchemeResults", "class_counts", "compare", "explain_emotions",
+           "explain_seeds", "load_faces", "maskfer_experiment", "run_perturb_scheme", "saliency_experiment"]

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..data.faces import EMOTIONS, SPLITS, FaceSet
-from ..data.maskfer import load_maskfer_list
+from ..data.maskfer import load_maskfer_folders, load_maskfer_list
 from ..data.registry import defining_regions
 from ..evaluate import Predictions, ensemble, run_logits
 from ..execution import Settings
@@ -94,6 +94,18 @@ class MaskFerResults(Results):
             raise KeyError(f"no run {key}; notebook 01 trained models {self.models} with seeds "
                            f"{self.column_seeds or self.seeds}")
         return study.run(self.runs[key])
+
+
+def maskfer_experiment(params: MaskFerNotebook, faces: FaceSet, landmarks: np.ndarray,
+                       out=print) -> "MaskFerExperiment":
+    """Notebook 01's experiment on these faces: with the published MaskFer images when ``maskfer_path`` names them
+    (their pairing with the originals reported to ``out``), else with masks drawn from the landmarks."""
+    masked = None
+    if params.maskfer_path:
+        pairs = load_maskfer_folders(params.maskfer_path, faces)
+        out(pairs.report())
+        masked = pairs.masked
+    return MaskFerExperiment(params, faces, landmarks, masked)
 
 
 class MaskFerExperiment:

@@ -98,6 +98,7 @@ def phase2_record(phase1: Run, faces: FaceSet, options: SchemeOptions, settings:
         info["overlap_per_image"] = cluster_region_overlap(per_image.cpu().numpy(), regions).to_dict("records")
     arrays = {"shared_map": shared.cpu().numpy(), "per_image_maps": per_image.cpu().numpy(),
               "attention": att.cpu().numpy(), "example_index": pick.cpu().numpy()}
+    stem = phase1.writable_work() / stem.name
     save_npz(stem.with_suffix(".npz"), arrays)
     write_json(stem.with_suffix(".json"), info)
     return {**info, **arrays}
