@@ -216,17 +216,11 @@ def test_named_runs_reads_the_runs_and_phase1_maps_only():
     assert named_runs({"runs": ["a list is not a map"]}) == set() and named_runs({}) == set()
 
 
-def grow_ledger_module():
-    """The ledger grower."""
-    from perturb_lib import grow
-    return grow
-
-
 def test_grown_records_carry_their_evaluations_so_another_machine_trains_nothing(tmp_path, capsys):
     """python -m perturb_lib.grow: a Table 1 step publishes its runs' records with the evaluations notebook 01 makes
     beyond their test logits (each clean run on masked faces, each region removed), and no checkpoint; growing the
     same step into a fresh study from that ledger then trains nothing and keeps no model."""
-    grow = grow_ledger_module()
+    from perturb_lib import grow
     ledger = tmp_path / "ledger"
 
     def step(study):
@@ -259,7 +253,7 @@ def test_a_grow_step_cut_between_its_runs_keeps_the_first_evaluated(tmp_path, mo
     import perturb_lib.grid
     from perturb_lib.grid import GridError
 
-    grow = grow_ledger_module()
+    from perturb_lib import grow
     ledger = tmp_path / "ledger"
     real_train = perturb_lib.grid.train
 
@@ -379,7 +373,7 @@ def test_the_plan_says_what_a_fresh_clone_would_reuse_load_restore_or_train(tmp_
     from perturb_lib.pipeline import main, notebook_parameters, study_values
     from perturb_lib.plan import plan_study
     from perturb_lib.params import NOTEBOOKS
-    grow = grow_ledger_module()
+    from perturb_lib import grow
     ledger = tmp_path / "ledger"
     paths = ["-p", "study_dir", str(tmp_path / "here"), "-p", "ledger_dir", str(ledger),
              "-p", "cache_dir", str(tmp_path / "cache")]
