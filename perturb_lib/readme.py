@@ -349,6 +349,9 @@ def findings(study: str = "fer2013-cpu") -> str:
     shown = table[[any(c.startswith(h) for h in HEADLINE) for c in table["claim"]]]
     for _, r in shown.iterrows():
         lines.append(f"| {r['claim']} | {r['the paper']} | {r['evidence']} | **{r['verdict']}** |")
+    lines += embedded(root, "scheme_variants", f"**Does the verdict hold where the paper leaves choices open?** The "
+                      f"same paired comparison ({scheme.sweep_model}) for the variants that move the clusters, and for a "
+                      "stronger model, each against the baseline of its own seeds and recipe:")
     if (root / "table1_heatmap.png").is_file():
         lines += ["", f"![Table 1: change of per-class accuracy, masked against clean](figures/{study}/table1_heatmap.png)",
                   "*Table 1: the change of each emotion's accuracy when the lower face is masked, ours beside the "
