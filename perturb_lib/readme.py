@@ -389,11 +389,26 @@ def figures_gallery(study: str) -> str:
     root = PROJECT_ROOT / "figures" / study
     shown = [("table1_heatmap", "Table 1: change of per-class accuracy, masked vs clean (ours beside the paper's)"),
              ("fig1_saliency", "Figure 1: saliency of the clean- and the mask-trained model"),
-             ("fig4_clusters", "Figure 4: phase-1 attention and its clusters"),
+             ("fig4_clusters", "Figure 4: phase-1 attention and its clusters" + _where_clusters_fell(root)),
              ("fig5_cluster_sweep", "Figure 5: accuracy against the number of clusters")]
     lines = [f"![{caption}](figures/{study}/{name}.png)\n*{caption}*\n" for name, caption in shown
              if (root / f"{name}.png").is_file()]
     return "\n".join(lines) if lines else f"_No committed figures for `{study}` yet._"
+
+
+def _where_clusters_fell(root: Path) -> str:
+    """Figure 4's caption: where the study's own shared clusters fell, per seed, beside the paper's description."""
+    from .experiments import SchemeResults
+    from .experiments.scheme import configuration
+    if not (root / "results" / "scheme.json").is_file():
+        return ""
+    locations = SchemeResults.load(root).locations
+    own = locations[locations["variant"] == "paper"] if not locations.empty else locations
+    if own.empty:
+        return ""
+    fell = "; ".join(f"seed {s}: {configuration(g)}" for s, g in own.groupby("seed"))
+    return (f". Ours fell (each cluster's dominant region, `tables/cluster_locations.md`): {fell}; the paper's text "
+            "describes two on the eyes and one on the mouth and nose")
 
 
 GENERATORS = {"findings": findings, "example-photo": example_photo,

@@ -355,3 +355,13 @@ def test_defining_regions_are_measured_once_per_cache(tmp_path, monkeypatch):
     assert json.loads(cache.read_text()) == {"Happy": ["mouth", "eyes"], "Neutral": []}
     assert registry.defining_regions(cache_dir=None) == truth and len(calls) == 3
 
+
+
+def test_files_written_atomically_get_the_permissions_open_would_give(tmp_path):
+    """A record, table or picture written through a temporary file is readable as a file written with open() is
+    (mkstemp alone would leave it readable by its owner only)."""
+    from perturb_lib.io import atomic_write_text
+    path = atomic_write_text(tmp_path / "a.json", "{}")
+    (tmp_path / "b.json").write_text("{}")
+    assert path.read_text() == "{}"
+    assert oct(path.stat().st_mode & 0o777) == oct((tmp_path / "b.json").stat().st_mode & 0o777)

@@ -44,7 +44,7 @@ class LandmarkResults(Results):
         dataset, features, task: what was explained, with which features, against what (FER2013 has no neutral
             frame per person, so there the features are the normalised coordinates alone).
         relevance: long table ``emotion, family, method, landmark, relevance`` (methods: ig_medoids, ig_zero,
-            ablation).
+            ablation); over seeds, the first seed's (the one the figures draw; every seed's is in its record).
         reduction: long table of every reduction step (``emotion, family, landmarks, val_*, test_*, ...``).
         summary: per emotion and family: the full and the chosen reduced set side by side.
         kept: ``{"<emotion>/<family>": kept landmark indices}``.
@@ -230,6 +230,9 @@ def explain_seeds(faces: FaceSet, landmarks: np.ndarray, params: LandmarkNoteboo
     first = per_seed[0]
     cat = {f.name: pd.concat([getattr(r, f.name) for r in per_seed], ignore_index=True)
            for f in fields(LandmarkResults) if f.name in ("relevance", "reduction", "summary", "completeness", "agreement")}
+    # the relevance of every landmark is 3 methods x families x emotions x 468 values a seed: the study keeps the first
+    # seed's, which the figures draw; every seed's stays in its record (results.json), read by landmark_seed
+    cat["relevance"] = first.relevance
     combined = replace(first, **cat, kept={k: v for r in per_seed for k, v in r.kept.items()},
                        scores={k: v for r in per_seed for k, v in r.scores.items()},
                        seeds=list(params.lm_seeds), seconds=seconds, runs=runs)
