@@ -32,11 +32,12 @@ import yaml
 
 from .experiments import MaskFerExperiment, SchemeExperiment, load_faces, maskfer_experiment
 from .experiments.landmarks import landmark_faces, landmark_seed, seed_identity, seed_record_name
-from .experiments.results import RunKey
+from .experiments.results import RunKey, group_by_context
 from .grid import run_grid
 from .ledger import Ledger
 from .params import notebook_params
 from .pipeline import study_values
+from .runs import Study
 
 #: the parts of the design, in the order that decides the paper's claims first
 KINDS = ("perturb", "removal", "sweep", "variants", "table1", "landmarks")
@@ -66,19 +67,24 @@ class Step:
     experiment: object = None
 
 
-def steps(values: dict, kinds=KINDS, seeds: set[int] | None = None) -> list[Step]:
-    """The design's steps, claims first: each experiment's plan, filtered by part and seed."""
+def experiments(values: dict) -> tuple[MaskFerExperiment, SchemeExperiment]:
+    """Notebook 01's and notebook 03's experiments of the design (on the published MaskFer images when the profile
+    names them)."""
     mp = notebook_params("01_maskfer_degradation", values)
     sp = notebook_params("03_perturb_scheme", values)
-    lp = notebook_params("04_landmark_explainability", values)
     faces, landmarks = load_faces(sp)
-    maskfer, scheme = maskfer_experiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)
+    return maskfer_experiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)
+
+
+def steps(values: dict, kinds=KINDS, seeds: set[int] | None = None) -> list[Step]:
+    """The design's steps, claims first: each experiment's plan, filtered by part and seed."""
+    maskfer, scheme = experiments(values)
     grouped: dict[tuple[str, int], Step] = {}
-    plans = ((scheme, {**scheme.phase1_configs(), **scheme.configs()}, sp.n_clusters), (maskfer, maskfer.configs(), 0))
-    for experiment, plan, n in plans:
-        for key in plan:
+    for experiment, n in ((scheme, scheme.params.n_clusters), (maskfer, 0)):
+        for key in experiment.all_configs():
             kind, seed = part_of(key, n), RunKey.parse(key).seed
             grouped.setdefault((kind, seed), Step(kind, seed, [], experiment)).keys.append(key)
+    lp = notebook_params("04_landmark_explainability", values)
     for seed in lp.lm_seeds:
         grouped[("landmarks", seed)] = Step("landmarks", seed, [], lp)
     # a variant whose recipe is the study's shares its phase 1 and baseline with the perturb step: counted there
@@ -92,7 +98,6 @@ def grow_step(step: Step, ledger: Ledger, out=print) -> list[str]:
     outcomes = []
     if step.kind == "landmarks":
         params = replace(step.experiment, lm_seeds=[step.seed])
-        from .runs import Study
         study = Study.of_params(params)
         faces, lm = landmark_faces(params)
         landmark_seed(faces, lm, params, step.seed, study, out)
@@ -103,38 +108,34 @@ def grow_step(step: Step, ledger: Ledger, out=print) -> list[str]:
         outcomes.append(ledger.add(record))
         return outcomes
     exp = step.experiment
-    plan = {**exp.phase1_configs(), **exp.configs()} if isinstance(exp, SchemeExperiment) else exp.configs()
+    plan = exp.all_configs()
 
     def finished(run):
         if isinstance(exp, MaskFerExperiment):
             exp.evaluate(run)  # the evaluations notebook 01 reads, while the checkpoint is here
         outcomes.append(ledger.add(run))
-    runs = run_grid([plan[k] for k in step.keys], exp.context, grid=exp.params, out=out, on_finished=finished)
-    exp.runs.update(zip(step.keys, runs))
+    for context, keys in group_by_context(exp, step.keys).items():  # each run on the faces its notebook trains it on
+        runs = run_grid([plan[k] for k in keys], context, grid=exp.params, out=out, on_finished=finished)
+        exp.runs.update(zip(keys, runs))
     return outcomes
 
 
 def publish_models(values: dict, ledger: Ledger, out=print) -> list[str]:
     """Publish the models the notebooks load (the explained seed's Table 1 pair, and its phase 1, baseline and
     Perturb run), each checked to reproduce its record's logits: their checkpoints must be in this study."""
-    mp = notebook_params("01_maskfer_degradation", values)
-    sp = notebook_params("03_perturb_scheme", values)
-    faces, landmarks = load_faces(sp)
     done = []
-    for exp in (maskfer_experiment(mp, faces, landmarks), SchemeExperiment(sp, faces, landmarks)):
-        plan = {**exp.phase1_configs(), **exp.configs()} if isinstance(exp, SchemeExperiment) else exp.configs()
+    for exp in experiments(values):
         # Only the runs found in the study: the rest of the design may not be grown yet.
-        found = {k: exp.context.study.find(exp.context.name(c)) for k, c in plan.items()}
+        found = {k: exp.context.study.find(exp.context_for(k).name(c)) for k, c in exp.all_configs().items()}
         exp.runs = {k: run for k, run in found.items() if run is not None}
         try:
-            loaded = exp.loaded_runs()
+            loaded = {k: exp.runs[k] for k in exp.loaded_keys()}
         except KeyError as missing:
             raise SystemExit(f"publish-models: the run {missing} that the notebooks load is not trained yet; grow it "
                              "first (python -m perturb_lib.grow ... --seeds <explain_seed>)") from None
-        for run in loaded:
+        for key, run in loaded.items():
             if not run.published_model:
-                trained_on = exp.context_of(run) if isinstance(exp, MaskFerExperiment) else exp.context
-                path = ledger.publish_model(run, trained_on)
+                path = ledger.publish_model(run, exp.context_for(key))
                 done.append(f"{run.name} ({path.stat().st_size / 1e6:.1f} MB)")
                 out(f"published the model of {done[-1]}")
     return done
@@ -173,9 +174,7 @@ def main(argv=None) -> int:
         for s in todo:
             print(s.kind, s.seed, len(s.keys) or "")
         return 0
-    sp = notebook_params("03_perturb_scheme", values)
-    from .runs import Study
-    ledger = Ledger(Study.of_params(sp).ledger)
+    ledger = Ledger(Study.of_params(notebook_params("03_perturb_scheme", values)).ledger)
     t0 = time.time()
     for step in todo:
         print(f"== {step.kind} seed {step.seed} ({(time.time() - t0) / 60:.0f} min in)", flush=True)

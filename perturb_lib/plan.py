@@ -18,16 +18,15 @@ the ledger's.
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from .evaluate import evaluation_file, evaluation_key
 from .experiments import SchemeExperiment, load_faces, maskfer_experiment
-from .experiments.results import run_key
 from .experiments.landmarks import landmark_faces, seed_identity, seed_record_name
 from .execution import Settings
 from .io import read_json
 from .params import notebook_params
-from .runs import Run, Study, run_identity, run_name
+from .runs import Run, Study, run_name
 
 ACTIONS = ("reused", "loaded", "restored", "trained")
 
@@ -115,10 +114,9 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
     estimate = _estimator(where)
 
     maskfer = maskfer_experiment(mp, faces, landmarks, out=lambda *_: None)
-    configs = maskfer.configs()
-    loaded = {run_key("maskfer", mp.models[0], maskfer.explained_seed(), c) for c in ("clean", "masked")}
-    for key, config in configs.items():
-        identity = replace(maskfer.context, settings=settings).identity(config)
+    loaded = set(maskfer.loaded_keys())
+    for key, config in maskfer.all_configs().items():
+        identity = maskfer.context_for(key).identity(config)
         found = where.find(run_name(identity))
         missing = []
         if found is not None:
@@ -132,11 +130,8 @@ def plan_study(values: dict, study: str, fresh_clone: bool = False) -> Plan:
         plan.add(_classify("01_maskfer_degradation", identity, found, bool(why), why, estimate))
 
     scheme = SchemeExperiment(sp, faces, landmarks)
-    identities = {k: run_identity(c, faces, landmarks=landmarks, settings=settings)
-                  for k, c in {**scheme.phase1_configs(), **scheme.configs()}.items()}
-    seed = scheme.explained_seed() if sp.perturb_models else None
-    shown = ({run_key("phase1", scheme.attention_model(), seed, 0), run_key("baseline", sp.perturb_models[0], seed, 0),
-              run_key("perturb", sp.perturb_models[0], seed, sp.n_clusters)} if seed is not None else set())
+    identities = {k: scheme.context.identity(c) for k, c in scheme.all_configs().items()}
+    shown = set(scheme.loaded_keys())
     needed_attention = {i["policy"]["phase1"] for i in identities.values()
                         if i["policy"]["kind"] == "perturb" and where.find(run_name(i)) is None}
     for key, identity in identities.items():

@@ -399,14 +399,12 @@ def figures_gallery(study: str) -> str:
 def _where_clusters_fell(root: Path) -> str:
     """Figure 4's caption: where the study's own shared clusters fell, per seed, beside the paper's description."""
     from .experiments import SchemeResults
-    from .experiments.scheme import configuration
+    from .experiments.scheme import configurations
     if not (root / "results" / "scheme.json").is_file():
         return ""
-    locations = SchemeResults.load(root).locations
-    own = locations[locations["variant"] == "paper"] if not locations.empty else locations
-    if own.empty:
+    fell = "; ".join(f"seed {s}: {c}" for s, c in configurations(SchemeResults.load(root).locations, "paper").items())
+    if not fell:
         return ""
-    fell = "; ".join(f"seed {s}: {configuration(g)}" for s, g in own.groupby("seed"))
     return (f". Ours fell (each cluster's dominant region, `tables/cluster_locations.md`): {fell}; the paper's text "
             "describes two on the eyes and one on the mouth and nose")
 

@@ -310,7 +310,7 @@ def cluster_locations(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
 def variants(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     """The scheme's variants beside the paper's +3.0: each one's paired change of accuracy and its verdict."""
     from .claims import decide, variant_estimate
-    from .experiments.scheme import configuration
+    from .experiments.scheme import configurations
     from .paper import paper_column, perturb_gain
     if scheme.variants.empty:
         return scheme.variants
@@ -319,8 +319,7 @@ def variants(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     for _, r in scheme.variants.iterrows():
         e = variant_estimate(r)
         verdict, by = decide(e, gain)
-        where = scheme.locations[scheme.locations["variant"] == r["variant"]] if not scheme.locations.empty else None
-        fell = "; ".join(f"s{s}: {configuration(g)}" for s, g in where.groupby("seed")) if where is not None else ""
+        fell = "; ".join(f"s{s}: {c}" for s, c in configurations(scheme.locations, r["variant"]).items())
         rows.append({"variant": r["variant"], "what differs": r["changes"], "seeds": int(r["seeds"]),
                      "baseline accuracy %": _within(estimate_from(r, "baseline acc"), 0, 100, 1),
                      "Perturb accuracy %": _within(estimate_from(r, "perturb acc"), 0, 100, 1),
@@ -357,12 +356,11 @@ def table2(scheme: SchemeResults, figures_dir) -> pd.DataFrame:
     """The paper's Table 2: baseline vs Perturb Scheme per backbone, as a person writes it."""
     rows = []
     for _, r in scheme.table2.iterrows():
-        n = int(r["seeds"])
+        n, delta = int(r["seeds"]), estimate_from(r, "delta acc")
         rows.append({"model": table2_label(r), "seeds": n,
                      "baseline accuracy %": _within(estimate_from(r, "baseline acc"), 0, 100, 1),
                      "Perturb accuracy %": _within(estimate_from(r, "perturb acc"), 0, 100, 1),
-                     "change (pp, paired by seed)": fmt_ci(estimate_from(r, "delta acc").value,
-                                                           estimate_from(r, "delta acc").half, 2, "", n),
+                     "change (pp, paired by seed)": fmt_ci(delta.value, delta.half, 2, "", n),
                      "baseline macro F1": _within(estimate_from(r, "baseline F1"), 0, 1, 3),
                      "Perturb macro F1": _within(estimate_from(r, "perturb F1"), 0, 1, 3),
                      "paper: baseline, Perturb, change": _paper_table2(r)})

@@ -408,3 +408,34 @@ def test_the_plan_says_what_a_fresh_clone_would_reuse_load_restore_or_train(tmp_
                                                                                     masked.name: "restored"}
     assert main(["--profile", "smoke", "--plan", *[a for kv in overrides.items() for a in
                                                    ("-p", kv[0], str(kv[1]).replace("'", ""))]]) == 0
+
+
+def test_the_grower_trains_masked_runs_on_the_published_maskfer_images_as_the_notebook_does(tiny_faces, tmp_path):
+    """With the published MaskFer images, notebook 01 trains its masked runs on them and its clean runs on their
+    originals (MaskFerExperiment.context_for); a grown step does the same, so what it publishes is what the
+    notebook reuses."""
+    from dataclasses import replace
+
+    from perturb_lib import grow
+    from perturb_lib.data.faces import FaceSet
+    from perturb_lib.experiments import MaskFerExperiment
+    from perturb_lib.ledger import Ledger
+    from perturb_lib.params import MaskFerNotebook
+
+    # stands for the published images: the same faces (ids, labels, splits), other pixels
+    masked = FaceSet(255 - tiny_faces.images, tiny_faces.labels, tiny_faces.splits, tiny_faces.ids, name="maskfer")
+    P = MaskFerNotebook(models=["vgg16"], seeds=[0], maskfer_faces="all", removal_regions=[], removal_train_regions=[],
+                        epochs=1, width=0.0625, precision="fp32", progress="off", study_dir=str(tmp_path / "study"),
+                        cache_dir=str(tmp_path / "cache"), ledger_dir=str(tmp_path / "ledger"))
+    exp = MaskFerExperiment(P, tiny_faces, tiny_faces.landmarks, masked)
+    assert exp.context_for("maskfer/vgg16/0/masked").faces is masked
+    assert exp.context_for("maskfer/vgg16/0/clean") is exp.context
+    outcomes = grow.grow_step(grow.Step("table1", 0, list(exp.all_configs()), exp), Ledger(tmp_path / "ledger"),
+                              out=lambda *_: None)
+    assert outcomes == ["new", "new"]
+    assert exp.runs["maskfer/vgg16/0/masked"].config["data"]["fingerprint"] == masked.fingerprint()
+    assert exp.runs["maskfer/vgg16/0/clean"].config["data"]["fingerprint"] == exp.context.faces.fingerprint()
+    # a fresh study of the notebook names the same two runs, both found in the ledger
+    fresh = MaskFerExperiment(replace(P, study_dir=str(tmp_path / "fresh")), tiny_faces, tiny_faces.landmarks, masked)
+    assert all(fresh.context.study.find(fresh.context_for(k).name(c)) is not None
+               for k, c in fresh.all_configs().items())

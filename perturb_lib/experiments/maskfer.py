@@ -29,7 +29,7 @@ from ..runs import CheckpointMissingError, Run, Study, StudyContext
 from ..stats import count_span
 from ..tables import accuracy, change_table, estimate_row
 from ..train import TrainConfig, with_checkpoint
-from .results import Results, RunKey, run_key
+from .results import Results, RunKey, group_by_context, run_key
 
 CLEAN = {"kind": "clean"}
 FEATURES = ("eyes", "brows", "nose", "mouth")  # the single features whose removal the truth check compares
@@ -136,6 +136,8 @@ class MaskFerExperiment:
         self.params, self.masked_faces = params, masked_faces
         #: the faces Table 1 trains on, their landmarks, the study and the settings every run shares
         self.context = StudyContext(faces, Study.of_params(params), landmarks, Settings.of(params))
+        #: where the masked runs train when the study uses the published MaskFer images (None: masks are drawn)
+        self.masked_context = None if masked_faces is None else self.context.on(masked_faces)
         self.mask = CLEAN if masked_faces is not None else {"kind": "mask", "style": params.mask_style, "seed": 0}
         self.runs: dict[str, Run] = {}
 
@@ -156,18 +158,25 @@ class MaskFerExperiment:
                                                                  "fill": P.removal_fill})
         return out
 
+    def all_configs(self) -> dict[str, TrainConfig]:
+        """``{run key: config}`` of every run the notebook trains (:meth:`configs`; the grower and the plan read it)."""
+        return self.configs()
+
+    def context_for(self, key: str) -> StudyContext:
+        """The context the run of a key trains in: the masked runs on the published MaskFer images when the study
+        uses them, every other run on Table 1's faces."""
+        if self.masked_context is not None and RunKey.parse(key)[::3] == ("maskfer", "masked"):
+            return self.masked_context
+        return self.context
+
     def train(self) -> dict[str, Run]:
-        """Train (or reuse) every run of :meth:`configs`, then have the models of the two runs notebook 02 explains
-        (:meth:`loaded_runs`: published with their records, else trained again). Masked runs on the published MaskFer
-        use those images."""
-        configs, P = self.configs(), self.params
-        masked_keys = [k for k in configs if RunKey.parse(k)[::3] == ("maskfer", "masked")]
-        main_keys = [k for k in configs if k not in masked_keys or self.masked_faces is None]
-        runs = run_grid([configs[k] for k in main_keys], self.context, grid=P)
-        self.runs = dict(zip(main_keys, runs))
-        if self.masked_faces is not None and masked_keys:
-            masked = run_grid([configs[k] for k in masked_keys], self.context.on(self.masked_faces), grid=P)
-            self.runs.update(zip(masked_keys, masked))
+        """Train (or reuse) every run of :meth:`configs`, each in its context (:meth:`context_for`), then have the
+        models of the two runs notebook 02 explains (:meth:`loaded_runs`: published with their records, else trained
+        again)."""
+        configs = self.configs()
+        self.runs = {}
+        for context, keys in group_by_context(self, configs).items():
+            self.runs.update(zip(keys, run_grid([configs[k] for k in keys], context, grid=self.params)))
         for run in self.loaded_runs():  # notebook 02 explains these two models
             self.restore(run)
         return self.runs
@@ -176,10 +185,15 @@ class MaskFerExperiment:
         """The seed whose clean and masked runs notebook 02 explains (``explain_seed``, else the first)."""
         return self.params.explained_seed(self.params.models[0], self.params.seeds)
 
-    def loaded_runs(self) -> list[Run]:
-        """The runs whose models notebook 02 loads: the first model's clean and masked runs of the explained seed."""
+    def loaded_keys(self) -> list[str]:
+        """The keys of the runs whose models notebook 02 loads: the first model's clean and masked runs of the
+        explained seed."""
         model, seed = self.params.models[0], self.explained_seed()
-        return [self.runs[run_key("maskfer", model, seed, c)] for c in ("clean", "masked")]
+        return [run_key("maskfer", model, seed, c) for c in ("clean", "masked")]
+
+    def loaded_runs(self) -> list[Run]:
+        """The runs of :meth:`loaded_keys`."""
+        return [self.runs[k] for k in self.loaded_keys()]
 
     def evaluate(self, run: Run) -> None:
         """Compute, and store beside the run's record, every evaluation of one run that this notebook's tables read
@@ -227,8 +241,8 @@ class MaskFerExperiment:
     def context_of(self, run: Run) -> StudyContext:
         """The context a run of this experiment was trained in: on the published MaskFer images (masked runs, when
         the study uses them), else on Table 1's faces."""
-        if self.masked_faces is not None and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint():
-            return self.context.on(self.masked_faces)
+        if self.masked_context is not None and run.config["data"]["fingerprint"] == self.masked_faces.fingerprint():
+            return self.masked_context
         return self.context
 
     def restore(self, run: Run) -> Run:

@@ -43,6 +43,15 @@ def run_key(kind: str, model: str, seed: int, condition) -> str:
     return str(RunKey(kind, model, int(seed), str(condition)))
 
 
+def group_by_context(experiment, keys) -> dict:
+    """An experiment's run keys grouped by the context each trains in (its ``context_for``: a
+    :class:`~perturb_lib.runs.StudyContext`), in order: a grid runs in one context."""
+    out: dict = {}
+    for key in keys:
+        out.setdefault(experiment.context_for(key), []).append(key)
+    return out
+
+
 class MissingResultsError(FileNotFoundError):
     """A results file (or a run it names) is missing; the message says which notebook makes it."""
 

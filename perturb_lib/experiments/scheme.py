@@ -191,6 +191,15 @@ def configuration(locations: pd.DataFrame) -> str:
     return ", ".join(sorted(locations["dominant"])) if len(locations) else ""
 
 
+def configurations(locations: pd.DataFrame, variant: str) -> dict[int, str]:
+    """Per seed, where one scheme's shared clusters fell (:func:`configuration`), from
+    :attr:`SchemeResults.locations` (``variant``: ``paper`` for the study's own scheme)."""
+    if locations.empty:
+        return {}
+    own = locations[locations["variant"] == variant]
+    return {int(seed): configuration(group) for seed, group in own.groupby("seed")}
+
+
 def paper_configuration(locations: pd.DataFrame) -> bool:
     """The paper's Figure 4: two clusters on the eyes and one on the mouth and nose."""
     dominant = list(locations["dominant"])
@@ -365,6 +374,15 @@ class SchemeExperiment:
                                phase1_config(self.recipe(attention_model, s, variant), attention_model))
         return out
 
+    def all_configs(self) -> dict[str, TrainConfig]:
+        """``{run key: config}`` of every run the notebook trains: phase 1's (:meth:`phase1_configs`), then the rest
+        (:meth:`configs`); the grower and the plan read it."""
+        return {**self.phase1_configs(), **self.configs()}
+
+    def context_for(self, key: str) -> StudyContext:
+        """The context the run of a key trains in: every run of this notebook shares one."""
+        return self.context
+
     def _phase1_name(self, seed: int, variant: str | None = None) -> str:
         key = run_key(f"phase1@{variant}" if variant else "phase1", self.attention_model(), seed, 0)
         return self.context.name(self.phase1_configs()[key])
@@ -399,16 +417,19 @@ class SchemeExperiment:
         """The seed whose phase 1, baseline and Perturb run Figures 4 and 6 load."""
         return self.params.explained_seed(self.params.perturb_models[0], self.seeds)
 
-    def loaded_runs(self) -> list[Run]:
-        """The runs whose models the notebook loads: the first backbone's phase 1, baseline and Perturb run of the
-        explained seed (their models are published with their records)."""
+    def loaded_keys(self) -> list[str]:
+        """The keys of the runs whose models the notebook loads: the first backbone's phase 1, baseline and Perturb
+        run of the explained seed (their models are published with their records); none without a backbone."""
         P = self.params
         if not P.perturb_models:
             return []
         model, seed = P.perturb_models[0], self.explained_seed()
-        keys = (run_key("phase1", self.attention_model(), seed, 0), run_key("baseline", model, seed, 0),
-                run_key("perturb", model, seed, P.n_clusters))
-        return [self.runs[k] for k in keys]
+        return [run_key("phase1", self.attention_model(), seed, 0), run_key("baseline", model, seed, 0),
+                run_key("perturb", model, seed, P.n_clusters)]
+
+    def loaded_runs(self) -> list[Run]:
+        """The runs of :meth:`loaded_keys`."""
+        return [self.runs[k] for k in self.loaded_keys()]
 
     def phase1_seeds(self) -> list[int]:
         """The seeds with a phase 1: every backbone's with a Perturb run, and the sweep's."""
